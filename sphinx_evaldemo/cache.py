@@ -1,0 +1,59 @@
+"""Content-addressed store for example results: one file per result, written atomically."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+from . import __version__
+from .model import ExampleResult
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def fingerprint() -> str:
+    """What besides the request decides a result: the versions that run it."""
+    return " ".join(
+        [
+            f"python={sys.version.split()[0]}",
+            f"torch={_version('torch')}",
+            f"numpy={_version('numpy')}",
+            f"sphinx-evaldemo={__version__}",
+        ]
+    )
+
+
+class Cache:
+    """Results by key under ``root``; unreadable or foreign files count as misses."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> ExampleResult | None:
+        try:
+            return ExampleResult.from_json(self._path(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def put(self, key: str, result: ExampleResult) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(result.to_json())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise

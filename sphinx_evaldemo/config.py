@@ -1,0 +1,104 @@
+"""EvalDemoConfig: every ``evaldemo_*`` value, declared once (default, check, help)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
+    from sphinx.config import Config
+
+ExecuteMode = Literal["auto", "force", "cache", "never"]
+EXECUTE_MODES: tuple[ExecuteMode, ...] = ("auto", "force", "cache", "never")
+
+
+def _setting(default: Any, check: Callable[[Any], bool], expected: str, help: str) -> Any:
+    return field(default=default, metadata={"check": check, "expected": expected, "help": help})
+
+
+#: What Sphinx's own type check accepts; ours (``check``) is stricter and runs anyway.
+_SPHINX_TYPES: dict[str, tuple[type, ...]] = {
+    "execute": (str,),
+    "timeout": (int, float),
+    "seed": (int,),
+    "max_output": (int,),
+    "workers": (int, type(None)),
+    "cache_dir": (str, type(None)),
+}
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+@dataclass(frozen=True)
+class EvalDemoConfig:
+    """The extension's settings, as read from ``conf.py``."""
+
+    execute: ExecuteMode = _setting(
+        "auto",
+        lambda v: v in EXECUTE_MODES,
+        "one of " + ", ".join(map(repr, EXECUTE_MODES)),
+        '``"auto"`` runs what the cache lacks; ``"force"`` runs every example; '
+        '``"cache"`` only uses stored results (a miss is a warning); '
+        '``"never"`` shows the code only and starts no worker.',
+    )
+    timeout: float = _setting(
+        60, _positive, "a positive number of seconds",
+        "Seconds an example may run (setup and passes, not the worker's start-up).",
+    )
+    seed: int = _setting(
+        0, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "a non-negative integer",
+        "Default seed for torch, ``random`` and numpy; ``:seed:`` overrides it.",
+    )
+    max_output: int = _setting(
+        20000, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 100,
+        "an integer of at least 100",
+        "Characters kept per output stream; the rest is cut in the middle, and the page says how much.",
+    )
+    workers: int | None = _setting(
+        None, lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v > 0),
+        "None or a positive integer",
+        "Worker processes that run examples; ``None`` means one per CPU.",
+    )
+    cache_dir: str | None = _setting(
+        None, lambda v: v is None or isinstance(v, str), "None or a path",
+        "Where results are kept between builds; ``None`` keeps them in the doctree folder. "
+        "A relative path is taken from the folder holding ``conf.py``.",
+    )
+
+    @classmethod
+    def from_sphinx(cls, config: Config) -> tuple[EvalDemoConfig, list[str]]:
+        """Read and check the values; a bad one falls back to its default, with a message."""
+        values: dict[str, Any] = {}
+        problems = []
+        for spec in fields(cls):
+            value = getattr(config, f"evaldemo_{spec.name}")
+            if spec.metadata["check"](value):
+                values[spec.name] = value
+            else:
+                problems.append(
+                    f"evaldemo_{spec.name} = {value!r} is not valid: expected "
+                    f"{spec.metadata['expected']}; using {spec.default!r}"
+                )
+        return cls(**values), problems
+
+
+def register(app: Sphinx) -> None:
+    """Declare every field as a ``evaldemo_*`` config value."""
+    for spec in fields(EvalDemoConfig):
+        assert spec.default is not MISSING
+        app.add_config_value(
+            f"evaldemo_{spec.name}", spec.default, "env", types=_SPHINX_TYPES[spec.name]
+        )
+
+
+def reference_rows() -> list[tuple[str, str, str]]:
+    """``(name, default, meaning)`` for the docs' configuration table."""
+    return [
+        (f"evaldemo_{spec.name}", repr(spec.default), spec.metadata["help"])
+        for spec in fields(EvalDemoConfig)
+    ]

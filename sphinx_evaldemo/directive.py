@@ -1,0 +1,89 @@
+"""The ``evaldemo`` directive: options and code -> a recorded request (it runs nothing)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from docutils import nodes
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+from . import options
+from .config import EvalDemoConfig
+from .model import ExampleRequest
+from .nodes import evaldemo_example
+from .render import problem_nodes
+
+logger = logging.getLogger(__name__)
+
+
+def _raw(value: str | None) -> str | None:
+    """Options are checked by :func:`options.parse`, identically in MyST and rST."""
+    return value
+
+
+class EvalDemoDirective(SphinxDirective):
+    has_content = True
+    option_spec: ClassVar[dict[str, object]] = dict.fromkeys(options.OPTION_NAMES, _raw)
+
+    def run(self) -> list[nodes.Node]:
+        code = "\n".join(self.content)
+        node = evaldemo_example(classes=["evaldemo"])
+        self.set_source_info(node)
+        node["code_line"] = self._code_line()
+        try:
+            opts = options.parse(dict(self.options))
+        except options.OptionError as error:
+            return self._problem(node, code, str(error))
+        if not code.strip():
+            return self._problem(node, code, "the example has no code; write it below the options")
+
+        config, _ = EvalDemoConfig.from_sphinx(self.config)
+        request = ExampleRequest(
+            code=code,
+            model=opts.model,
+            input=opts.input,
+            modes=opts.modes,
+            repeat=opts.repeat,
+            no_grad=opts.no_grad,
+            seed=config.seed if opts.seed is None else opts.seed,
+            timeout=float(config.timeout if opts.timeout is None else opts.timeout),
+            max_output=config.max_output,
+        )
+        node["request"] = request.to_dict()
+        node["raises"] = opts.raises
+        node["hide_output"] = opts.hide_output
+        node["caption"] = opts.caption
+        if opts.caption:
+            text, messages = self.state.inline_text(opts.caption, self.lineno)
+            node += nodes.paragraph(opts.caption, "", *text, classes=["evaldemo-caption"])
+            node += messages
+        if not opts.hide_code:
+            node += self._code(code)
+        if opts.name:
+            self.options["name"] = opts.name
+            self.add_name(node)
+        return [node]
+
+    def _problem(self, node: evaldemo_example, code: str, message: str) -> list[nodes.Node]:
+        """Warn once, and show the problem on the page in place of the output."""
+        logger.warning(
+            "%s", message, location=(self.env.docname, self.lineno),
+            type="evaldemo", subtype="option",
+        )
+        if code.strip():
+            node += self._code(code)
+        node += problem_nodes(message)
+        return [node]
+
+    def _code(self, code: str) -> nodes.literal_block:
+        block = nodes.literal_block(code, code, classes=["evaldemo-code"])
+        block["language"] = "python"
+        self.set_source_info(block)
+        return block
+
+    def _code_line(self) -> int:
+        """The source line holding the code's first line (MyST counts from the fence)."""
+        if type(self.state).__module__.startswith("myst_parser"):
+            return self.lineno + self.content_offset + 1
+        return self.content_offset + 1

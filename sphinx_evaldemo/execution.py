@@ -1,0 +1,100 @@
+"""The policy: which examples run, which come from the cache, and what each outcome means."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from .cache import Cache
+from .config import ExecuteMode
+from .model import ExampleRequest, ExampleResult, Failure
+from .options import raised_as_expected
+from .pool import Pool
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One example on one page: the request, and where it sits (which does not decide it)."""
+
+    key: str
+    request: ExampleRequest
+    docname: str
+    lineno: int  # the directive's first line
+    code_line: int  # the source line of the code's first line
+    raises: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    job: Job
+    result: ExampleResult
+    ran: bool  # False: it came from the cache
+
+
+def obtain(
+    jobs: list[Job], *, cache: Cache, pool: Callable[[], Pool], mode: ExecuteMode
+) -> Iterator[Outcome]:
+    """Yield an outcome per job: cached results first, then fresh runs as they finish.
+
+    Identical examples (same key) run once. Failures are cached like successes.
+    """
+    if mode == "never":
+        return
+    missing: dict[str, list[Job]] = {}
+    for job in jobs:
+        hit = cache.get(job.key) if mode != "force" else None
+        if hit is not None:
+            yield Outcome(job, hit, ran=False)
+        elif mode == "cache":
+            failure = Failure("not-run", "no stored result for this example")
+            yield Outcome(job, ExampleResult(failure=failure), ran=False)
+        else:
+            missing.setdefault(job.key, []).append(job)
+    if not missing:
+        return
+    firsts = [group[0] for group in missing.values()]
+    for index, result in pool().imap_unordered([job.request for job in firsts]):
+        key = firsts[index].key
+        cache.put(key, result)
+        for job in missing[key]:
+            yield Outcome(job, result, ran=True)
+
+
+_ADVICE = {
+    "exception": "the traceback is on the page; fix the code, or add ':raises: {exc}' if the error is the point",
+    "syntax": "fix the code",
+    "model": "",
+    "input": "fix the :input: expression",
+    "exit": "remove the call: an example must not end the interpreter",
+    "timeout": "make the example faster, or raise :timeout: (or evaldemo_timeout in conf.py)",
+    "crash": "the worker's last words are on the page; a new worker runs the next example",
+    "worker": "check that torch imports in the Python that runs Sphinx",
+    "not-run": "evaldemo_execute is 'cache': build once with 'auto' to store it",
+}
+
+
+def diagnose(job: Job, result: ExampleResult) -> tuple[str, int] | None:
+    """The warning an outcome deserves, and its source line; None when all is as expected."""
+    failure = result.failure
+    if failure is None:
+        if job.raises is None:
+            return None
+        expected = job.raises or "an exception"
+        return (
+            f"expected {expected}, but nothing was raised; make the code raise, or remove :raises:",
+            job.lineno,
+        )
+    if failure.kind == "exception" and raised_as_expected(job.raises, failure.exc_mro):
+        return None
+    line = job.code_line + failure.lineno - 1 if failure.lineno else job.lineno
+    advice = _ADVICE[failure.kind].format(exc=failure.exc_type)
+    if job.raises is not None and failure.kind == "exception":
+        advice = f"expected {job.raises or 'an exception'} (:raises:), got {failure.exc_type}"
+    message = f"{_headline(failure)}; {advice}" if advice else _headline(failure)
+    return message, line
+
+
+def _headline(failure: Failure) -> str:
+    if failure.kind in ("exception", "syntax"):
+        return f"example failed: {failure.message}"
+    return failure.message

@@ -1,0 +1,182 @@
+"""Pure data that crosses the process and disk boundaries: requests and results."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+#: Bumped whenever the shape or meaning of a result changes, so old cache files miss.
+SCHEMA = 1
+
+Mode = Literal["train", "eval"]
+MODES: tuple[Mode, ...] = ("train", "eval")
+
+#: What went wrong, from the reader's point of view.
+FailureKind = Literal[
+    "exception",  # the code (or a forward pass) raised
+    "syntax",  # the code does not compile
+    "model",  # no model, an unknown name, several candidates, not an nn.Module
+    "input",  # the :input: expression failed
+    "exit",  # the example called sys.exit()
+    "timeout",  # the example ran past its limit
+    "crash",  # the worker process died (segfault, os._exit, killed)
+    "worker",  # the worker could not be started at all
+    "not-run",  # execute="cache" and the cache had no result
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleRequest:
+    """Everything that determines an example's output, and nothing else.
+
+    The page and line travel beside it, so moving an example does not re-run it;
+    presentation options (caption, hidden code) are not here either.
+    """
+
+    code: str
+    model: str | None = None
+    input: str | None = None
+    modes: tuple[Mode, ...] = MODES
+    repeat: int = 1
+    no_grad: bool = False
+    seed: int = 0
+    timeout: float = 60.0
+    max_output: int = 20000
+
+    @property
+    def compared(self) -> bool:
+        return self.input is not None
+
+    def key(self, fingerprint: str) -> str:
+        payload = json.dumps(
+            {"v": SCHEMA, "env": fingerprint, **self.to_dict()}, sort_keys=True
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["modes"] = list(self.modes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExampleRequest:
+        return cls(**{**data, "modes": tuple(data["modes"])})
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why an example has no (complete) output."""
+
+    kind: FailureKind
+    message: str
+    traceback: str = ""
+    exc_type: str = ""
+    #: the exception's class and its bases, for matching ``:raises:``
+    exc_mro: tuple[str, ...] = ()
+    #: 1-based line inside the example's code, when known
+    lineno: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModeRun:
+    """One mode's passes over the same model state, input and seed."""
+
+    mode: Mode
+    outputs: tuple[str, ...]
+    printed: str = ""
+    requires_grad: bool | None = None
+    deterministic: bool | None = None
+    buffers_changed: tuple[str, ...] = ()
+    seconds: float = 0.0
+    peak_memory: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LeafDiff:
+    """How one leaf of the output (``[0]``, ``["logits"]``) differs between modes."""
+
+    path: str
+    equal: bool
+    max_abs_diff: float | None = None
+    differing: int | None = None
+    total: int | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Facts about the two modes, drawn from the run."""
+
+    modes: tuple[Mode, Mode]
+    leaves: tuple[LeafDiff, ...]
+
+    @property
+    def differ(self) -> bool:
+        return any(not leaf.equal for leaf in self.leaves)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Printed output of an as-written example, in the mode its models were in."""
+
+    mode: str  # "train", "eval", "mixed" or "" (no model yet)
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleResult:
+    """What one run of an example produced; cached and rendered as is."""
+
+    setup_output: str = ""
+    runs: tuple[ModeRun, ...] = ()
+    comparison: Comparison | None = None
+    segments: tuple[Segment, ...] = ()
+    mode_dependent: tuple[str, ...] = ()
+    failure: Failure | None = None
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ExampleResult:
+        return result_from_dict(json.loads(text))
+
+
+def result_from_dict(data: dict[str, Any]) -> ExampleResult:
+    """Rebuild a result from :func:`dataclasses.asdict` output (lists back to tuples)."""
+    comparison = data.get("comparison")
+    failure = data.get("failure")
+    return ExampleResult(
+        setup_output=data.get("setup_output", ""),
+        runs=tuple(
+            ModeRun(
+                **{
+                    **run,
+                    "outputs": tuple(run["outputs"]),
+                    "buffers_changed": tuple(run["buffers_changed"]),
+                }
+            )
+            for run in data.get("runs", ())
+        ),
+        comparison=None
+        if comparison is None
+        else Comparison(
+            modes=tuple(comparison["modes"]),  # type: ignore[arg-type]  # JSON gives a list
+            leaves=tuple(LeafDiff(**leaf) for leaf in comparison["leaves"]),
+        ),
+        segments=tuple(Segment(**seg) for seg in data.get("segments", ())),
+        mode_dependent=tuple(data.get("mode_dependent", ())),
+        failure=None
+        if failure is None
+        else Failure(**{**failure, "exc_mro": tuple(failure.get("exc_mro", ()))}),
+        seconds=data.get("seconds", 0.0),
+        extra=data.get("extra", {}),
+    )

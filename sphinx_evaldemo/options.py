@@ -1,0 +1,132 @@
+"""Directive options: raw strings in, checked values (or what to fix) out. No Sphinx here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .model import MODES, Mode
+
+#: Every option the directive knows; values arrive as raw strings (None for a bare flag).
+OPTION_NAMES = (
+    "model", "input", "modes", "repeat", "no-grad", "seed", "timeout", "raises",
+    "hide-code", "hide-output", "caption", "name",
+)
+FLAGS = ("no-grad", "hide-code", "hide-output")
+MAX_REPEAT = 100
+_DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+class OptionError(ValueError):
+    """A bad option value: ``option`` is its name, the message says what to write."""
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(f":{option}: {message}")
+        self.option = option
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Checked options: what decides the run, and what only changes the page."""
+
+    model: str | None = None
+    input: str | None = None
+    modes: tuple[Mode, ...] = MODES
+    repeat: int = 1
+    no_grad: bool = False
+    seed: int | None = None
+    timeout: float | None = None
+    raises: str | None = None  # None: not expected; "": any exception; else its name
+    hide_code: bool = False
+    hide_output: bool = False
+    caption: str = ""
+    name: str = ""
+
+
+def _int(option: str, text: str, low: int, high: int | None = None) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise OptionError(option, f"expects a whole number, got {text!r}") from None
+    if value < low or (high is not None and value > high):
+        bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise OptionError(option, f"expects a whole number {bound}, got {value}")
+    return value
+
+
+def _modes(text: str) -> tuple[Mode, ...]:
+    words = [w for w in re.split(r"[\s,]+", text.strip()) if w]
+    if not words:
+        raise OptionError("modes", "expects one or both of: train eval")
+    modes: list[Mode] = []
+    for word in words:
+        if word not in MODES:
+            raise OptionError("modes", f"knows only 'train' and 'eval', got {word!r}")
+        if word in modes:
+            raise OptionError("modes", f"lists {word!r} twice")
+        modes.append(word)  # type: ignore[arg-type]  # checked against MODES just above
+    return tuple(modes)
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise OptionError("timeout", f"expects a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise OptionError("timeout", f"expects a positive number of seconds, got {text.strip()!r}")
+    return value
+
+
+def _input(text: str) -> str:
+    expression = text.strip()
+    if not expression:
+        raise OptionError("input", "expects a Python expression, such as torch.randn(4, 8)")
+    try:
+        compile(expression, "<input>", "eval")
+    except SyntaxError as exc:
+        raise OptionError("input", f"is not a Python expression ({exc.msg}): {expression!r}") from None
+    return expression
+
+
+def parse(raw: dict[str, str | None]) -> Options:
+    """Check every option; the first bad one raises :class:`OptionError`."""
+    values: dict[str, Any] = {}
+    for option, given in raw.items():
+        text = given or ""
+        if option in FLAGS:
+            if text.strip():
+                raise OptionError(option, f"is a flag and takes no value, got {text.strip()!r}")
+            values[option.replace("-", "_")] = True
+        elif option == "model":
+            if not text.strip().isidentifier():
+                raise OptionError(option, f"expects the Python name of the model, such as net, got {text.strip()!r}")
+            values["model"] = text.strip()
+        elif option == "input":
+            values["input"] = _input(text)
+        elif option == "modes":
+            values["modes"] = _modes(text)
+        elif option == "repeat":
+            values["repeat"] = _int(option, text, 1, MAX_REPEAT)
+        elif option == "seed":
+            values["seed"] = _int(option, text, 0, 2**63 - 1)
+        elif option == "timeout":
+            values["timeout"] = _timeout(text)
+        elif option == "raises":
+            name = text.strip()
+            if name and not _DOTTED.match(name):
+                raise OptionError(option, f"expects an exception name such as ValueError, or nothing, got {name!r}")
+            values["raises"] = name
+        elif option in ("caption", "name"):
+            values[option] = text.strip()
+        else:
+            raise OptionError(option, f"is not an option of evaldemo (known: {', '.join(OPTION_NAMES)})")
+    return Options(**values)
+
+
+def raised_as_expected(expected: str | None, exc_mro: tuple[str, ...]) -> bool:
+    """Whether an exception whose class and bases are ``exc_mro`` matches ``:raises:``."""
+    if expected is None:
+        return False
+    return expected == "" or expected.rsplit(".", 1)[-1] in exc_mro

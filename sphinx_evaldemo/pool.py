@@ -1,0 +1,245 @@
+"""Worker processes: start them, reuse them, time them out, replace the dead."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from .model import ExampleRequest, ExampleResult, Failure
+
+#: How long a new worker may take to import torch before it is given up on.
+STARTUP_TIMEOUT = 180.0
+#: The package's parent folder, so a worker imports this very copy of the package.
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+class WorkerDied(Exception):
+    """The worker process ended or stopped answering."""
+
+
+class Worker:
+    """One child process running :mod:`sphinx_evaldemo.worker`."""
+
+    def __init__(self, cwd: str) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
+        env.setdefault("OMP_NUM_THREADS", "1")
+        env["PYTHONHASHSEED"] = "0"
+        env["PYTHONUNBUFFERED"] = "1"
+        self._stderr = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sphinx_evaldemo.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,  # Ctrl-C in the terminal reaches Sphinx, which stops us
+        )
+        self._buffer = b""
+        self._ready = False
+
+    def wait_ready(self) -> None:
+        if not self._ready:
+            self._readline(time.monotonic() + STARTUP_TIMEOUT)
+            self._ready = True
+
+    def run(self, request: ExampleRequest) -> ExampleResult:
+        """Run one example; a timeout or a death kills the process and says why."""
+        try:
+            self.wait_ready()
+        except (TimeoutError, WorkerDied):
+            self.kill()
+            return ExampleResult(failure=Failure("worker", "the worker process could not start (is torch installed for this Python?)"))
+        stdin = self.process.stdin
+        assert stdin is not None
+        started = time.monotonic()
+        try:
+            stdin.write((json.dumps(request.to_dict()) + "\n").encode())
+            stdin.flush()
+            line = self._readline(started + request.timeout)
+        except TimeoutError:
+            self.kill()
+            return ExampleResult(
+                failure=Failure("timeout", f"timed out after {request.timeout:g} s"),
+                seconds=request.timeout,
+            )
+        except (WorkerDied, BrokenPipeError):
+            return ExampleResult(failure=self._death(), seconds=time.monotonic() - started)
+        return ExampleResult.from_json(line)
+
+    def _readline(self, deadline: float) -> str:
+        stdout = self.process.stdout
+        assert stdout is not None
+        fd = stdout.fileno()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                if not selector.select(min(remaining, 1.0)):
+                    continue
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    raise WorkerDied
+                self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode()
+
+    def _death(self) -> Failure:
+        code = self.process.wait()
+        self._stderr.seek(0)
+        tail = self._stderr.read()[-4000:].decode(errors="replace")
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            how = f"the worker process was killed by {name}"
+        else:
+            how = f"the worker process exited with status {code} (os._exit or a crash in native code)"
+        where = re.findall(r'File "<example>", line (\d+)', tail)
+        return Failure(
+            "crash",
+            how + " while running this example",
+            traceback=_crash_report(tail),
+            lineno=int(where[0]) if where else None,
+        )
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        if self.alive:
+            self.process.kill()
+        self.process.wait()
+        self.close()
+
+    def close(self) -> None:
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        if self.alive:
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._stderr.close()
+
+
+def _crash_report(stderr: str) -> str:
+    """The part of the worker's stderr that faulthandler wrote, if any."""
+    marker = stderr.rfind("Fatal Python error")
+    return stderr[marker:] if marker >= 0 else stderr
+
+
+class Pool:
+    """A fixed number of workers, started on demand and replaced when they die."""
+
+    def __init__(self, size: int, cwd: str, factory: Callable[[str], Worker] = Worker) -> None:
+        self.size = max(1, size)
+        self.cwd = cwd
+        self._factory = factory
+        self._idle: queue.SimpleQueue[Worker] = queue.SimpleQueue()
+        self._all: list[Worker] = []
+        self._lock = threading.Lock()
+        self.started = 0
+
+    def start(self) -> None:
+        """Start every worker now, so their torch import overlaps other work."""
+        with self._lock:
+            while len(self._all) < self.size:
+                self._spawn()
+
+    def _spawn(self) -> None:
+        worker = self._factory(self.cwd)
+        self._all.append(worker)
+        self._idle.put(worker)
+        self.started += 1
+
+    def _take(self) -> Worker:
+        with self._lock:
+            if len(self._all) < self.size and self._idle.empty():
+                self._spawn()
+        worker = self._idle.get()
+        if not worker.alive:
+            worker.close()
+            with self._lock:
+                self._all.remove(worker)
+                self._spawn()
+            worker = self._idle.get()
+        return worker
+
+    def run(self, request: ExampleRequest) -> ExampleResult:
+        worker = self._take()
+        try:
+            return worker.run(request)
+        finally:
+            self._idle.put(worker)
+
+    def imap_unordered(self, requests: list[ExampleRequest]) -> Iterator[tuple[int, ExampleResult]]:
+        """Run requests on all workers at once, yielding ``(index, result)`` as they finish.
+
+        The threads that feed the workers are joined before this returns, so nothing
+        is left running when Sphinx forks its ``-j`` writers.
+        """
+        jobs: queue.SimpleQueue[tuple[int, ExampleRequest] | None] = queue.SimpleQueue()
+        results: queue.SimpleQueue[tuple[int, ExampleResult]] = queue.SimpleQueue()
+        for job in enumerate(requests):
+            jobs.put(job)
+
+        def serve() -> None:
+            while (job := jobs.get()) is not None:
+                index, request = job
+                try:
+                    result = self.run(request)
+                except Exception as exc:  # noqa: BLE001  # one example never loses the build
+                    result = ExampleResult(failure=Failure("worker", f"{type(exc).__name__}: {exc}"))
+                results.put((index, result))
+
+        threads = [threading.Thread(target=serve, daemon=True) for _ in range(min(self.size, len(requests)))]
+        for thread in threads:
+            jobs.put(None)
+            thread.start()
+        try:
+            for _ in requests:
+                yield results.get()
+        finally:
+            while True:  # the consumer stopped early: drop what is left
+                try:
+                    jobs.get_nowait()
+                except queue.Empty:
+                    break
+            for _ in threads:
+                jobs.put(None)
+            for thread in threads:
+                thread.join()
+
+    def close(self) -> None:
+        with self._lock:
+            workers, self._all = self._all, []
+        for worker in workers:
+            worker.close()
+
+
+def default_size() -> int:
+    """One worker per CPU this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1

@@ -1,0 +1,265 @@
+"""The worker process: imports torch once, then runs example after example.
+
+Protocol: one JSON object per line. The worker writes ``{"ready": ...}`` once torch is
+imported, then answers each request line with one result line. File descriptor 1 is
+kept for the protocol only; anything else written to it (by C code, say) goes to
+stderr. Never imports Sphinx.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import copy
+import faulthandler
+import json
+import linecache
+import os
+import random
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import compare
+from .capture import Capture, truncate
+from .model import (
+    Comparison,
+    ExampleRequest,
+    ExampleResult,
+    Failure,
+    Mode,
+    ModeRun,
+)
+
+#: The file name an example's code is compiled under; tracebacks show it.
+FILENAME = "<example>"
+
+
+class ExampleFailed(Exception):
+    """Carries a :class:`Failure` out of the run, with what was computed so far."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def seed_all(seed: int) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+@contextlib.contextmanager
+def redirected(stream: TextIO) -> Iterator[None]:
+    with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+        yield
+
+
+@contextlib.contextmanager
+def isolated(numpy_print: dict[str, Any]) -> Iterator[None]:
+    """Undo what an example may change in the process: modules, paths, global flags."""
+    modules = set(sys.modules)
+    path = list(sys.path)
+    cwd = os.getcwd()
+    torch.set_default_dtype(torch.float32)
+    torch.set_grad_enabled(True)
+    torch.set_printoptions(profile="default", sci_mode=None)
+    torch.set_num_threads(1)
+    np.set_printoptions(**numpy_print)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")  # changing filters also resets "once" state
+            yield
+    finally:
+        os.chdir(cwd)
+        sys.path[:] = path
+        for name in set(sys.modules) - modules:
+            module = sys.modules[name]
+            origin = getattr(module, "__file__", None) or ""
+            if not origin.startswith((sys.prefix, sys.base_prefix)):
+                del sys.modules[name]
+
+
+def failure_from(exc: BaseException, kind: str = "exception", prefix: str = "") -> Failure:
+    """A failure with the traceback from the example's own frames onward."""
+    tb_exc = traceback.TracebackException.from_exception(exc)
+    frames = list(tb_exc.stack)
+    first = next((i for i, f in enumerate(frames) if f.filename == FILENAME), len(frames))
+    tb_exc.stack = traceback.StackSummary.from_list(frames[first:])
+    lines = [f.lineno for f in frames if f.filename == FILENAME]
+    if isinstance(exc, SyntaxError) and exc.filename == FILENAME:
+        lines.append(exc.lineno or 0)
+    text = "".join(tb_exc.format())
+    summary = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return Failure(
+        kind=kind,  # type: ignore[arg-type]  # callers pass a FailureKind
+        message=prefix + summary.splitlines()[-1] if summary else prefix + type(exc).__name__,
+        traceback=text,
+        exc_type=type(exc).__name__,
+        exc_mro=tuple(klass.__name__ for klass in type(exc).__mro__),
+        lineno=lines[-1] if lines else None,
+    )
+
+
+def run_code(code: str, namespace: dict[str, Any]) -> None:
+    linecache.cache[FILENAME] = (len(code), None, code.splitlines(True), FILENAME)
+    compiled = compile(code, FILENAME, "exec", dont_inherit=True)
+    exec(compiled, namespace)  # noqa: S102  # running the page's example is the point
+
+
+def find_model(namespace: dict[str, Any], name: str | None) -> tuple[str, nn.Module]:
+    modules = {k: v for k, v in namespace.items() if isinstance(v, nn.Module) and not k.startswith("_")}
+    if name is not None:
+        if name not in namespace:
+            known = ", ".join(modules) or "none"
+            raise ExampleFailed(Failure("model", f":model: {name!r} is not defined by the code (top-level modules: {known})"))
+        value = namespace[name]
+        if not isinstance(value, nn.Module):
+            raise ExampleFailed(Failure("model", f":model: {name!r} is a {type(value).__name__}, not a torch.nn.Module; name a module"))
+        return name, value
+    distinct = {id(v): k for k, v in reversed(modules.items())}
+    if not distinct:
+        raise ExampleFailed(Failure("model", "the code binds no torch.nn.Module at the top level; assign the model to a name (net = ...) or drop :input: to run the code as written"))
+    if len(distinct) > 1:
+        raise ExampleFailed(Failure("model", f"several top-level modules ({', '.join(modules)}); choose one with :model: NAME"))
+    found = next(iter(distinct.values()))
+    return found, modules[found]
+
+
+def _call(model: nn.Module, value: Any, no_grad: bool) -> Any:
+    context = torch.no_grad() if no_grad else contextlib.nullcontext()
+    with context:
+        return model(*value) if isinstance(value, tuple) else model(value)
+
+
+def _fresh(value: Any) -> Any:
+    try:
+        return copy.deepcopy(value)
+    except Exception:  # noqa: BLE001  # some inputs cannot be copied; use them as they are
+        return value
+
+
+def run_mode(request: ExampleRequest, mode: Mode, model: nn.Module, value: Any) -> tuple[ModeRun, Any]:
+    started = time.perf_counter()
+    model.train(mode == "train")
+    seed_all(request.seed)
+    value = _fresh(value)
+    no_grad = request.no_grad and mode == "eval"
+    before = {n: b.detach().clone() for n, b in model.named_buffers()}
+    printed = Capture(request.max_output)
+    outputs = []
+    with redirected(printed):
+        try:
+            for _ in range(request.repeat):
+                outputs.append(_call(model, value, no_grad))
+            changed = tuple(
+                n for n, b in model.named_buffers() if n not in before or not torch.equal(before[n], b)
+            )
+            second = outputs[1] if len(outputs) > 1 else _call(model, value, no_grad)
+        except BaseException as exc:  # noqa: BLE001  # the example's failure, reported
+            raise ExampleFailed(failure_from(exc, prefix=f"model.{mode}() pass: ")) from None
+    run = ModeRun(
+        mode=mode,
+        outputs=tuple(truncate(repr(out), request.max_output) for out in outputs),
+        printed=printed.text(),
+        requires_grad=compare.requires_grad(outputs[0]),
+        deterministic=compare.equal(outputs[0], second),
+        buffers_changed=changed,
+        seconds=round(time.perf_counter() - started, 4),
+    )
+    return run, outputs[0]
+
+
+def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capture) -> dict[str, Any]:
+    name, model = find_model(namespace, request.model)
+    try:
+        with redirected(setup):
+            value = eval(request.input or "", namespace)  # noqa: S307  # the page's own expression
+    except BaseException as exc:  # noqa: BLE001
+        raise ExampleFailed(failure_from(exc, "input", prefix=f":input: {request.input!r} failed: ")) from None
+    found = compare.mode_dependent(model, name)
+    state = copy.deepcopy(model.state_dict())
+    runs: list[ModeRun] = []
+    firsts: dict[str, Any] = {}
+    partial: dict[str, Any] = {"mode_dependent": found, "runs": runs}
+    for mode in request.modes:
+        model.load_state_dict(state)
+        try:
+            run, first = run_mode(request, mode, model, value)
+        except ExampleFailed as failed:
+            raise PartialFailure(failed.failure, partial) from None
+        runs.append(run)
+        firsts[mode] = first
+    if len(request.modes) == 2:
+        a, b = request.modes
+        partial["comparison"] = Comparison((a, b), compare.diff_leaves(firsts[a], firsts[b]))
+    return partial
+
+
+class PartialFailure(ExampleFailed):
+    def __init__(self, failure: Failure, partial: dict[str, Any]) -> None:
+        super().__init__(failure)
+        self.partial = partial
+
+
+def run_example(request: ExampleRequest, numpy_print: dict[str, Any]) -> ExampleResult:
+    started = time.perf_counter()
+    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+
+    def label() -> str:
+        modes = {"train" if v.training else "eval" for v in namespace.values() if isinstance(v, nn.Module)}
+        return modes.pop() if len(modes) == 1 else ("mixed" if modes else "")
+
+    setup = Capture(request.max_output, label if not request.compared else lambda: "")
+    fields: dict[str, Any] = {}
+    failure = None
+    with isolated(numpy_print):
+        seed_all(request.seed)
+        try:
+            try:
+                with redirected(setup):
+                    run_code(request.code, namespace)
+            except SystemExit as exc:
+                raise ExampleFailed(failure_from(exc, "exit", prefix=f"the example called sys.exit({exc.code!r}): ")) from None
+            except BaseException as exc:  # noqa: BLE001
+                kind = "syntax" if isinstance(exc, SyntaxError) else "exception"
+                raise ExampleFailed(failure_from(exc, kind)) from None
+            if request.compared:
+                fields = run_compared(request, namespace, setup)
+        except PartialFailure as failed:
+            failure, fields = failed.failure, failed.partial
+        except ExampleFailed as failed:
+            failure = failed.failure
+    fields["runs"] = tuple(fields.get("runs", ()))
+    if request.compared:
+        fields["setup_output"] = setup.text()
+    else:
+        fields["segments"] = setup.segments()
+    return ExampleResult(failure=failure, seconds=round(time.perf_counter() - started, 4), **fields)
+
+
+def main() -> None:
+    protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # stray writes to fd 1 (C code, subprocesses) must not break the protocol
+    faulthandler.enable(file=sys.stderr)
+    numpy_print = np.get_printoptions()
+    protocol.write(json.dumps({"ready": True, "pid": os.getpid(), "torch": torch.__version__}) + "\n")
+    protocol.flush()
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = ExampleRequest.from_dict(json.loads(line))
+        result = run_example(request, numpy_print)
+        protocol.write(result.to_json() + "\n")
+        protocol.flush()
+
+
+if __name__ == "__main__":
+    main()
