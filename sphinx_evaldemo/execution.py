@@ -63,7 +63,7 @@ def obtain(
 _ADVICE = {
     "exception": "the traceback is on the page; fix the code, or add ':raises: {exc}' if the error is the point",
     "syntax": "fix the code",
-    "model": "",
+    "model": "",  # the worker's message already says what to name
     "input": "fix the :input: expression",
     "exit": "remove the call: an example must not end the interpreter",
     "timeout": "make the example faster, or raise :timeout: (or evaldemo_timeout in conf.py)",

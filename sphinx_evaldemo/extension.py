@@ -119,6 +119,7 @@ def on_env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
     outcomes = execution.obtain(
         jobs, cache=st.cache, pool=st.open_pool, mode=st.settings.execute
     )
+    problems: list[tuple[str, int, str, str]] = []
     try:
         for outcome in status_iterator(
             outcomes, "evaldemo: running examples... ", "darkgreen", len(jobs),
@@ -129,16 +130,17 @@ def on_env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
             st.cached += not outcome.ran
             problem = execution.diagnose(outcome.job, outcome.result)
             if problem is not None:
-                st.failed += 1
-                message, line = problem
-                logger.warning(
-                    "%s", message, location=(outcome.job.docname, line),
-                    type="evaldemo", subtype=outcome.result.failure.kind
-                    if outcome.result.failure else "raises",
-                )
+                failure = outcome.result.failure
+                kind = failure.kind if failure is not None else "raises"
+                problems.append((outcome.job.docname, problem[1], problem[0], kind))
     finally:
         st.close_pool()
         st.seconds += time.perf_counter() - started
+    st.failed += len(problems)
+    for docname, line, message, kind in sorted(problems):  # page order, whatever ran first
+        logger.warning(
+            "%s", message, location=(docname, line), type="evaldemo", subtype=kind
+        )
     return []
 
 

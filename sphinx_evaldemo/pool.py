@@ -144,9 +144,16 @@ class Worker:
 
 
 def _crash_report(stderr: str) -> str:
-    """The part of the worker's stderr that faulthandler wrote, if any."""
+    """What faulthandler wrote about the crash, down to the example's own frames."""
     marker = stderr.rfind("Fatal Python error")
-    return stderr[marker:] if marker >= 0 else stderr
+    if marker < 0:
+        return stderr.strip()
+    kept = []
+    for line in stderr[marker:].splitlines():
+        if line.startswith("Extension modules:") or "sphinx_evaldemo" in line or "<frozen runpy>" in line:
+            continue
+        kept.append(re.sub(r"thread 0x[0-9a-f]+", "thread", line))
+    return "\n".join(kept).strip() + "\n"
 
 
 class Pool:

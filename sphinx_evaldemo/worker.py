@@ -119,10 +119,10 @@ def find_model(namespace: dict[str, Any], name: str | None) -> tuple[str, nn.Mod
     if name is not None:
         if name not in namespace:
             known = ", ".join(modules) or "none"
-            raise ExampleFailed(Failure("model", f":model: {name!r} is not defined by the code (top-level modules: {known})"))
+            raise ExampleFailed(Failure("model", f":model: {name!r} is not defined by the code; top-level modules: {known}; set :model: to one of them"))
         value = namespace[name]
         if not isinstance(value, nn.Module):
-            raise ExampleFailed(Failure("model", f":model: {name!r} is a {type(value).__name__}, not a torch.nn.Module; name a module"))
+            raise ExampleFailed(Failure("model", f":model: {name!r} is of type {type(value).__name__}, not a torch.nn.Module; name a module"))
         return name, value
     distinct = {id(v): k for k, v in reversed(modules.items())}
     if not distinct:
