@@ -57,3 +57,14 @@ class Cache:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+
+    def prune(self, keep: set[str]) -> int:
+        """Remove every result whose key is not in ``keep``; return how many went."""
+        removed = 0
+        if not self.root.is_dir():
+            return 0
+        for path in [*self.root.glob("??/*.json"), *self.root.glob("??/.tmp-*")]:
+            if path.stem not in keep:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed

@@ -26,6 +26,7 @@ _SPHINX_TYPES: dict[str, tuple[type, ...]] = {
     "max_output": (int,),
     "workers": (int, type(None)),
     "cache_dir": (str, type(None)),
+    "memory_limit": (int, type(None)),
 }
 
 
@@ -68,6 +69,13 @@ class EvalDemoConfig:
         None, lambda v: v is None or isinstance(v, str), "None or a path",
         "Where results are kept between builds; ``None`` keeps them in the doctree folder. "
         "A relative path is taken from the folder holding ``conf.py``.",
+    )
+
+    memory_limit: int | None = _setting(
+        4096, lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v > 0),
+        "None or a positive number of megabytes",
+        "Megabytes of memory an example may allocate in its worker; past it the example "
+        "fails with a warning instead of taking the machine down. ``None``: no limit.",
     )
 
     @classmethod

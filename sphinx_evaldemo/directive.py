@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import ClassVar
 
 from docutils import nodes
@@ -38,6 +40,10 @@ class EvalDemoDirective(SphinxDirective):
         if not code.strip():
             return self._problem(node, code, "the example has no code; write it below the options")
 
+        try:
+            depends = self._depends(opts.depends)
+        except options.OptionError as error:
+            return self._problem(node, code, str(error))
         config, _ = EvalDemoConfig.from_sphinx(self.config)
         request = ExampleRequest(
             code=code,
@@ -49,7 +55,10 @@ class EvalDemoDirective(SphinxDirective):
             seed=config.seed if opts.seed is None else opts.seed,
             timeout=float(config.timeout if opts.timeout is None else opts.timeout),
             max_output=config.max_output,
+            memory_limit=config.memory_limit,
+            depends=depends,
         )
+        self.env.events.emit("evaldemo-request", request)
         node["request"] = request.to_dict()
         node["raises"] = opts.raises
         node["hide_output"] = opts.hide_output
@@ -64,6 +73,22 @@ class EvalDemoDirective(SphinxDirective):
             self.options["name"] = opts.name
             self.add_name(node)
         return [node]
+
+    def _depends(self, paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+        """Hash each ``:depends:`` file, and have Sphinx re-read the page when one changes."""
+        found = []
+        for path in paths:
+            relative, absolute = self.env.relfn2path(path, self.env.docname)
+            try:
+                digest = hashlib.sha256(Path(absolute).read_bytes()).hexdigest()
+            except OSError:
+                raise options.OptionError(
+                    "depends", f"cannot read {path!r} (looked for {relative!r} in the source "
+                    "folder; paths are relative to the page, or to the source folder when they start with /)",
+                ) from None
+            self.env.note_dependency(absolute)
+            found.append((relative, digest))
+        return tuple(found)
 
     def _problem(self, node: evaldemo_example, code: str, message: str) -> list[nodes.Node]:
         """Warn once, and show the problem on the page in place of the output."""

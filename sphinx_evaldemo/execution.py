@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
 
 from .cache import Cache
 from .config import ExecuteMode
 from .model import ExampleRequest, ExampleResult, Failure
 from .options import raised_as_expected
-from .pool import Pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,31 +32,40 @@ class Outcome:
 
 
 def obtain(
-    jobs: list[Job], *, cache: Cache, pool: Callable[[], Pool], mode: ExecuteMode
+    jobs: list[Job],
+    *,
+    cache: Cache,
+    submit: Callable[[ExampleRequest], Future[ExampleResult]],
+    mode: ExecuteMode,
+    pending: dict[str, Future[ExampleResult]] | None = None,
 ) -> Iterator[Outcome]:
     """Yield an outcome per job: cached results first, then fresh runs as they finish.
 
+    ``pending`` holds runs submitted earlier (while Sphinx was still reading).
     Identical examples (same key) run once. Failures are cached like successes.
     """
     if mode == "never":
         return
-    missing: dict[str, list[Job]] = {}
+    running = dict(pending or {})
+    waiting: dict[str, list[Job]] = {}
     for job in jobs:
-        hit = cache.get(job.key) if mode != "force" else None
-        if hit is not None:
-            yield Outcome(job, hit, ran=False)
-        elif mode == "cache":
-            failure = Failure("not-run", "no stored result for this example")
-            yield Outcome(job, ExampleResult(failure=failure), ran=False)
-        else:
-            missing.setdefault(job.key, []).append(job)
-    if not missing:
-        return
-    firsts = [group[0] for group in missing.values()]
-    for index, result in pool().imap_unordered([job.request for job in firsts]):
-        key = firsts[index].key
+        if job.key not in running:
+            hit = cache.get(job.key) if mode != "force" else None
+            if hit is not None:
+                yield Outcome(job, hit, ran=False)
+                continue
+            if mode == "cache":
+                failure = Failure("not-run", "no stored result for this example")
+                yield Outcome(job, ExampleResult(failure=failure), ran=False)
+                continue
+            running[job.key] = submit(job.request)
+        waiting.setdefault(job.key, []).append(job)
+    keys = {running[key]: key for key in waiting}
+    for future in as_completed(keys):
+        key = keys[future]
+        result = future.result()
         cache.put(key, result)
-        for job in missing[key]:
+        for job in waiting[key]:
             yield Outcome(job, result, ran=True)
 
 
@@ -67,6 +76,7 @@ _ADVICE = {
     "input": "fix the :input: expression",
     "exit": "remove the call: an example must not end the interpreter",
     "timeout": "make the example faster, or raise :timeout: (or evaldemo_timeout in conf.py)",
+    "memory": "allocate less, or raise evaldemo_memory_limit (megabytes) in conf.py",
     "crash": "the worker's last words are on the page; a new worker runs the next example",
     "worker": "check that torch imports in the Python that runs Sphinx",
     "not-run": "evaldemo_execute is 'cache': build once with 'auto' to store it",

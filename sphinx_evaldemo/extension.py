@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,7 +52,10 @@ class BuildState:
     srcdir: str
     reading: set[str] = field(default_factory=set)
     results: dict[str, ExampleResult] = field(default_factory=dict)
+    #: runs submitted while Sphinx was still reading (serial builds only)
+    pending: dict[str, Future[ExampleResult]] = field(default_factory=dict)
     pool: Pool | None = None
+    main_pid: int = field(default_factory=os.getpid)
     ran: int = 0
     cached: int = 0
     failed: int = 0
@@ -60,10 +66,14 @@ class BuildState:
             self.pool = Pool(self.settings.workers or default_size(), self.srcdir)
         return self.pool
 
-    def close_pool(self) -> None:
+    def submit(self, request: ExampleRequest) -> Future[ExampleResult]:
+        return self.open_pool().submit(request)
+
+    def close_pool(self, *, abort: bool = False) -> None:
         if self.pool is not None:
-            self.pool.close()
+            self.pool.close(abort=abort)
             self.pool = None
+        self.pending.clear()
 
 
 _STATES: WeakKeyDictionary[Sphinx, BuildState] = WeakKeyDictionary()
@@ -80,7 +90,9 @@ def on_config(app: Sphinx, conf: Config) -> None:
     cache_dir = Path(app.doctreedir) / "evaldemo-cache"
     if settings.cache_dir:
         cache_dir = Path(app.confdir, settings.cache_dir)
-    _STATES[app] = BuildState(settings, Cache(cache_dir), fingerprint(), str(app.srcdir))
+    st = BuildState(settings, Cache(cache_dir), fingerprint(), str(app.srcdir))
+    _STATES[app] = st
+    atexit.register(st.close_pool, abort=True)  # Ctrl-C skips build-finished
     conf.html_static_path.append(str(STATIC))
     conf.numfig_format.setdefault("evaldemo", "Example %s")
 
@@ -92,6 +104,23 @@ def on_builder(app: Sphinx) -> None:
 
 def on_before_read(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
     state(app).reading = set(docnames)
+
+
+def on_request(app: Sphinx, request: ExampleRequest) -> None:
+    """A directive recorded an example: in a serial build, start it right away.
+
+    The worker's torch import and the run then overlap Sphinx's reading of the
+    remaining pages. Under ``-j`` the directive runs in a forked reader, where no
+    pool may be started; those examples run in ``env-updated``.
+    """
+    st = state(app)
+    if os.getpid() != st.main_pid or st.settings.execute not in ("auto", "force"):
+        return
+    key = request.key(st.fingerprint)
+    if key in st.pending:
+        return
+    if st.settings.execute == "force" or st.cache.get(key) is None:
+        st.pending[key] = st.submit(request)
 
 
 def _jobs(env: BuildEnvironment, docnames: set[str], fp: str) -> list[execution.Job]:
@@ -117,7 +146,7 @@ def on_env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
         return []
     started = time.perf_counter()
     outcomes = execution.obtain(
-        jobs, cache=st.cache, pool=st.open_pool, mode=st.settings.execute
+        jobs, cache=st.cache, submit=st.submit, mode=st.settings.execute, pending=st.pending
     )
     problems: list[tuple[str, int, str, str]] = []
     try:
@@ -133,6 +162,9 @@ def on_env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
                 failure = outcome.result.failure
                 kind = failure.kind if failure is not None else "raises"
                 problems.append((outcome.job.docname, problem[1], problem[0], kind))
+    except BaseException:
+        st.close_pool(abort=True)
+        raise
     finally:
         st.close_pool()
         st.seconds += time.perf_counter() - started
@@ -167,7 +199,10 @@ def on_finished(app: Sphinx, exception: BaseException | None) -> None:
     st = _STATES.get(app)
     if st is None:
         return
-    st.close_pool()
+    st.close_pool(abort=exception is not None)
+    if exception is None and st.reading >= set(app.env.found_docs):
+        used = {job.key for job in _jobs(app.env, set(app.env.found_docs), st.fingerprint)}
+        st.cache.prune(keep=used)
     if st.ran or st.cached:
         logger.info(
             "evaldemo: %d examples ran, %d came from the cache, %d failed (%.1f s)",
@@ -182,6 +217,8 @@ def setup_extension(app: Sphinx) -> dict[str, Any]:
     app.add_node(evaldemo_panels)
     app.add_node(evaldemo_panel, html=(visit_panel_html, depart_panel_html))
     app.add_directive("evaldemo", EvalDemoDirective)
+    app.add_event("evaldemo-request")
+    app.connect("evaldemo-request", on_request)
     app.add_env_collector(ExampleCollector)
     app.connect("config-inited", on_config)
     app.connect("builder-inited", on_builder)

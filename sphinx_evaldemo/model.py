@@ -21,6 +21,7 @@ FailureKind = Literal[
     "input",  # the :input: expression failed
     "exit",  # the example called sys.exit()
     "timeout",  # the example ran past its limit
+    "memory",  # the example ran past evaldemo_memory_limit
     "crash",  # the worker process died (segfault, os._exit, killed)
     "worker",  # the worker could not be started at all
     "not-run",  # execute="cache" and the cache had no result
@@ -44,6 +45,9 @@ class ExampleRequest:
     seed: int = 0
     timeout: float = 60.0
     max_output: int = 20000
+    memory_limit: int | None = None  # megabytes an example may add to the worker
+    #: ``(path, sha256)`` of each ``:depends:`` file: a change to one re-runs the example
+    depends: tuple[tuple[str, str], ...] = ()
 
     @property
     def compared(self) -> bool:
@@ -58,11 +62,13 @@ class ExampleRequest:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["modes"] = list(self.modes)
+        data["depends"] = [list(pair) for pair in self.depends]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExampleRequest:
-        return cls(**{**data, "modes": tuple(data["modes"])})
+        depends = tuple((path, digest) for path, digest in data.get("depends", ()))
+        return cls(**{**data, "modes": tuple(data["modes"]), "depends": depends})
 
 
 @dataclass(frozen=True, slots=True)

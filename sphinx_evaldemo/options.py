@@ -11,7 +11,7 @@ from .model import MODES, Mode
 #: Every option the directive knows; values arrive as raw strings (None for a bare flag).
 OPTION_NAMES = (
     "model", "input", "modes", "repeat", "no-grad", "seed", "timeout", "raises",
-    "hide-code", "hide-output", "caption", "name",
+    "hide-code", "hide-output", "caption", "name", "depends",
 )
 FLAGS = ("no-grad", "hide-code", "hide-output")
 MAX_REPEAT = 100
@@ -42,6 +42,7 @@ class Options:
     hide_output: bool = False
     caption: str = ""
     name: str = ""
+    depends: tuple[str, ...] = ()
 
 
 def _int(option: str, text: str, low: int, high: int | None = None) -> int:
@@ -118,6 +119,11 @@ def parse(raw: dict[str, str | None]) -> Options:
             if name and not _DOTTED.match(name):
                 raise OptionError(option, f"expects an exception name such as ValueError, or nothing, got {name!r}")
             values["raises"] = name
+        elif option == "depends":
+            paths = tuple(text.split())
+            if not paths:
+                raise OptionError(option, "expects one or more file paths, relative to the page")
+            values["depends"] = paths
         elif option in ("caption", "name"):
             values[option] = text.strip()
         else:

@@ -13,7 +13,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from .model import ExampleRequest, ExampleResult, Failure
 
@@ -166,13 +167,8 @@ class Pool:
         self._idle: queue.SimpleQueue[Worker] = queue.SimpleQueue()
         self._all: list[Worker] = []
         self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="evaldemo")
         self.started = 0
-
-    def start(self) -> None:
-        """Start every worker now, so their torch import overlaps other work."""
-        with self._lock:
-            while len(self._all) < self.size:
-                self._spawn()
 
     def _spawn(self) -> None:
         worker = self._factory(self.cwd)
@@ -200,45 +196,28 @@ class Pool:
         finally:
             self._idle.put(worker)
 
-    def imap_unordered(self, requests: list[ExampleRequest]) -> Iterator[tuple[int, ExampleResult]]:
-        """Run requests on all workers at once, yielding ``(index, result)`` as they finish.
+    def submit(self, request: ExampleRequest) -> Future[ExampleResult]:
+        """Queue a request; a worker is started for it if none is free (up to ``size``)."""
+        return self._executor.submit(self._run_safely, request)
 
-        The threads that feed the workers are joined before this returns, so nothing
-        is left running when Sphinx forks its ``-j`` writers.
-        """
-        jobs: queue.SimpleQueue[tuple[int, ExampleRequest] | None] = queue.SimpleQueue()
-        results: queue.SimpleQueue[tuple[int, ExampleResult]] = queue.SimpleQueue()
-        for job in enumerate(requests):
-            jobs.put(job)
-
-        def serve() -> None:
-            while (job := jobs.get()) is not None:
-                index, request = job
-                try:
-                    result = self.run(request)
-                except Exception as exc:  # noqa: BLE001  # one example never loses the build
-                    result = ExampleResult(failure=Failure("worker", f"{type(exc).__name__}: {exc}"))
-                results.put((index, result))
-
-        threads = [threading.Thread(target=serve, daemon=True) for _ in range(min(self.size, len(requests)))]
-        for thread in threads:
-            jobs.put(None)
-            thread.start()
+    def _run_safely(self, request: ExampleRequest) -> ExampleResult:
         try:
-            for _ in requests:
-                yield results.get()
-        finally:
-            while True:  # the consumer stopped early: drop what is left
-                try:
-                    jobs.get_nowait()
-                except queue.Empty:
-                    break
-            for _ in threads:
-                jobs.put(None)
-            for thread in threads:
-                thread.join()
+            return self.run(request)
+        except Exception as exc:  # noqa: BLE001  # one example never loses the build
+            return ExampleResult(failure=Failure("worker", f"{type(exc).__name__}: {exc}"))
 
-    def close(self) -> None:
+    def close(self, *, abort: bool = False) -> None:
+        """Stop every worker; with ``abort``, kill them first so running examples end now.
+
+        The feeding threads are joined before this returns, so nothing is left running
+        when Sphinx forks its ``-j`` writers.
+        """
+        with self._lock:
+            workers = list(self._all)
+        if abort:
+            for worker in workers:
+                worker.kill()
+        self._executor.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             workers, self._all = self._all, []
         for worker in workers:

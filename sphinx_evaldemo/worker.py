@@ -16,7 +16,9 @@ import json
 import linecache
 import os
 import random
+import re
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -27,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import compare
+from . import compare, memory
 from .capture import Capture, truncate
 from .model import (
     Comparison,
@@ -87,6 +89,22 @@ def isolated(numpy_print: dict[str, Any]) -> Iterator[None]:
                 del sys.modules[name]
 
 
+_OUT_OF_MEMORY = re.compile(r"not enough memory|can't allocate memory|out of memory", re.IGNORECASE)
+
+
+def kind_of(exc: BaseException) -> str:
+    """What an exception from the example's own code means for the reader."""
+    if isinstance(exc, SystemExit):
+        return "exit"
+    if isinstance(exc, SyntaxError):
+        return "syntax"
+    if isinstance(exc, MemoryError) or (
+        isinstance(exc, RuntimeError) and _OUT_OF_MEMORY.search(str(exc))
+    ):
+        return "memory"
+    return "exception"
+
+
 def failure_from(exc: BaseException, kind: str = "exception", prefix: str = "") -> Failure:
     """A failure with the traceback from the example's own frames onward."""
     tb_exc = traceback.TracebackException.from_exception(exc)
@@ -98,9 +116,14 @@ def failure_from(exc: BaseException, kind: str = "exception", prefix: str = "") 
         lines.append(exc.lineno or 0)
     text = "".join(tb_exc.format())
     summary = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    message = summary.splitlines()[-1] if summary else type(exc).__name__
+    if kind == "exit":
+        message = f"the example called sys.exit({getattr(exc, 'code', None)!r})"
+    elif kind == "memory":
+        message = f"the example ran past its memory limit ({message})"
     return Failure(
         kind=kind,  # type: ignore[arg-type]  # callers pass a FailureKind
-        message=prefix + summary.splitlines()[-1] if summary else prefix + type(exc).__name__,
+        message=prefix + message,
         traceback=text,
         exc_type=type(exc).__name__,
         exc_mro=tuple(klass.__name__ for klass in type(exc).__mro__),
@@ -155,6 +178,7 @@ def run_mode(request: ExampleRequest, mode: Mode, model: nn.Module, value: Any) 
     before = {n: b.detach().clone() for n, b in model.named_buffers()}
     printed = Capture(request.max_output)
     outputs = []
+    memory.reset_peak()
     with redirected(printed):
         try:
             for _ in range(request.repeat):
@@ -164,7 +188,7 @@ def run_mode(request: ExampleRequest, mode: Mode, model: nn.Module, value: Any) 
             )
             second = outputs[1] if len(outputs) > 1 else _call(model, value, no_grad)
         except BaseException as exc:  # noqa: BLE001  # the example's failure, reported
-            raise ExampleFailed(failure_from(exc, prefix=f"model.{mode}() pass: ")) from None
+            raise ExampleFailed(failure_from(exc, kind_of(exc), f"model.{mode}() pass: ")) from None
     run = ModeRun(
         mode=mode,
         outputs=tuple(truncate(repr(out), request.max_output) for out in outputs),
@@ -173,6 +197,7 @@ def run_mode(request: ExampleRequest, mode: Mode, model: nn.Module, value: Any) 
         deterministic=compare.equal(outputs[0], second),
         buffers_changed=changed,
         seconds=round(time.perf_counter() - started, 4),
+        peak_memory=memory.peak_bytes(),
     )
     return run, outputs[0]
 
@@ -220,17 +245,14 @@ def run_example(request: ExampleRequest, numpy_print: dict[str, Any]) -> Example
     setup = Capture(request.max_output, label if not request.compared else lambda: "")
     fields: dict[str, Any] = {}
     failure = None
-    with isolated(numpy_print):
+    with isolated(numpy_print), memory.limited(request.memory_limit):
         seed_all(request.seed)
         try:
             try:
                 with redirected(setup):
                     run_code(request.code, namespace)
-            except SystemExit as exc:
-                raise ExampleFailed(failure_from(exc, "exit", prefix=f"the example called sys.exit({exc.code!r}): ")) from None
-            except BaseException as exc:  # noqa: BLE001
-                kind = "syntax" if isinstance(exc, SyntaxError) else "exception"
-                raise ExampleFailed(failure_from(exc, kind)) from None
+            except BaseException as exc:  # noqa: BLE001  # the example's failure, reported
+                raise ExampleFailed(failure_from(exc, kind_of(exc))) from None
             if request.compared:
                 fields = run_compared(request, namespace, setup)
         except PartialFailure as failed:
@@ -245,7 +267,15 @@ def run_example(request: ExampleRequest, numpy_print: dict[str, Any]) -> Example
     return ExampleResult(failure=failure, seconds=round(time.perf_counter() - started, 4), **fields)
 
 
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when the build that started it is gone (killed, Ctrl-C)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
 def main() -> None:
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # stray writes to fd 1 (C code, subprocesses) must not break the protocol
     faulthandler.enable(file=sys.stderr)
