@@ -14,7 +14,9 @@ from weakref import WeakKeyDictionary
 from sphinx.util import logging
 from sphinx.util.display import status_iterator
 
-from . import __version__, config, execution
+from docutils import nodes as docutils_nodes
+
+from . import __version__, config, execution, report
 from .cache import Cache, fingerprint
 from .collector import ExampleCollector, examples
 from .config import EvalDemoConfig
@@ -52,6 +54,7 @@ class BuildState:
     srcdir: str
     reading: set[str] = field(default_factory=set)
     results: dict[str, ExampleResult] = field(default_factory=dict)
+    ran_keys: set[str] = field(default_factory=set)
     #: runs submitted while Sphinx was still reading (serial builds only)
     pending: dict[str, Future[ExampleResult]] = field(default_factory=dict)
     pool: Pool | None = None
@@ -156,6 +159,8 @@ def on_env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
         ):
             st.results[outcome.job.key] = outcome.result
             st.ran += outcome.ran
+            if outcome.ran:
+                st.ran_keys.add(outcome.job.key)
             st.cached += not outcome.ran
             problem = execution.diagnose(outcome.job, outcome.result)
             if problem is not None:
@@ -176,8 +181,31 @@ def on_env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
     return []
 
 
+def _report_rows(app: Sphinx, fromdoc: str) -> list[list[Any]]:
+    st = state(app)
+    rows: list[list[Any]] = []
+    for job in _jobs(app.env, set(app.env.found_docs), st.fingerprint):
+        result = st.results.get(job.key) or st.cache.get(job.key)
+        link: Any = job.docname
+        try:
+            uri = app.builder.get_relative_uri(fromdoc, job.docname)
+            link = docutils_nodes.reference("", job.docname, refuri=uri, internal=True)
+        except Exception:  # noqa: BLE001  # a builder without page links: plain text
+            pass
+        rows.append([
+            link, str(job.lineno), report.status(result, job.raises),
+            "run" if job.key in st.ran_keys else ("cache" if result else ""),
+            f"{result.seconds * 1000:.1f} ms" if result else "",
+            report.per_mode(result, report.milliseconds),
+            report.per_mode(result, report.megabytes),
+        ])
+    return rows
+
+
 def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     st = state(app)
+    for placeholder in list(doctree.findall(report.evaldemo_report)):
+        placeholder.replace_self(report.table(_report_rows(app, docname)))
     for node in doctree.findall(evaldemo_example):
         request = node.get("request")
         if request is None or node.get("rendered") or st.settings.execute == "never":
@@ -217,6 +245,8 @@ def setup_extension(app: Sphinx) -> dict[str, Any]:
     app.add_node(evaldemo_panels)
     app.add_node(evaldemo_panel, html=(visit_panel_html, depart_panel_html))
     app.add_directive("evaldemo", EvalDemoDirective)
+    app.add_directive("evaldemo-report", report.ReportDirective)
+    app.add_node(report.evaldemo_report)
     app.add_event("evaldemo-request")
     app.connect("evaldemo-request", on_request)
     app.add_env_collector(ExampleCollector)

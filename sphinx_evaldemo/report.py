@@ -1,0 +1,77 @@
+"""The ``{evaldemo-report}`` directive: every example of the project, and how its run went."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from docutils import nodes
+from sphinx.util.docutils import SphinxDirective
+
+from .model import ExampleResult
+from .options import raised_as_expected
+
+
+class evaldemo_report(nodes.General, nodes.Element):  # noqa: N801  # docutils naming
+    """Placeholder, replaced by a table when the page is written."""
+
+
+class ReportDirective(SphinxDirective):
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        self.env.note_reread()  # the table depends on every page: rebuild it every time
+        node = evaldemo_report()
+        self.set_source_info(node)
+        return [node]
+
+
+def status(result: ExampleResult | None, raises: str | None) -> str:
+    if result is None:
+        return "no result"
+    failure = result.failure
+    if failure is None:
+        return "ok" if raises is None else "failed: nothing raised"
+    if failure.kind == "exception" and raised_as_expected(raises, failure.exc_mro):
+        return f"ok (raised {failure.exc_type}, as expected)"
+    return f"failed: {failure.kind}"
+
+
+def per_mode(result: ExampleResult | None, value: Callable[[float, int], str]) -> str:
+    if result is None or not result.runs:
+        return ""
+    return ", ".join(f"{run.mode} {value(run.seconds, run.peak_memory)}" for run in result.runs)
+
+
+def milliseconds(seconds: float, _: int) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def megabytes(_: float, peak: int) -> str:
+    return f"{peak / 2**20:.0f} MB" if peak else "n/a"
+
+
+HEADERS = ("Page", "Line", "Status", "From", "Run time", "Time per mode", "Peak memory per mode")
+WIDTHS = (16, 5, 18, 6, 9, 22, 22)
+
+
+def table(rows: Sequence[Sequence[nodes.Node | str]]) -> nodes.table:
+    """A plain docutils table, which every builder knows how to write."""
+    grid = nodes.table(classes=["evaldemo-report"])
+    group = nodes.tgroup(cols=len(HEADERS))
+    grid += group
+    group += [nodes.colspec(colwidth=width) for width in WIDTHS]
+    head = nodes.thead()
+    head += _row(HEADERS)
+    body = nodes.tbody()
+    body += [_row(row) for row in rows]
+    group += [head, body]
+    return grid
+
+
+def _row(cells: Sequence[nodes.Node | str]) -> nodes.row:
+    row = nodes.row()
+    for cell in cells:
+        entry = nodes.entry()
+        entry += nodes.paragraph("", "", cell if isinstance(cell, nodes.Node) else nodes.Text(cell))
+        row += entry
+    return row
