@@ -79,6 +79,11 @@ class Capture(io.TextIOBase):
             self._tail_size -= dropped
             self._cut += dropped
 
+    @property
+    def cut(self) -> int:
+        """Characters dropped from the middle so far."""
+        return self._cut
+
     def segments(self) -> tuple[Segment, ...]:
         pieces = [list(p) for p in self._head]
         if self._cut:

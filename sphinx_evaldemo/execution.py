@@ -86,6 +86,12 @@ _ADVICE = {
 def diagnose(job: Job, result: ExampleResult) -> tuple[str, int] | None:
     """The warning an outcome deserves, and its source line; None when all is as expected."""
     failure = result.failure
+    if failure is None and result.truncated:
+        return (
+            f"output cut at {job.request.max_output} characters ({', '.join(result.truncated)}); "
+            "print less, or raise evaldemo_max_output in conf.py",
+            job.lineno,
+        )
     if failure is None:
         if job.raises is None:
             return None

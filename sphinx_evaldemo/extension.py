@@ -165,7 +165,9 @@ def on_env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
             problem = execution.diagnose(outcome.job, outcome.result)
             if problem is not None:
                 failure = outcome.result.failure
-                kind = failure.kind if failure is not None else "raises"
+                kind = failure.kind if failure is not None else (
+                    "output" if outcome.result.truncated else "raises"
+                )
                 problems.append((outcome.job.docname, problem[1], problem[0], kind))
     except BaseException:
         st.close_pool(abort=True)

@@ -97,6 +97,7 @@ class ModeRun:
     buffers_changed: tuple[str, ...] = ()
     seconds: float = 0.0
     peak_memory: int = 0
+    truncated: bool = False  # an output or the printed text was cut at max_output
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +143,8 @@ class ExampleResult:
     mode_dependent: tuple[str, ...] = ()
     failure: Failure | None = None
     seconds: float = 0.0
+    #: the streams cut at ``max_output`` characters ("setup", "train output", ...)
+    truncated: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -184,5 +187,6 @@ def result_from_dict(data: dict[str, Any]) -> ExampleResult:
         if failure is None
         else Failure(**{**failure, "exc_mro": tuple(failure.get("exc_mro", ()))}),
         seconds=data.get("seconds", 0.0),
+        truncated=tuple(data.get("truncated", ())),
         extra=data.get("extra", {}),
     )

@@ -189,15 +189,17 @@ def run_mode(request: ExampleRequest, mode: Mode, model: nn.Module, value: Any) 
             second = outputs[1] if len(outputs) > 1 else _call(model, value, no_grad)
         except BaseException as exc:  # noqa: BLE001  # the example's failure, reported
             raise ExampleFailed(failure_from(exc, kind_of(exc), f"model.{mode}() pass: ")) from None
+    texts = [repr(out) for out in outputs]
     run = ModeRun(
         mode=mode,
-        outputs=tuple(truncate(repr(out), request.max_output) for out in outputs),
+        outputs=tuple(truncate(text, request.max_output) for text in texts),
         printed=printed.text(),
         requires_grad=compare.requires_grad(outputs[0]),
         deterministic=compare.equal(outputs[0], second),
         buffers_changed=changed,
         seconds=round(time.perf_counter() - started, 4),
         peak_memory=memory.peak_bytes(),
+        truncated=printed.cut > 0 or any(len(text) > request.max_output for text in texts),
     )
     return run, outputs[0]
 
@@ -260,6 +262,9 @@ def run_example(request: ExampleRequest, numpy_print: dict[str, Any]) -> Example
         except ExampleFailed as failed:
             failure = failed.failure
     fields["runs"] = tuple(fields.get("runs", ()))
+    fields["truncated"] = (("printed output",) if setup.cut else ()) + tuple(
+        f"model.{run.mode}() output" for run in fields["runs"] if run.truncated
+    )
     if request.compared:
         fields["setup_output"] = setup.text()
     else:
