@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from sphinx.application import Sphinx
     from sphinx.environment import BuildEnvironment
 
-#: ``{docname: [{"request": ..., "lineno": ..., "code_line": ..., "raises": ...}]}``
+#: ``{docname: [{"request": ..., "lineno": ..., "code_line": ..., "raises": ..., "expect": ...}]}``
 ATTRIBUTE = "evaldemo_examples"
 
 
@@ -44,6 +44,7 @@ class ExampleCollector(EnvironmentCollector):
                 "lineno": node.line or 0,
                 "code_line": node["code_line"],
                 "raises": node["raises"],
+                "expect": node["expect"],
             }
             for node in doctree.findall(evaldemo_example)
             if "request" in node

@@ -63,6 +63,7 @@ class EvalDemoDirective(SphinxDirective):
         node["raises"] = opts.raises
         node["hide_output"] = opts.hide_output
         node["caption"] = opts.caption
+        node["expect"] = list(opts.expect)
         if opts.caption:
             text, messages = self.state.inline_text(opts.caption, self.lineno)
             node += nodes.paragraph(opts.caption, "", *text, classes=["evaldemo-caption"])

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
 
+from . import claims
 from .cache import Cache
 from .config import ExecuteMode
 from .model import ExampleRequest, ExampleResult, Failure
@@ -22,6 +23,7 @@ class Job:
     lineno: int  # the directive's first line
     code_line: int  # the source line of the code's first line
     raises: str | None
+    expect: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,31 +85,36 @@ _ADVICE = {
 }
 
 
-def diagnose(job: Job, result: ExampleResult) -> tuple[str, int] | None:
-    """The warning an outcome deserves, and its source line; None when all is as expected."""
+def diagnose(job: Job, result: ExampleResult) -> list[tuple[str, int, str]]:
+    """The warnings an outcome deserves: ``(message, source line, subtype)`` each."""
     failure = result.failure
-    if failure is None and result.truncated:
-        return (
-            f"output cut at {job.request.max_output} characters ({', '.join(result.truncated)}); "
-            "print less, or raise evaldemo_max_output in conf.py",
-            job.lineno,
-        )
     if failure is None:
-        if job.raises is None:
-            return None
-        expected = job.raises or "an exception"
-        return (
-            f"expected {expected}, but nothing was raised; make the code raise, or remove :raises:",
-            job.lineno,
-        )
+        problems = [
+            (f":expect: {verdict.claim}: {verdict.fact}", job.lineno, "claim")
+            for verdict in claims.check(job.expect, result)
+            if not verdict.held
+        ]
+        if result.truncated:
+            problems.append((
+                f"output cut at {job.request.max_output} characters "
+                f"({', '.join(result.truncated)}); print less, or raise evaldemo_max_output in conf.py",
+                job.lineno, "output",
+            ))
+        if job.raises is not None:
+            expected = job.raises or "an exception"
+            problems.append((
+                f"expected {expected}, but nothing was raised; make the code raise, or remove :raises:",
+                job.lineno, "raises",
+            ))
+        return problems
     if failure.kind == "exception" and raised_as_expected(job.raises, failure.exc_mro):
-        return None
+        return []
     line = job.code_line + failure.lineno - 1 if failure.lineno else job.lineno
     advice = _ADVICE[failure.kind].format(exc=failure.exc_type)
     if job.raises is not None and failure.kind == "exception":
         advice = f"expected {job.raises or 'an exception'} (:raises:), got {failure.exc_type}"
     message = f"{_headline(failure)}; {advice}" if advice else _headline(failure)
-    return message, line
+    return [(message, line, failure.kind)]
 
 
 def _headline(failure: Failure) -> str:

@@ -16,7 +16,7 @@ from sphinx.util.display import status_iterator
 
 from docutils import nodes as docutils_nodes
 
-from . import __version__, config, execution, report
+from . import __version__, claims, config, execution, report
 from .cache import Cache, fingerprint
 from .collector import ExampleCollector, examples
 from .config import EvalDemoConfig
@@ -135,7 +135,7 @@ def _jobs(env: BuildEnvironment, docnames: set[str], fp: str) -> list[execution.
             jobs.append(
                 execution.Job(
                     request.key(fp), request, docname, record["lineno"],
-                    record["code_line"], record["raises"],
+                    record["code_line"], record["raises"], tuple(record.get("expect", ())),
                 )
             )
     return jobs
@@ -162,21 +162,16 @@ def on_env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
             if outcome.ran:
                 st.ran_keys.add(outcome.job.key)
             st.cached += not outcome.ran
-            problem = execution.diagnose(outcome.job, outcome.result)
-            if problem is not None:
-                failure = outcome.result.failure
-                kind = failure.kind if failure is not None else (
-                    "output" if outcome.result.truncated else "raises"
-                )
-                problems.append((outcome.job.docname, problem[1], problem[0], kind))
+            found = execution.diagnose(outcome.job, outcome.result)
+            st.failed += bool(found)
+            problems += [(outcome.job.docname, line, message, kind) for message, line, kind in found]
     except BaseException:
         st.close_pool(abort=True)
         raise
     finally:
         st.close_pool()
         st.seconds += time.perf_counter() - started
-    st.failed += len(problems)
-    for docname, line, message, kind in sorted(problems):  # page order, whatever ran first
+    for docname, line, message, kind in sorted(problems, key=lambda p: (p[0], p[1])):  # page order
         logger.warning(
             "%s", message, location=(docname, line), type="evaldemo", subtype=kind
         )
@@ -220,7 +215,8 @@ def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
             continue
         failure = result.failure
         if not node["hide_output"]:
-            node += output_nodes(result)
+            verdicts = claims.check(tuple(node.get("expect", ())), result) if result.ok else []
+            node += output_nodes(result, verdicts)
         if failure is not None:
             node += failure_nodes(failure, raised_as_expected(node["raises"], failure.exc_mro))
 

@@ -6,12 +6,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .claims import CLAIMS
 from .model import MODES, Mode
 
 #: Every option the directive knows; values arrive as raw strings (None for a bare flag).
 OPTION_NAMES = (
     "model", "input", "modes", "repeat", "no-grad", "seed", "timeout", "raises",
-    "hide-code", "hide-output", "caption", "name", "depends",
+    "hide-code", "hide-output", "caption", "name", "depends", "expect",
 )
 FLAGS = ("no-grad", "hide-code", "hide-output")
 MAX_REPEAT = 100
@@ -43,6 +44,7 @@ class Options:
     caption: str = ""
     name: str = ""
     depends: tuple[str, ...] = ()
+    expect: tuple[str, ...] = ()
 
 
 def _int(option: str, text: str, low: int, high: int | None = None) -> int:
@@ -68,6 +70,16 @@ def _modes(text: str) -> tuple[Mode, ...]:
             raise OptionError("modes", f"lists {word!r} twice")
         modes.append(word)  # type: ignore[arg-type]  # checked against MODES just above
     return tuple(modes)
+
+
+def _claims(text: str) -> tuple[str, ...]:
+    words = tuple(dict.fromkeys(re.split(r"[\s,]+", text.strip()))) if text.strip() else ()
+    if not words:
+        raise OptionError("expect", f"expects one or more claims: {' '.join(CLAIMS)}")
+    for word in words:
+        if word not in CLAIMS:
+            raise OptionError("expect", f"knows no claim {word!r}; the claims are: {' '.join(CLAIMS)}")
+    return words
 
 
 def _timeout(text: str) -> float:
@@ -124,10 +136,14 @@ def parse(raw: dict[str, str | None]) -> Options:
             if not paths:
                 raise OptionError(option, "expects one or more file paths, relative to the page")
             values["depends"] = paths
+        elif option == "expect":
+            values["expect"] = _claims(text)
         elif option in ("caption", "name"):
             values[option] = text.strip()
         else:
             raise OptionError(option, f"is not an option of evaldemo (known: {', '.join(OPTION_NAMES)})")
+    if values.get("expect") and "input" not in values:
+        raise OptionError("expect", "claims are checked on the compared form: add :input:")
     return Options(**values)
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from docutils import nodes
 
+from .claims import Verdict
 from .model import Comparison, ExampleResult, Failure, LeafDiff, ModeRun
 from .nodes import evaldemo_panel, evaldemo_panels
 
@@ -42,7 +43,7 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
-def output_nodes(result: ExampleResult) -> list[nodes.Node]:
+def output_nodes(result: ExampleResult, verdicts: Sequence[Verdict] = ()) -> list[nodes.Node]:
     """Everything the run produced, in reading order; the code is the directive's."""
     out: list[nodes.Node] = []
     if result.setup_output:
@@ -53,7 +54,7 @@ def output_nodes(result: ExampleResult) -> list[nodes.Node]:
     if result.runs:
         out.append(_panels(result.runs))
     if result.runs and result.failure is None:
-        out.append(_facts(result))
+        out.append(_facts(result, verdicts))
     return out
 
 
@@ -87,7 +88,7 @@ def _panels(runs: Iterable[ModeRun]) -> evaldemo_panels:
     return panels
 
 
-def _facts(result: ExampleResult) -> nodes.container:
+def _facts(result: ExampleResult, verdicts: Sequence[Verdict]) -> nodes.container:
     box = nodes.container(classes=["evaldemo-comparison"])
     box += _para(nodes.strong("", "What the run shows"), classes=["evaldemo-title"])
     items = nodes.bullet_list()
@@ -107,6 +108,8 @@ def _facts(result: ExampleResult) -> nodes.container:
         [_para("Buffers changed by the pass: "
                + "; ".join(f"{m}: {', '.join(r.buffers_changed) or 'none'}" for m, r in by_mode.items()))]
     )
+    if verdicts:
+        items += _item([_claims(verdicts)])
     box += items
     comparison = result.comparison
     if comparison is not None and result.mode_dependent and not comparison.differ:
@@ -116,6 +119,21 @@ def _facts(result: ExampleResult) -> nodes.container:
             classes=["evaldemo-note"],
         )
     return box
+
+
+def _claims(verdicts: Sequence[Verdict]) -> nodes.paragraph:
+    para = _para("Claims checked by the build: ")
+    for index, verdict in enumerate(verdicts):
+        if index:
+            para += nodes.Text("; ")
+        para += nodes.literal(verdict.claim, verdict.claim)
+        state = "holds" if verdict.held else "does NOT hold"
+        para += nodes.inline(
+            "", f" {state}", classes=["evaldemo-held" if verdict.held else "evaldemo-broken"]
+        )
+        if not verdict.held:
+            para += nodes.Text(f" ({verdict.fact})")
+    return para
 
 
 def _item(children: list[nodes.Node]) -> nodes.list_item:
