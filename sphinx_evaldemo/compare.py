@@ -10,7 +10,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .model import LeafDiff
+from .model import LeafDiff, TensorView
+
+#: Tensors up to this many elements carry every value (for marks and charts).
+MAX_VALUES = 256
 
 _DROPOUT = (nn.modules.dropout._DropoutNd,)
 _BATCHNORM = (nn.modules.batchnorm._BatchNorm,)
@@ -129,3 +132,28 @@ def _diff_leaf(path: str, x: Any, y: Any) -> LeafDiff:
     return LeafDiff(
         path, equal=count == 0, max_abs_diff=largest, differing=count, total=x.numel()
     )
+
+
+def views(value: Any) -> tuple[TensorView, ...]:
+    """Numbers and statistics of every real-valued tensor leaf."""
+    found = []
+    for path, leaf in leaves(value):
+        if not isinstance(leaf, torch.Tensor) or leaf.is_complex() or leaf.numel() == 0:
+            continue
+        with torch.no_grad():
+            data = leaf.detach().to("cpu", torch.float64)
+            count = data.numel()
+            found.append(
+                TensorView(
+                    path=path,
+                    shape=tuple(leaf.shape),
+                    dtype=str(leaf.dtype).removeprefix("torch."),
+                    values=tuple(data.flatten().tolist()) if count <= MAX_VALUES else None,
+                    mean=float(data.mean()),
+                    std=float(data.std()) if count > 1 else None,
+                    min=float(data.min()),
+                    max=float(data.max()),
+                    zeros=float((data == 0).sum()) / count,
+                )
+            )
+    return tuple(found)

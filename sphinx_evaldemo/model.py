@@ -86,6 +86,29 @@ class Failure:
 
 
 @dataclass(frozen=True, slots=True)
+class TensorView:
+    """A numeric tensor in a mode's first output: its numbers, for marks, charts, summaries."""
+
+    path: str
+    shape: tuple[int, ...]
+    dtype: str
+    #: every element, flattened, when the tensor is small enough to show one by one
+    values: tuple[float, ...] | None
+    mean: float | None
+    std: float | None
+    min: float | None
+    max: float | None
+    zeros: float  # share of elements that are exactly zero
+
+    @property
+    def numel(self) -> int:
+        count = 1
+        for size in self.shape:
+            count *= size
+        return count
+
+
+@dataclass(frozen=True, slots=True)
 class ModeRun:
     """One mode's passes over the same model state, input and seed."""
 
@@ -98,6 +121,7 @@ class ModeRun:
     seconds: float = 0.0
     peak_memory: int = 0
     truncated: bool = False  # an output or the printed text was cut at max_output
+    tensors: tuple[TensorView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +195,14 @@ def result_from_dict(data: dict[str, Any]) -> ExampleResult:
                     **run,
                     "outputs": tuple(run["outputs"]),
                     "buffers_changed": tuple(run["buffers_changed"]),
+                    "tensors": tuple(
+                        TensorView(**{
+                            **view,
+                            "shape": tuple(view["shape"]),
+                            "values": None if view["values"] is None else tuple(view["values"]),
+                        })
+                        for view in run.get("tensors", ())
+                    ),
                 }
             )
             for run in data.get("runs", ())

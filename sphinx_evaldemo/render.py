@@ -7,7 +7,8 @@ from collections.abc import Iterable, Sequence
 from docutils import nodes
 
 from .claims import Verdict
-from .model import Comparison, ExampleResult, Failure, LeafDiff, ModeRun
+from . import visual
+from .model import Comparison, ExampleResult, Failure, LeafDiff, ModeRun, TensorView
 from .nodes import evaldemo_panel, evaldemo_panels
 
 SEGMENT_TITLES = {
@@ -52,7 +53,7 @@ def output_nodes(result: ExampleResult, verdicts: Sequence[Verdict] = ()) -> lis
     if result.segments:
         out.append(_segments(result))
     if result.runs:
-        out.append(_panels(result.runs))
+        out += _panels(result.runs)
     if result.runs and result.failure is None:
         out.append(_facts(result, verdicts))
     return out
@@ -70,7 +71,8 @@ def _segments(result: ExampleResult) -> nodes.container:
     return box
 
 
-def _panels(runs: Iterable[ModeRun]) -> evaldemo_panels:
+def _panels(runs: Sequence[ModeRun]) -> list[nodes.Node]:
+    views = {run.mode: {view.path: view for view in run.tensors} for run in runs}
     panels = evaldemo_panels(classes=["evaldemo-panels"])
     for run in runs:
         title = f"model.{run.mode}()"
@@ -81,11 +83,33 @@ def _panels(runs: Iterable[ModeRun]) -> evaldemo_panels:
             if len(run.outputs) > 1:
                 panel += _para(f"pass {number}", classes=["evaldemo-label"])
             panel += _block(text, "evaldemo-output")
+        other_mode = next((r.mode for r in runs if r.mode != run.mode), None)
+        for view in run.tensors:
+            other = views[other_mode].get(view.path) if other_mode else None
+            grid = visual.element_grid(view, other, run.mode, other_mode) if other and other_mode else None
+            if grid is not None:
+                panel += nodes.raw("", grid, format="html")
+            if view.numel > visual.MAX_GRID:
+                panel += _para(_leaf_label(view, run) + visual.summary(view), classes=["evaldemo-summary"])
         if run.printed:
             panel += _para("printed during the passes:", classes=["evaldemo-label"])
             panel += _block(run.printed, "evaldemo-printed")
         panels += panel
-    return panels
+    out: list[nodes.Node] = [panels]
+    if "train" in views and "eval" in views:
+        for path, train in views["train"].items():
+            drawn = visual.chart(train, views["eval"][path]) if path in views["eval"] else None
+            if drawn is not None:
+                svg, text = drawn
+                box = nodes.container(classes=["evaldemo-chart-box"])
+                box += nodes.raw("", svg, format="html")
+                box += _para(text if path == "output" else f"{path}: {text}", classes=["evaldemo-chart-text"])
+                out.append(box)
+    return out
+
+
+def _leaf_label(view: TensorView, run: ModeRun) -> str:
+    return "" if len(run.tensors) == 1 else f"{view.path}: "
 
 
 def _facts(result: ExampleResult, verdicts: Sequence[Verdict]) -> nodes.container:

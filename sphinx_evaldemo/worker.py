@@ -200,6 +200,7 @@ def run_mode(request: ExampleRequest, mode: Mode, model: nn.Module, value: Any) 
         seconds=round(time.perf_counter() - started, 4),
         peak_memory=memory.peak_bytes(),
         truncated=printed.cut > 0 or any(len(text) > request.max_output for text in texts),
+        tensors=compare.views(outputs[0]),
     )
     return run, outputs[0]
 
