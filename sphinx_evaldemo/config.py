@@ -63,12 +63,14 @@ class EvalDemoConfig:
     workers: int | None = _setting(
         None, lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v > 0),
         "None or a positive integer",
-        "Worker processes that run examples; ``None`` means one per CPU.",
+        "Worker processes that run examples; ``None`` means one per CPU (examples run "
+        "while Sphinx reads, and after reading, when ``-j`` processes are idle).",
     )
     cache_dir: str | None = _setting(
         None, lambda v: v is None or isinstance(v, str), "None or a path",
-        "Where results are kept between builds; ``None`` keeps them in the doctree folder. "
-        "A relative path is taken from the folder holding ``conf.py``.",
+        "Where results are kept between builds, clean builds too; ``None`` keeps them in "
+        "the doctree folder. A relative path is taken from the folder holding ``conf.py``. "
+        "Results no page uses any more are removed at the end of a full build.",
     )
 
     memory_limit: int | None = _setting(

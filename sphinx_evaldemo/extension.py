@@ -31,6 +31,7 @@ from .nodes import (
     visit_panel_html,
 )
 from .options import raised_as_expected
+from .reference import ConfigTableDirective
 from .pool import Pool, default_size
 from .render import failure_nodes, output_nodes, problem_nodes
 
@@ -202,7 +203,8 @@ def _report_rows(app: Sphinx, fromdoc: str) -> list[list[Any]]:
 def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     st = state(app)
     for placeholder in list(doctree.findall(report.evaldemo_report)):
-        placeholder.replace_self(report.table(_report_rows(app, docname)))
+        rows = _report_rows(app, docname)
+        placeholder.replace_self(report.table(report.HEADERS, report.WIDTHS, rows))
     for node in doctree.findall(evaldemo_example):
         request = node.get("request")
         if request is None or node.get("rendered") or st.settings.execute == "never":
@@ -244,6 +246,7 @@ def setup_extension(app: Sphinx) -> dict[str, Any]:
     app.add_node(evaldemo_panel, html=(visit_panel_html, depart_panel_html))
     app.add_directive("evaldemo", EvalDemoDirective)
     app.add_directive("evaldemo-report", report.ReportDirective)
+    app.add_directive("evaldemo-config", ConfigTableDirective)
     app.add_node(report.evaldemo_report)
     app.add_event("evaldemo-request")
     app.connect("evaldemo-request", on_request)

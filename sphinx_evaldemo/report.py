@@ -54,14 +54,16 @@ HEADERS = ("Page", "Line", "Status", "From", "Run time", "Time per mode", "Peak 
 WIDTHS = (16, 5, 18, 6, 9, 22, 22)
 
 
-def table(rows: Sequence[Sequence[nodes.Node | str]]) -> nodes.table:
+def table(
+    headers: Sequence[str], widths: Sequence[int], rows: Sequence[Sequence[nodes.Node | str]]
+) -> nodes.table:
     """A plain docutils table, which every builder knows how to write."""
-    grid = nodes.table(classes=["evaldemo-report"])
-    group = nodes.tgroup(cols=len(HEADERS))
+    grid = nodes.table(classes=["evaldemo-table"])
+    group = nodes.tgroup(cols=len(headers))
     grid += group
-    group += [nodes.colspec(colwidth=width) for width in WIDTHS]
+    group += [nodes.colspec(colwidth=width) for width in widths]
     head = nodes.thead()
-    head += _row(HEADERS)
+    head += _row(headers)
     body = nodes.tbody()
     body += [_row(row) for row in rows]
     group += [head, body]
@@ -72,6 +74,9 @@ def _row(cells: Sequence[nodes.Node | str]) -> nodes.row:
     row = nodes.row()
     for cell in cells:
         entry = nodes.entry()
-        entry += nodes.paragraph("", "", cell if isinstance(cell, nodes.Node) else nodes.Text(cell))
+        if isinstance(cell, nodes.paragraph):
+            entry += cell
+        else:
+            entry += nodes.paragraph("", "", cell if isinstance(cell, nodes.Node) else nodes.Text(cell))
         row += entry
     return row
