@@ -53,7 +53,7 @@ class Cache:
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
                 stream.write(result.to_json())
-            os.replace(temporary, path)
+            Path(temporary).replace(path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise

@@ -69,7 +69,7 @@ class Capture(io.TextIOBase):
         keep = self._limit - self._limit // 2
         while self._tail_size > keep:
             excess = self._tail_size - keep
-            label, text = self._tail[0]
+            _, text = self._tail[0]
             if len(text) <= excess:
                 self._tail.pop(0)
                 dropped = len(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set
 from typing import TYPE_CHECKING, Any
 
 from sphinx.environment.collectors import EnvironmentCollector
@@ -29,7 +30,7 @@ class ExampleCollector(EnvironmentCollector):
         examples(env).pop(docname, None)
 
     def merge_other(
-        self, app: Sphinx, env: BuildEnvironment, docnames: set[str], other: BuildEnvironment
+        self, app: Sphinx, env: BuildEnvironment, docnames: Set[str], other: BuildEnvironment
     ) -> None:
         theirs = examples(other)
         ours = examples(env)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from docutils import nodes
 from sphinx.util import logging
@@ -26,7 +27,9 @@ def _raw(value: str | None) -> str | None:
 
 class EvalDemoDirective(SphinxDirective):
     has_content = True
-    option_spec: ClassVar[dict[str, object]] = dict.fromkeys(options.OPTION_NAMES, _raw)
+    option_spec: ClassVar[dict[str, Callable[[str], Any]]] = dict.fromkeys(
+        options.OPTION_NAMES, _raw
+    )
 
     def run(self) -> list[nodes.Node]:
         code = "\n".join(self.content)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import time
 from concurrent.futures import Future
@@ -11,10 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
+from docutils import nodes as docutils_nodes
 from sphinx.util import logging
 from sphinx.util.display import status_iterator
-
-from docutils import nodes as docutils_nodes
 
 from . import __version__, claims, config, execution, report
 from .cache import Cache, fingerprint
@@ -31,8 +31,8 @@ from .nodes import (
     visit_panel_html,
 )
 from .options import raised_as_expected
-from .reference import ConfigTableDirective
 from .pool import Pool, default_size
+from .reference import ConfigTableDirective
 from .render import failure_nodes, output_nodes, problem_nodes
 
 if TYPE_CHECKING:
@@ -185,11 +185,9 @@ def _report_rows(app: Sphinx, fromdoc: str) -> list[list[Any]]:
     for job in _jobs(app.env, set(app.env.found_docs), st.fingerprint):
         result = st.results.get(job.key) or st.cache.get(job.key)
         link: Any = job.docname
-        try:
+        with contextlib.suppress(Exception):  # a builder without page links: plain text
             uri = app.builder.get_relative_uri(fromdoc, job.docname)
             link = docutils_nodes.reference("", job.docname, refuri=uri, internal=True)
-        except Exception:  # noqa: BLE001  # a builder without page links: plain text
-            pass
         rows.append([
             link, str(job.lineno), report.status(result, job.raises),
             "run" if job.key in st.ran_keys else ("cache" if result else ""),

@@ -210,7 +210,7 @@ def result_from_dict(data: dict[str, Any]) -> ExampleResult:
         comparison=None
         if comparison is None
         else Comparison(
-            modes=tuple(comparison["modes"]),  # type: ignore[arg-type]  # JSON gives a list
+            modes=tuple(comparison["modes"]),
             leaves=tuple(LeafDiff(**leaf) for leaf in comparison["leaves"]),
         ),
         segments=tuple(Segment(**seg) for seg in data.get("segments", ())),

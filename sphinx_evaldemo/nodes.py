@@ -37,7 +37,7 @@ def depart_panel_html(self: Any, node: evaldemo_panel) -> None:
     self.body.append("</section>\n")
 
 
-def example_title(node: nodes.Element) -> str | None:
+def example_title(node: nodes.Node) -> str:
     """The caption, for ``{ref}`` and ``{numref}`` (an example without one needs a link text)."""
-    caption = node.get("caption")
-    return str(caption) if caption else None
+    caption = node.get("caption") if isinstance(node, nodes.Element) else None
+    return str(caption) if caption else ""

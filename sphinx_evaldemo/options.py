@@ -68,7 +68,7 @@ def _modes(text: str) -> tuple[Mode, ...]:
             raise OptionError("modes", f"knows only 'train' and 'eval', got {word!r}")
         if word in modes:
             raise OptionError("modes", f"lists {word!r} twice")
-        modes.append(word)  # type: ignore[arg-type]  # checked against MODES just above
+        modes.append(word)
     return tuple(modes)
 
 

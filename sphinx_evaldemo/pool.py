@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+
 from .model import ExampleRequest, ExampleResult, Failure
 
 #: How long a new worker may take to import torch before it is given up on.
@@ -37,7 +39,7 @@ class Worker:
         env.setdefault("OMP_NUM_THREADS", "1")
         env["PYTHONHASHSEED"] = "0"
         env["PYTHONUNBUFFERED"] = "1"
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115  # lives as long as the worker
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sphinx_evaldemo.worker"],
             stdin=subprocess.PIPE,
@@ -131,10 +133,8 @@ class Worker:
     def close(self) -> None:
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
-                try:
+                with contextlib.suppress(OSError):
                     stream.close()
-                except OSError:
-                    pass
         if self.alive:
             try:
                 self.process.wait(timeout=5)

@@ -6,8 +6,8 @@ from collections.abc import Iterable, Sequence
 
 from docutils import nodes
 
-from .claims import Verdict
 from . import visual
+from .claims import Verdict
 from .model import Comparison, ExampleResult, Failure, LeafDiff, ModeRun, TensorView
 from .nodes import evaldemo_panel, evaldemo_panels
 

@@ -23,6 +23,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
@@ -59,7 +60,7 @@ def seed_all(seed: int) -> None:
 
 
 @contextlib.contextmanager
-def redirected(stream: TextIO) -> Iterator[None]:
+def redirected(stream: TextIO | Capture) -> Iterator[None]:
     with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
         yield
 
@@ -69,10 +70,10 @@ def isolated(numpy_print: dict[str, Any]) -> Iterator[None]:
     """Undo what an example may change in the process: modules, paths, global flags."""
     modules = set(sys.modules)
     path = list(sys.path)
-    cwd = os.getcwd()
+    cwd = Path.cwd()
     torch.set_default_dtype(torch.float32)
     torch.set_grad_enabled(True)
-    torch.set_printoptions(profile="default", sci_mode=None)
+    torch.set_printoptions(profile="default", sci_mode=None)  # type: ignore[no-untyped-call]  # torch leaves it untyped
     torch.set_num_threads(1)
     np.set_printoptions(**numpy_print)
     try:
@@ -285,7 +286,7 @@ def main() -> None:
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # stray writes to fd 1 (C code, subprocesses) must not break the protocol
     faulthandler.enable(file=sys.stderr)
-    numpy_print = np.get_printoptions()
+    numpy_print: dict[str, Any] = dict(np.get_printoptions())
     protocol.write(json.dumps({"ready": True, "pid": os.getpid(), "torch": torch.__version__}) + "\n")
     protocol.flush()
     for line in sys.stdin:
