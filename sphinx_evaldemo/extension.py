@@ -64,6 +64,9 @@ class BuildState:
     cached: int = 0
     failed: int = 0
     seconds: float = 0.0
+    workers_started: int = 0
+    #: when the first example was submitted (the clock of the closing line)
+    first_submit: float | None = None
 
     def open_pool(self) -> Pool:
         if self.pool is None:
@@ -71,11 +74,14 @@ class BuildState:
         return self.pool
 
     def submit(self, request: ExampleRequest) -> Future[ExampleResult]:
+        if self.first_submit is None:
+            self.first_submit = time.perf_counter()
         return self.open_pool().submit(request)
 
     def close_pool(self, *, abort: bool = False) -> None:
         if self.pool is not None:
             self.pool.close(abort=abort)
+            self.workers_started += self.pool.started
             self.pool = None
         self.pending.clear()
 
@@ -171,7 +177,8 @@ def on_env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
         raise
     finally:
         st.close_pool()
-        st.seconds += time.perf_counter() - started
+        st.seconds += time.perf_counter() - min(started, st.first_submit or started)
+        st.first_submit = None
     for docname, line, message, kind in sorted(problems, key=lambda p: (p[0], p[1])):  # page order
         logger.warning(
             "%s", message, location=(docname, line), type="evaldemo", subtype=kind
@@ -231,8 +238,10 @@ def on_finished(app: Sphinx, exception: BaseException | None) -> None:
         st.cache.prune(keep=used)
     if st.ran or st.cached:
         logger.info(
-            "evaldemo: %d examples ran, %d came from the cache, %d failed (%.1f s)",
-            st.ran, st.cached, st.failed, st.seconds,
+            "evaldemo: %d examples ran, %d came from the cache, %d failed, "
+            "%d worker%s started (%.1f s)",
+            st.ran, st.cached, st.failed, st.workers_started,
+            "" if st.workers_started == 1 else "s", st.seconds,
         )
 
 

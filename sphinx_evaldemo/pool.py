@@ -17,11 +17,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import IO
 
 from .model import ExampleRequest, ExampleResult, Failure
 
 #: How long a new worker may take to import torch before it is given up on.
 STARTUP_TIMEOUT = 180.0
+#: Seconds an example must have run before a further worker is worth its start-up.
+GROW_AFTER = 0.5
 #: The package's parent folder, so a worker imports this very copy of the package.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
@@ -51,6 +54,7 @@ class Worker:
         )
         self._buffer = b""
         self._ready = False
+        self.busy_since: float | None = None  # when the running example started
 
     def wait_ready(self) -> None:
         if not self._ready:
@@ -61,12 +65,22 @@ class Worker:
         """Run one example; a timeout or a death kills the process and says why."""
         try:
             self.wait_ready()
-        except (TimeoutError, WorkerDied):
+        except TimeoutError:
             self.kill()
-            return ExampleResult(failure=Failure("worker", "the worker process could not start (is torch installed for this Python?)"))
+            message = f"the worker process did not start within {STARTUP_TIMEOUT:g} s"
+            return ExampleResult(failure=Failure("worker", message))
+        except WorkerDied:
+            message = "the worker process could not start (is torch installed for this Python?)"
+            return ExampleResult(failure=Failure("worker", message, self._death().traceback))
         stdin = self.process.stdin
         assert stdin is not None
-        started = time.monotonic()
+        started = self.busy_since = time.monotonic()
+        try:
+            return self._exchange(request, stdin, started)
+        finally:
+            self.busy_since = None
+
+    def _exchange(self, request: ExampleRequest, stdin: IO[bytes], started: float) -> ExampleResult:
         try:
             stdin.write((json.dumps(request.to_dict()) + "\n").encode())
             stdin.flush()
@@ -177,17 +191,37 @@ class Pool:
         self.started += 1
 
     def _take(self) -> Worker:
-        with self._lock:
-            if len(self._all) < self.size and self._idle.empty():
-                self._spawn()
-        worker = self._idle.get()
-        if not worker.alive:
-            worker.close()
+        """An idle live worker; a new one only when none exists or growing pays off."""
+        while True:
+            with self._lock:
+                if not self._all:
+                    self._spawn()
+            try:
+                worker = self._idle.get(timeout=0.05)
+            except queue.Empty:
+                with self._lock:
+                    if len(self._all) < self.size and self._worth_growing():
+                        self._spawn()
+                continue
+            if worker.alive:
+                return worker
+            worker.close()  # died or was killed by a timeout: replace it
             with self._lock:
                 self._all.remove(worker)
                 self._spawn()
-            worker = self._idle.get()
-        return worker
+
+    def _worth_growing(self) -> bool:
+        """Another worker costs a torch import; start one only for examples that are slow.
+
+        Quick examples (the usual case) finish on one worker before a second one would
+        have imported torch; an example running past ``GROW_AFTER`` seconds shows that
+        the work is heavy enough to share.
+        """
+        now = time.monotonic()
+        return any(
+            worker.busy_since is not None and now - worker.busy_since > GROW_AFTER
+            for worker in self._all
+        )
 
     def run(self, request: ExampleRequest) -> ExampleResult:
         worker = self._take()
