@@ -58,6 +58,9 @@ class Cache:
             Path(temporary).unlink(missing_ok=True)
             raise
 
+    def empty(self) -> bool:
+        return next(self.root.glob("??/*.json"), None) is None
+
     def prune(self, keep: set[str]) -> int:
         """Remove every result whose key is not in ``keep``; return how many went."""
         removed = 0

@@ -113,7 +113,38 @@ def on_builder(app: Sphinx) -> None:
 
 
 def on_before_read(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
-    state(app).reading = set(docnames)
+    """Start one worker now when examples will surely run, so torch loads while Sphinx reads."""
+    st = state(app)
+    st.reading = set(docnames)
+    if st.settings.execute in ("auto", "force") and _runs_ahead(env, docnames, st):
+        st.open_pool().prestart()
+
+
+def _runs_ahead(env: BuildEnvironment, docnames: list[str], st: BuildState) -> bool:
+    """Whether a page about to be read has an example that must run.
+
+    Known pages are judged by the examples they had (a prose edit runs nothing, so
+    it starts nothing); new pages, or a clean build, by whether the cache is empty
+    and the source mentions the directive.
+    """
+    recorded = examples(env)
+    cold = st.settings.execute == "force" or st.cache.empty()
+    for docname in docnames:
+        if docname in recorded and not cold:
+            for record in recorded[docname]:
+                request = ExampleRequest.from_dict(record["request"])
+                if st.cache.get(request.key(st.fingerprint)) is None:
+                    return True
+        elif cold and _mentions_directive(env, docname):
+            return True
+    return False
+
+
+def _mentions_directive(env: BuildEnvironment, docname: str) -> bool:
+    try:
+        return "evaldemo" in Path(env.doc2path(docname)).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
 
 
 def on_request(app: Sphinx, request: ExampleRequest) -> None:

@@ -190,6 +190,12 @@ class Pool:
         self._idle.put(worker)
         self.started += 1
 
+    def prestart(self) -> None:
+        """Start one worker process now (no thread), so its torch import gets a head start."""
+        with self._lock:
+            if not self._all:
+                self._spawn()
+
     def _take(self) -> Worker:
         """An idle live worker; a new one only when none exists or growing pays off."""
         while True:
