@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin
 
 from docutils import nodes
+from myst_parser.parsers.sphinx_ import MystParser
 from sphinx import addnodes
 from sphinx.errors import FiletypeNotFoundError
 from sphinx.transforms import SphinxTransform
@@ -75,8 +76,9 @@ def on_source_read(app: Sphinx, docname: str, source: list[str]) -> None:
         warn(problem, docname)
     body = "\n".join(source[0].split("\n")[reading.end + 1:])
     heading = None
-    if reading.meta.title and frontmatter.first_heading_level(body) != 1:
-        heading = reading.meta.title
+    if frontmatter.first_heading_level(body) != 1:
+        # without a usable title the file's name stands in (the title was warned about)
+        heading = reading.meta.title or Path(docname).name
     source[0] = frontmatter.myst_source(source[0], reading, heading)
     env.current_document[READING_KEY] = reading
 
@@ -125,8 +127,10 @@ class ArticleTransform(SphinxTransform):
             images = list(self.document.findall(nodes.image))
             index = int(thumb.value)
             if index >= len(images):
-                have = (f"the page has {len(images)} image{'s' * (len(images) != 1)} "
-                        f"(0 to {len(images) - 1})" if images else "the page has no image")
+                have = ("the page has no image" if not images else
+                        "the page has 1 image, so the index must be 0" if len(images) == 1 else
+                        f"the page has {len(images)} images, so the index must be 0 to "
+                        f"{len(images) - 1}")
                 warn(Problem(line, f"front matter key 'thumbnail': index {index} is out of "
                              f"range: {have}", "thumbnail"), docname, "thumbnail")
                 return None, None
@@ -149,8 +153,7 @@ class ArticleTransform(SphinxTransform):
             return [], ""
         side = nodes.document(self.document.settings, self.document.reporter,
                               source=self.document["source"])
-        self.app.registry.create_source_parser("markdown", config=self.config,
-                                               env=self.env).parse(text, side)
+        MystParser().parse(text, side)
         for raw in list(side.findall(nodes.raw)):
             raw.replace_self(nodes.Text(raw.astext()))
         for message in list(side.findall(nodes.system_message)):
@@ -216,7 +219,12 @@ def header_nodes(meta: ArticleMeta, tldr: list[nodes.Node], title: str,
         box += nodes.paragraph("", "", nodes.strong("", "TL;DR"), nodes.Text(" "), *tldr)
         header += box
     if image_uri:
-        header += nodes.image(uri=image_uri, alt=title, classes=["evaldemo-thumbnail"])
+        # HTML only: elsewhere the header is text. A remote image is left out where the
+        # builder would have to download it (epub).
+        remote = "://" in image_uri or image_uri.startswith("data:")
+        only = addnodes.only(expr="format_html and not builder_epub" if remote else "format_html")
+        only += nodes.image(uri=image_uri, alt="", classes=["evaldemo-thumbnail"])  # decorative
+        header += only
     return header
 
 
@@ -272,15 +280,6 @@ def visit_time_html(self: Any, node: evaldemo_time) -> None:
 
 def depart_time_html(self: Any, node: evaldemo_time) -> None:
     self.body.append("</time>")
-
-
-def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
-    """Outside HTML the header stays text: its thumbnail is left out."""
-    if app.builder.format == "html":
-        return
-    for header in doctree.findall(evaldemo_article):
-        for image in list(header.findall(nodes.image)):
-            image.parent.remove(image)
 
 
 # --------------------------------------------------------------------------- meta tags
@@ -353,7 +352,6 @@ def setup(app: Sphinx) -> None:
     app.add_transform(ArticleTransform)
     app.add_env_collector(ArticleCollector)
     app.connect("source-read", on_source_read)
-    app.connect("doctree-resolved", on_resolved)
     # after sphinxext-opengraph and MyST's html_meta, so that theirs win over ours
     app.connect("html-page-context", on_page_context, priority=600)
 

@@ -199,33 +199,37 @@ def _relative(app: Sphinx, fromdoc: str, todoc: str) -> str | None:
 def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     """Tag links (where there are tag pages) and listings, from the merged environment."""
     records = articles(app.env)
-    if builds_tag_pages(app):
-        groups = tag_groups(records)
-        for tag in list(doctree.findall(evaldemo_tag)):
-            target = tag.get("tag")
-            if target is not None and slug(target) not in groups:
-                logger.warning("no article is tagged %r, so it has no tag page", target,
-                               location=tag, type="evaldemo", subtype="tags")
-                continue
+    groups = tag_groups(records)
+    pages = builds_tag_pages(app)
+    for tag in list(doctree.findall(evaldemo_tag)):
+        target = tag.get("tag")
+        if target is not None and slug(target) not in groups:
+            logger.warning("no article is tagged %r, so it has no tag page", target,
+                           location=tag, type="evaldemo", subtype="tags")
+            continue
+        if pages:
             uri = _relative(app, docname, page_name(target))
             if uri is not None:
                 tag.replace_self(nodes.reference("", "", *tag.deepcopy().children, internal=True,
                                                  refuri=uri, classes=tag["classes"]))
     html_images = app.builder.format == "html"
+    remote_ok = app.builder.supported_remote_images
     for listing in list(doctree.findall(evaldemo_articles)):
         chosen = _select(records, tuple(listing["tags"]), listing["limit"], exclude=docname)
         listing.replace_self(listing_nodes(
             chosen,
             link=lambda other: _relative(app, docname, other),
-            image=_doc_image if html_images else lambda record: None,
+            image=lambda record: _doc_image(record, remote_ok) if html_images else None,
             empty="No articles yet." if not listing["tags"] else
                   "No articles with these tags yet.",
         ))
 
 
-def _doc_image(record: ArticleRecord) -> nodes.image | None:
+def _doc_image(record: ArticleRecord, remote_ok: bool) -> nodes.image | None:
     """A thumbnail in a page's doctree: the builder copies it and rewrites the URI."""
     if record.image_url:
+        if not remote_ok:
+            return None
         return nodes.image(uri=record.image_url, alt="", candidates={"?": record.image_url},
                            classes=["evaldemo-listing-thumb"])
     if record.image:
