@@ -176,8 +176,8 @@ def _portable(inline: list[nodes.Node]) -> list[nodes.Node]:
     for node in inline:
         copy = node.deepcopy()
         holder = nodes.inline("", "", copy)
-        for ref in list(holder.findall(addnodes.pending_xref)):
-            ref.replace_self(nodes.inline("", "", *ref.children))
+        for xref in list(holder.findall(addnodes.pending_xref)):
+            xref.replace_self(nodes.inline("", "", *xref.children))
         for ref in list(holder.findall(nodes.reference)):
             if not re.match(r"[a-z][a-z0-9+.-]*:", ref.get("refuri", ""), re.IGNORECASE):
                 ref.replace_self(nodes.inline("", "", *ref.children))
@@ -322,7 +322,7 @@ def image_url(app: Sphinx, record: ArticleRecord, pathto: Any) -> str | None:
     target = f"{app.builder.imagedir}/{quote(app.env.images[record.image][1])}"
     base = app.config.html_baseurl
     if base:
-        return urljoin(base.rstrip("/") + "/", target)
+        return urljoin(str(base).rstrip("/") + "/", target)
     return str(pathto(target, resource=True))
 
 

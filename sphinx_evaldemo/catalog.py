@@ -12,6 +12,8 @@ from sphinx.environment.collectors import EnvironmentCollector
 from .model import ArticleMeta
 
 if TYPE_CHECKING:
+    from collections.abc import Set
+
     from docutils import nodes
     from sphinx.application import Sphinx
     from sphinx.environment import BuildEnvironment
@@ -79,7 +81,7 @@ class ArticleCollector(EnvironmentCollector):
         listings(env).discard(docname)
 
     def merge_other(
-        self, app: Sphinx, env: BuildEnvironment, docnames: set[str], other: BuildEnvironment
+        self, app: Sphinx, env: BuildEnvironment, docnames: Set[str], other: BuildEnvironment
     ) -> None:
         theirs = articles(other)
         ours = articles(env)

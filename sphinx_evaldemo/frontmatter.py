@@ -59,7 +59,14 @@ _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Loader.add_constructor(_TIMESTAMP, _Loader.construct_yaml_str)  # an explicit !!timestamp too
+
+
+def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    assert isinstance(node, yaml.ScalarNode)
+    return str(loader.construct_scalar(node))
+
+
+_Loader.add_constructor(_TIMESTAMP, _timestamp_as_text)  # an explicit !!timestamp too
 
 
 #: ``(key, line of the key, value node, file line of the node's YAML line 0)``

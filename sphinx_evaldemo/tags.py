@@ -13,9 +13,10 @@ import html
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
-from urllib.parse import quote
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote
 
 from docutils import nodes
 from sphinx.errors import NoUri
@@ -254,22 +255,22 @@ def on_collect_pages(app: Sphinx) -> Iterator[tuple[str, dict[str, Any], str]]:
 
     index = nodes.bullet_list(classes=["evaldemo-tag-index"])
     for key, (tag, docnames) in groups.items():
-        count = f" ({len(docnames)} article{'s' * (len(docnames) != 1)})"
-        uri = _relative(app, page_name(None), page_name(tag))
+        name = page_name(tag)
+        count = f"{len(docnames)} article{'s' * (len(docnames) != 1)}"
         index += nodes.list_item("", nodes.paragraph(
-            "", "", nodes.reference("", tag, internal=True, refuri=uri or ""), nodes.Text(count)))
+            "", "", nodes.reference("", tag, internal=True,
+                                    refuri=_relative(app, page_name(None), name) or ""),
+            nodes.Text(f" ({count})")))
         body = listing_nodes(
             [(doc, records[doc]) for doc in docnames],
-            link=lambda doc, tag=tag: _relative(app, page_name(tag), doc),
-            image=lambda record, tag=tag: _page_image(app, page_name(tag), record),
+            link=partial(_relative, app, name),
+            image=partial(_page_image, app, name),
             empty="",
         )
-        pages[page_name(tag)] = (f"Tag: {tag}", _section(f"Articles tagged “{tag}”", key, [
-            nodes.paragraph("", f"{len(docnames)} article{'s' * (len(docnames) != 1)}, newest "
-                            "first. ", nodes.reference("", "All tags", internal=True,
-                                                       refuri=_relative(app, page_name(tag),
-                                                                        page_name(None)) or "")),
-            body]))
+        back = nodes.reference("", "All tags", internal=True,
+                               refuri=_relative(app, name, page_name(None)) or "")
+        pages[name] = (f"Tag: {tag}", _section(f"Articles tagged “{tag}”", key, [
+            nodes.paragraph("", f"{count}, newest first. ", back), body]))
     summary = (f"{len(records)} article{'s' * (len(records) != 1)} in {len(groups)} "
                f"tag{'s' * (len(groups) != 1)}.")
     pages[page_name(None)] = ("Tags", _section("Tags", "tags", [
@@ -303,7 +304,7 @@ def _page_image(app: Sphinx, pagename: str, record: ArticleRecord) -> nodes.imag
         uri = record.image_url
     elif record.image and record.image in app.env.images:
         name = quote(app.env.images[record.image][1])
-        target = f"{app.builder.imagedir}/{name}"  # type: ignore[attr-defined]
+        target = f"{app.builder.imagedir}/{name}"
         uri = relative_uri(app.builder.get_target_uri(pagename), target)
     else:
         return None
