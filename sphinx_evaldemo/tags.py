@@ -13,6 +13,7 @@ import html
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -204,9 +205,11 @@ def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     pages = builds_tag_pages(app)
     for tag in list(doctree.findall(evaldemo_tag)):
         target = tag.get("tag")
-        if target is not None and slug(target) not in groups:
-            logger.warning("no article is tagged %r, so it has no tag page", target,
-                           location=tag, type="evaldemo", subtype="tags")
+        missing = (f"no article is tagged {target!r}, so it has no tag page"
+                   if target is not None and slug(target) not in groups else
+                   "there are no articles, so there is no tag index" if not records else None)
+        if missing is not None:
+            logger.warning("%s", missing, location=tag, type="evaldemo", subtype="tags")
             continue
         if pages:
             uri = _relative(app, docname, page_name(target))
@@ -246,12 +249,22 @@ def on_get_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
     return []
 
 
+@dataclass(frozen=True, slots=True)
+class TagPage:
+    """One generated page: its title (for ``<title>``), its heading, its content."""
+
+    title: str
+    heading: str
+    ident: str
+    content: list[nodes.Element]
+
+
 def on_collect_pages(app: Sphinx) -> Iterator[tuple[str, dict[str, Any], str]]:
     if not builds_tag_pages(app):
         return
     records = articles(app.env)
     groups = tag_groups(records)
-    pages: dict[str, tuple[str, nodes.Element]] = {}
+    pages: dict[str, TagPage] = {}
 
     index = nodes.bullet_list(classes=["evaldemo-tag-index"])
     for key, (tag, docnames) in groups.items():
@@ -269,33 +282,34 @@ def on_collect_pages(app: Sphinx) -> Iterator[tuple[str, dict[str, Any], str]]:
         )
         back = nodes.reference("", "All tags", internal=True,
                                refuri=_relative(app, name, page_name(None)) or "")
-        pages[name] = (f"Tag: {tag}", _section(f"Articles tagged “{tag}”", key, [
-            nodes.paragraph("", f"{count}, newest first. ", back), body]))
-    summary = (f"{len(records)} article{'s' * (len(records) != 1)} in {len(groups)} "
-               f"tag{'s' * (len(groups) != 1)}.")
-    pages[page_name(None)] = ("Tags", _section("Tags", "tags", [
-        nodes.paragraph("", summary), index] if groups else [nodes.paragraph("", "No tags yet.")]))
+        pages[name] = TagPage(f"Tag: {tag}", f"Articles tagged “{tag}”", key,
+                              [nodes.paragraph("", f"{count}, newest first. ", back), body])
+    if records:  # a project without articles gets no tag pages at all
+        summary = (f"{len(records)} article{'s' * (len(records) != 1)} in {len(groups)} "
+                   f"tag{'s' * (len(groups) != 1)}.")
+        pages[page_name(None)] = TagPage("Tags", "Tags", "index", [
+            nodes.paragraph("", summary), index] if groups else [
+            nodes.paragraph("", "No article has a tag yet.")])
 
     clashes = sorted(set(pages) & app.env.found_docs)
     for name in clashes:
         logger.warning("the document %r has the name of a tag page; that tag page is not "
                        "written", name, type="evaldemo", subtype="tags")
     _remove_stale(app, {name for name in pages if name not in clashes})
-    for name, (title, section) in pages.items():
-        if name in clashes:
-            continue
-        holder = nodes.container(classes=[MARKER])
-        holder += section
-        fragment = app.builder.render_partial(holder)["fragment"]  # type: ignore[attr-defined]
-        yield name, {"title": html.escape(title), "body": fragment, "display_toc": False}, \
-            "page.html"
+    for name, page in pages.items():
+        if name not in clashes:
+            yield name, _context(app, page), "page.html"
 
 
-def _section(title: str, ident: str, children: list[nodes.Element]) -> nodes.section:
-    section = nodes.section(ids=[f"tag-{ident}"])
-    section += nodes.title("", title)
-    section.extend(children)
-    return section
+def _context(app: Sphinx, page: TagPage) -> dict[str, Any]:
+    """The page's body: the heading written here (no section, so no numbering state of the
+    builder is needed, even in a build that wrote no document), the rest rendered."""
+    holder = nodes.container("", *page.content)
+    fragment = app.builder.render_partial(holder)["fragment"]  # type: ignore[attr-defined]
+    heading = html.escape(page.heading)
+    body = (f'<section class="{MARKER}" id="tag-{html.escape(page.ident)}">\n'
+            f"<h1>{heading}</h1>\n{fragment}</section>\n")
+    return {"title": html.escape(page.title), "body": body, "display_toc": False}
 
 
 def _page_image(app: Sphinx, pagename: str, record: ArticleRecord) -> nodes.image | None:

@@ -281,6 +281,13 @@ def test_incremental_rebuild_follows_retagging_and_deletion(
     args, kwargs = app_params
     kwargs = {**kwargs, "freshenv": False}
 
+    # nothing changed: no document is written, the tag pages are written all the same
+    unchanged = make_app(*args, **kwargs)
+    unchanged.build()
+    unchanged.cleanup()
+    assert "no targets are out of date" in unchanged.status.getvalue()
+    assert listing(soup(unchanged, "tags/dropout.html"))
+
     # retag: older leaves "Dropout" for "archive"; nothing else changes (index.md neither)
     older = app.srcdir / "posts" / "older.md"
     older.write_text(older.read_text(encoding="utf-8").replace("  - Dropout", "  - archive"),
