@@ -23,7 +23,7 @@ from sphinx.transforms import SphinxTransform
 from sphinx.util import get_filetype, logging
 
 from . import frontmatter
-from .catalog import RECORD_KEY, ArticleCollector, ArticleRecord, articles
+from .catalog import RECORD_KEY, ArticleCollector, ArticleRecord, articles, page_data
 from .frontmatter import Problem, Reading
 from .model import ArticleMeta
 
@@ -80,7 +80,7 @@ def on_source_read(app: Sphinx, docname: str, source: list[str]) -> None:
         # without a usable title the file's name stands in (the title was warned about)
         heading = reading.meta.title or Path(docname).name
     source[0] = frontmatter.myst_source(source[0], reading, heading)
-    env.current_document[READING_KEY] = reading
+    page_data(env)[READING_KEY] = reading
 
 
 class ArticleTransform(SphinxTransform):
@@ -89,7 +89,7 @@ class ArticleTransform(SphinxTransform):
     default_priority = 870  # after MyST-Parser's ids, before ``doctree-read`` (880)
 
     def apply(self, **kwargs: Any) -> None:
-        reading: Reading | None = self.env.current_document.get(READING_KEY)
+        reading: Reading | None = page_data(self.env).get(READING_KEY)
         if reading is None:
             return
         docname = self.env.docname
@@ -111,7 +111,7 @@ class ArticleTransform(SphinxTransform):
         for paragraph in list(self.document.findall(nodes.paragraph)):
             if paragraph.astext().strip() == "[TOC]":
                 paragraph.replace_self(local_contents(paragraph))
-        self.env.current_document[RECORD_KEY] = ArticleRecord(
+        page_data(self.env)[RECORD_KEY] = ArticleRecord(
             meta, title, summary, image, image_url, tuple(_portable(tldr))
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sphinx.environment.collectors import EnvironmentCollector
 
@@ -50,6 +50,14 @@ class ArticleRecord:
                 "image": self.image, "image_url": self.image_url}
 
 
+def page_data(env: BuildEnvironment) -> Any:
+    """Scratch space for the page being read: ``env.current_document`` (Sphinx 8.2 and
+    later; ``env.temp_data`` before), emptied by Sphinx after each page."""
+    if hasattr(env, "current_document"):
+        return env.current_document
+    return env.temp_data  # pragma: no cover  # Sphinx before 8.2
+
+
 def articles(env: BuildEnvironment) -> dict[str, ArticleRecord]:
     if not hasattr(env, ARTICLES):
         setattr(env, ARTICLES, {})
@@ -92,8 +100,8 @@ class ArticleCollector(EnvironmentCollector):
 
     def process_doc(self, app: Sphinx, doctree: nodes.document) -> None:
         env = app.env
-        record = env.current_document.get(RECORD_KEY)
+        record = page_data(env).get(RECORD_KEY)
         if record is not None:
             articles(env)[env.docname] = record
-        if env.current_document.get(LISTING_KEY):
+        if page_data(env).get(LISTING_KEY):
             listings(env).add(env.docname)

@@ -27,7 +27,7 @@ from sphinx.util.osutil import relative_uri
 
 from . import frontmatter
 from .article import evaldemo_tag
-from .catalog import LISTING_KEY, ArticleRecord, articles, changed, listings
+from .catalog import LISTING_KEY, ArticleRecord, articles, changed, listings, page_data
 
 if TYPE_CHECKING:
     from docutils.parsers.rst.states import Inliner
@@ -168,7 +168,7 @@ class ArticlesDirective(SphinxDirective):
                            type="evaldemo", subtype="articles")
         node = evaldemo_articles(classes=["evaldemo-articles"], tags=list(tags), limit=limit)
         self.set_source_info(node)
-        self.env.current_document[LISTING_KEY] = True
+        page_data(self.env)[LISTING_KEY] = True
         return [node]
 
 
