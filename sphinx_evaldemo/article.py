@@ -103,7 +103,7 @@ class ArticleTransform(SphinxTransform):
         shown = None  # an index points at an image the page already shows
         if meta.thumbnail is not None and meta.thumbnail.kind != "index" and (image or image_url):
             shown = str(meta.thumbnail.value)
-        header = header_nodes(meta, tldr, title, shown)
+        header = header_nodes(meta, tldr, shown)
         if section is not None:
             section.insert(section.index(section[0]) + 1, header)
         else:
@@ -158,7 +158,8 @@ class ArticleTransform(SphinxTransform):
             raw.replace_self(nodes.Text(raw.astext()))
         for message in list(side.findall(nodes.system_message)):
             message.parent.remove(message)
-        blocks = [child for child in side.children if not isinstance(child, nodes.target)]
+        # MyST-Parser adds what every page gets (html_meta tags, targets): not content
+        blocks = [child for child in side.children if not isinstance(child, nodes.PreBibliographic)]
         if len(blocks) == 1 and isinstance(blocks[0], nodes.paragraph):
             inline = list(blocks[0].children)
             return inline, blocks[0].astext()
@@ -188,7 +189,7 @@ def _portable(inline: list[nodes.Node]) -> list[nodes.Node]:
 # --------------------------------------------------------------------------- nodes
 
 
-def header_nodes(meta: ArticleMeta, tldr: list[nodes.Node], title: str,
+def header_nodes(meta: ArticleMeta, tldr: list[nodes.Node],
                  image_uri: str | None) -> evaldemo_article:
     """The header as builder-neutral nodes: every builder shows it, as text at least."""
     header = evaldemo_article(classes=["evaldemo-article"])
@@ -284,7 +285,7 @@ def depart_time_html(self: Any, node: evaldemo_time) -> None:
 
 # --------------------------------------------------------------------------- meta tags
 
-#: The Open Graph tags that sphinxext-opengraph writes; when it is enabled, ours step aside.
+#: When sphinxext-opengraph is enabled, it writes the Open Graph tags and ours step aside.
 _OPENGRAPH = "sphinxext.opengraph"
 
 
@@ -339,7 +340,7 @@ def on_page_context(app: Sphinx, pagename: str, templatename: str, context: dict
     added = "".join(
         f'\n    <meta {attr}="{html.escape(name)}" content="{html.escape(content)}" />'
         for attr, name, content in tags
-        if name.lower() not in present or name == "article:tag"
+        if name.lower() not in present
     )
     context["metatags"] = existing + added
 

@@ -135,12 +135,18 @@ def test_meta_tags(app: SphinxTestApp) -> None:
 
 
 @pytest.mark.sphinx("html", testroot="articles", srcdir="articles-baseurl", freshenv=True,
-                    confoverrides={"html_baseurl": "https://example.org/docs/"})
+                    confoverrides={"html_baseurl": "https://example.org/docs/",
+                                   "myst_html_meta": {"description": "set by html_meta"}})
 def test_og_image_is_absolute_under_html_baseurl(app: SphinxTestApp) -> None:
     app.build()
-    assert metas(soup(app, f"{KR}.html"))["og:image"] == [
-        "https://example.org/docs/_images/kr-thumb.svg"]
+    assert warnings_of(app) == []
+    found = metas(soup(app, f"{KR}.html"))
+    assert found["og:image"] == ["https://example.org/docs/_images/kr-thumb.svg"]
     assert metas(soup(app, "posts/older.html"))["og:image"] == ["https://example.org/thumb.png"]
+    # a tag the page already has is not written twice: MyST's html_meta wins
+    assert found["description"] == ["set by html_meta"]
+    assert found["og:description"] == [
+        "Resuming without model.train() leaves Dropout off; see the docs."]
 
 
 @pytest.fixture
