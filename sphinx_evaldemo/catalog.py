@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sphinx.environment.collectors import EnvironmentCollector
@@ -46,8 +46,9 @@ class ArticleRecord:
     tldr: tuple[nodes.Node, ...] = ()
 
     def digest_data(self) -> dict[str, object]:
-        return {"meta": self.meta.to_dict(), "title": self.title, "summary": self.summary,
-                "image": self.image, "image_url": self.image_url}
+        # not ``extra``: listings do not show it, and YAML aliases can make it huge
+        return {"meta": replace(self.meta, extra={}).to_dict(), "title": self.title,
+                "summary": self.summary, "image": self.image, "image_url": self.image_url}
 
 
 def page_data(env: BuildEnvironment) -> Any:

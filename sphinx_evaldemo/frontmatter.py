@@ -134,8 +134,9 @@ def read(source: str) -> Reading | None:
         try:
             value = _construct(node)
         except _YAML_ERRORS as error:
-            problems.append(Problem(line, f"front matter key {key!r} could not be read: {error}",
-                                    key))
+            reason = getattr(error, "problem", None) or str(error).splitlines()[0]
+            problems.append(Problem(line, f"front matter key {key!r} could not be read "
+                                    f"({reason}); it is left out", key))
             continue
         passthrough[key] = value
         if key not in MYST_KEYS:
@@ -151,9 +152,11 @@ def read(source: str) -> Reading | None:
     return Reading(meta, tuple(problems), where, end, passthrough)
 
 
-def _compose(text: str, first_line: int) -> tuple[list[_Pair] | None,
-                                                  list[Problem]]:
-    """``(key, line, value node)`` for each top-level key; salvage per key on a YAML error."""
+def _compose(text: str, first_line: int) -> tuple[list[_Pair] | None, list[Problem]]:
+    """Each top-level key with its value node; salvage key by key on a YAML error.
+
+    None when the YAML is a list or a scalar: then the page is not an article.
+    """
     try:
         root = _single_node(text)
     except _YAML_ERRORS:
@@ -165,8 +168,7 @@ def _compose(text: str, first_line: int) -> tuple[list[_Pair] | None,
     return _pairs(root, first_line)
 
 
-def _compose_by_key(text: str, first_line: int) -> tuple[list[_Pair],
-                                                         list[Problem]]:
+def _compose_by_key(text: str, first_line: int) -> tuple[list[_Pair], list[Problem]]:
     """Read each top-level key's lines on their own, so one broken key loses only itself."""
     lines = text.split("\n")
     starts = [i for i, line in enumerate(lines) if line[:1] not in ("", " ", "\t", "#", "-")]
@@ -201,8 +203,7 @@ def _compose_by_key(text: str, first_line: int) -> tuple[list[_Pair],
     return pairs, problems
 
 
-def _pairs(root: yaml.MappingNode, first_line: int) -> tuple[list[_Pair],
-                                                             list[Problem]]:
+def _pairs(root: yaml.MappingNode, first_line: int) -> tuple[list[_Pair], list[Problem]]:
     pairs = []
     problems = []
     for key_node, value_node in root.value:
@@ -277,7 +278,8 @@ def _paragraph(key: str, node: yaml.Node, line: int, base: int) -> _Coerced:
 
 
 def _names(key: str, node: yaml.Node, line: int, base: int) -> _Coerced:
-    """A list of strings; a single string is a list of one. Bad items are dropped, each named."""
+    """A list of strings; a single string is a list of one. Bad items are dropped, and named
+    in one warning."""
     if isinstance(node, yaml.ScalarNode):
         items = [node]
     elif isinstance(node, yaml.SequenceNode):
@@ -285,19 +287,27 @@ def _names(key: str, node: yaml.Node, line: int, base: int) -> _Coerced:
     else:
         return None, _wrong(key, line, _kind(node))
     names: list[str] = []
-    problems = []
-    for index, item in enumerate(items):
+    dropped: list[tuple[int, yaml.Node]] = []
+    for index, item in enumerate(items, start=1):
         text = _text(item)
         if text is None:
-            where = f"item {index + 1} is " if isinstance(node, yaml.SequenceNode) else ""
-            problems.append(Problem(
-                base + item.start_mark.line,
-                f"front matter key {key!r}: {where}{_kind(item)}, which was left out; "
-                f"expected {EXPECTED[key]}", key))
-            continue
-        text = " ".join(text.split())
-        if text not in names:
+            dropped.append((index, item))
+        elif (text := " ".join(text.split())) not in names:
             names.append(text)
+    problems = []
+    if dropped:  # one warning for the key, however many items it lost
+        first = dropped[0][1]
+        if not isinstance(node, yaml.SequenceNode):
+            what = f"got {_kind(first)}"
+        elif len(dropped) == 1:
+            what = f"item {dropped[0][0]} is {_kind(first)}, which was left out"
+        else:
+            numbers = ", ".join(str(index) for index, _ in dropped)
+            what = f"items {numbers} are not strings and were left out"
+        # an alias's node may sit above the key: never point before the key's line
+        problems.append(Problem(max(line, base + first.start_mark.line),
+                                f"front matter key {key!r}: {what}; expected {EXPECTED[key]}",
+                                key))
     if not names and key == "authors" and not problems:
         problems.extend(_wrong(key, line, "an empty list"))
     return (tuple(names) if names else None), problems
