@@ -295,9 +295,14 @@ def setup_extension(app: Sphinx) -> dict[str, Any]:
     app.connect("env-updated", on_env_updated)
     app.connect("doctree-resolved", on_resolved)
     app.connect("build-finished", on_finished)
+    # Articles (front matter, header, meta tags, tag pages) wire themselves in.
+    from . import article, tags
+
+    article.setup(app)
+    tags.setup(app)
     return {
         "version": __version__,
-        "env_version": 1,
+        "env_version": 2,
         "parallel_read_safe": True,
         "parallel_write_safe": True,
     }

@@ -1,0 +1,3 @@
+extensions = ["sphinx_evaldemo"]
+project = "articles"
+exclude_patterns = ["_build"]
