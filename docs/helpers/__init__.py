@@ -1,0 +1,1 @@
+"""Helper modules that the documentation's examples import (see the :depends: option)."""
