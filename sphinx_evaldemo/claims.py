@@ -32,7 +32,7 @@ def _outputs(result: ExampleResult, want_differ: bool, claim: str) -> Verdict:
             f"largest absolute difference {worst.max_abs_diff:.4g}"
             if worst.max_abs_diff is not None else worst.note or "they differ"
         )
-        fact = f"the train and eval outputs differ ({amount})"
+        fact = f"the train and eval outputs differ, {amount}"
     else:
         fact = "the train and eval outputs are equal"
     return Verdict(claim, comparison.differ == want_differ, fact)
@@ -73,7 +73,7 @@ def _grad(want: bool, claim: str) -> Callable[[ExampleResult], Verdict]:
         fact = (
             "the eval output requires grad; run it under torch.no_grad() or add :no-grad:"
             if run.requires_grad
-            else "the eval output does not require grad (autograd was off for the pass)"
+            else "the eval output does not require grad"
         )
         return Verdict(claim, run.requires_grad == want, fact)
     return check

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from sphinx.application import Sphinx
     from sphinx.environment import BuildEnvironment
 
-#: ``{docname: [{"request": ..., "lineno": ..., "code_line": ..., "raises": ..., "expect": ...}]}``
+#: ``{docname: [{"request": ..., "lineno": ..., "code_line": ..., "raises": ..., "expect": ...}]}``;
+#: an example whose options were wrong is ``{"problem": message, "lineno": ...}``
 ATTRIBUTE = "evaldemo_examples"
 
 
@@ -47,8 +48,9 @@ class ExampleCollector(EnvironmentCollector):
                 "raises": node["raises"],
                 "expect": node["expect"],
             }
-            for node in doctree.findall(evaldemo_example)
             if "request" in node
+            else {"problem": node["problem"], "lineno": node.line or 0}
+            for node in doctree.findall(evaldemo_example)
         ]
         if records:
             examples(app.env)[app.env.docname] = records

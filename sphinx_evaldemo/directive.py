@@ -100,6 +100,7 @@ class EvalDemoDirective(SphinxDirective):
             "%s", message, location=(self.env.docname, self.lineno),
             type="evaldemo", subtype="option",
         )
+        node["problem"] = message
         if code.strip():
             node += self._code(code)
         node += problem_nodes(message)

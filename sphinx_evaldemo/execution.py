@@ -108,6 +108,9 @@ def diagnose(job: Job, result: ExampleResult) -> list[tuple[str, int, str]]:
             ))
         return problems
     if failure.kind == "exception" and raised_as_expected(job.raises, failure.exc_mro):
+        if job.expect:
+            return [(":expect: claims are checked on a run that ends normally; this one raised "
+                     f"{failure.exc_type} (as :raises: expects), so remove :expect:", job.lineno, "claim")]
         return []
     line = job.code_line + failure.lineno - 1 if failure.lineno else job.lineno
     advice = _ADVICE[failure.kind].format(exc=failure.exc_type)

@@ -23,11 +23,13 @@ from .config import EvalDemoConfig
 from .directive import EvalDemoDirective
 from .model import ExampleRequest, ExampleResult
 from .nodes import (
+    depart_example_html,
     depart_panel_html,
     evaldemo_example,
     evaldemo_panel,
     evaldemo_panels,
     example_title,
+    visit_example_html,
     visit_panel_html,
 )
 from .options import raised_as_expected
@@ -169,6 +171,8 @@ def _jobs(env: BuildEnvironment, docnames: set[str], fp: str) -> list[execution.
     recorded = examples(env)
     for docname in sorted(docnames):
         for record in recorded.get(docname, ()):
+            if "request" not in record:
+                continue  # its options were wrong: it never runs
             request = ExampleRequest.from_dict(record["request"])
             jobs.append(
                 execution.Job(
@@ -220,14 +224,22 @@ def on_env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
 def _report_rows(app: Sphinx, fromdoc: str) -> list[list[Any]]:
     st = state(app)
     rows: list[list[Any]] = []
-    for job in _jobs(app.env, set(app.env.found_docs), st.fingerprint):
-        result = st.results.get(job.key) or st.cache.get(job.key)
-        link: Any = job.docname
+    jobs = {(j.docname, j.lineno): j for j in _jobs(app.env, set(app.env.found_docs), st.fingerprint)}
+    for docname, record in sorted(
+        ((d, r) for d, records in examples(app.env).items() for r in records),
+        key=lambda item: (item[0], item[1]["lineno"]),
+    ):
+        link: Any = docname
         with contextlib.suppress(Exception):  # a builder without page links: plain text
-            uri = app.builder.get_relative_uri(fromdoc, job.docname)
-            link = docutils_nodes.reference("", job.docname, refuri=uri, internal=True)
+            uri = app.builder.get_relative_uri(fromdoc, docname)
+            link = docutils_nodes.reference("", docname, refuri=uri, internal=True)
+        job = jobs.get((docname, record["lineno"]))
+        if job is None:
+            rows.append([link, str(record["lineno"]), "not run: " + record.get("problem", ""), "", "", "", ""])
+            continue
+        result = st.results.get(job.key) or st.cache.get(job.key)
         rows.append([
-            link, str(job.lineno), report.status(result, job.raises),
+            link, str(job.lineno), report.status(job, result),
             "run" if job.key in st.ran_keys else ("cache" if result else ""),
             f"{result.seconds * 1000:.1f} ms" if result else "",
             report.per_mode(result, report.milliseconds),
@@ -279,7 +291,10 @@ def on_finished(app: Sphinx, exception: BaseException | None) -> None:
 def setup_extension(app: Sphinx) -> dict[str, Any]:
     app.setup_extension("myst_parser")
     config.register(app)
-    app.add_enumerable_node(evaldemo_example, "evaldemo", example_title)
+    app.add_enumerable_node(
+        evaldemo_example, "evaldemo", example_title,
+        html=(visit_example_html, depart_example_html),
+    )
     app.add_node(evaldemo_panels)
     app.add_node(evaldemo_panel, html=(visit_panel_html, depart_panel_html))
     app.add_directive("evaldemo", EvalDemoDirective)
@@ -302,7 +317,7 @@ def setup_extension(app: Sphinx) -> dict[str, Any]:
     tags.setup(app)
     return {
         "version": __version__,
-        "env_version": 2,
+        "env_version": 3,
         "parallel_read_safe": True,
         "parallel_write_safe": True,
     }

@@ -6,6 +6,7 @@ visitor of its own (text, LaTeX, man, Texinfo, epub) renders it as a container.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from docutils import nodes
@@ -27,9 +28,59 @@ class evaldemo_panel(nodes.container):  # noqa: N801
     """One mode's outputs; ``label`` names it for assistive technology."""
 
 
+#: Sphinx's highlighted blocks open with a bare ``<pre>``; user text in them is escaped.
+_PRE = re.compile(r"<pre(?=[\s>])(?![^>]*\btabindex=)")
+
+
+def visit_example_html(self: Any, node: evaldemo_example) -> None:
+    """A ``div`` like docutils' container; its code and outputs become keyboard-scrollable."""
+    self.body.append(self.starttag(node, "div", CLASS="docutils container"))
+    self.__dict__.setdefault("_evaldemo_starts", []).append(len(self.body))
+
+
+def depart_example_html(self: Any, node: evaldemo_example) -> None:
+    # A wide block scrolls inside its own box; tabindex lets a keyboard scroll it too
+    # (WCAG 2.1.1, axe's scrollable-region-focusable).
+    start = self._evaldemo_starts.pop()
+    for index in range(start, len(self.body)):
+        self.body[index] = _PRE.sub('<pre tabindex="0"', self.body[index])
+    self.body.append("</div>\n")
+
+
+def _example(node: nodes.Node) -> evaldemo_example | None:
+    parent = node.parent
+    while parent is not None:
+        if isinstance(parent, evaldemo_example):
+            return parent
+        parent = parent.parent
+    return None
+
+
+def panel_label(self: Any, node: evaldemo_panel) -> str:
+    """The panel's label, made unique on the page (each panel is a landmark region).
+
+    With a caption the caption is added; otherwise the example's number on the page,
+    from the second example on (one example per page keeps the plain label).
+    """
+    label = str(node["label"])
+    example = _example(node)
+    if example is None:
+        return label
+    for child in example.children:
+        if isinstance(child, nodes.paragraph) and "evaldemo-caption" in child["classes"]:
+            return f"{label}: {child.astext()}"
+    order = self.__dict__.get("_evaldemo_order")
+    if order is None:
+        order = {id(found): number for number, found in enumerate(
+            self.document.findall(evaldemo_example), start=1)}
+        self._evaldemo_order = order
+    number = order.get(id(example), 1)
+    return label if number == 1 else f"{label}, example {number} on this page"
+
+
 def visit_panel_html(self: Any, node: evaldemo_panel) -> None:
     self.body.append(
-        self.starttag(node, "section", CLASS="evaldemo-panel", **{"aria-label": node["label"]})
+        self.starttag(node, "section", CLASS="evaldemo-panel", **{"aria-label": panel_label(self, node)})
     )
 
 

@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
+from .execution import Job, diagnose
 from .model import ExampleResult
-from .options import raised_as_expected
 
 
 class evaldemo_report(nodes.General, nodes.Element):  # noqa: N801  # docutils naming
@@ -25,15 +25,16 @@ class ReportDirective(SphinxDirective):
         return [node]
 
 
-def status(result: ExampleResult | None, raises: str | None) -> str:
+def status(job: Job, result: ExampleResult | None) -> str:
+    """``ok``, or what went wrong: the same verdict as the build's warnings."""
     if result is None:
         return "no result"
-    failure = result.failure
-    if failure is None:
-        return "ok" if raises is None else "failed: nothing raised"
-    if failure.kind == "exception" and raised_as_expected(raises, failure.exc_mro):
-        return f"ok (raised {failure.exc_type}, as expected)"
-    return f"failed: {failure.kind}"
+    problems = diagnose(job, result)
+    if problems:
+        return "failed: " + ", ".join(dict.fromkeys(kind for _, _, kind in problems))
+    if result.failure is not None:
+        return f"ok (raised {result.failure.exc_type}, as expected)"
+    return "ok"
 
 
 def per_mode(result: ExampleResult | None, value: Callable[[float, int], str]) -> str:
@@ -47,7 +48,7 @@ def milliseconds(seconds: float, _: int) -> str:
 
 
 def megabytes(_: float, peak: int) -> str:
-    return f"{peak / 2**20:.0f} MB" if peak else "n/a"
+    return f"{peak / 2**20:.0f} MiB" if peak else "n/a"
 
 
 HEADERS = ("Page", "Line", "Status", "From", "Run time", "Time per mode", "Peak memory per mode")

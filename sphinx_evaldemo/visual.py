@@ -73,6 +73,8 @@ def element_grid(view: TensorView, other: TensorView, mode: str, other_mode: str
             f'<span class="evaldemo-mark" aria-hidden="true">{mark}</span>'
             f'<span class="evaldemo-sr"> ({escape(hint)})</span></td>'
         )
+    if all(cell.startswith("<td>") for cell in cells):
+        return None  # nothing to mark: the printout says it all
     rows = ["".join(cells[i : i + columns]) for i in range(0, len(cells), columns)]
     label = f"model.{mode}() output element by element; elements that differ from model.{other_mode}() are marked"
     body = "".join(f"<tr>{row}</tr>" for row in rows)
@@ -82,7 +84,10 @@ def element_grid(view: TensorView, other: TensorView, mode: str, other_mode: str
         "only</span></p>"
     )
     return (
-        f'<div class="evaldemo-grid-box"><table class="evaldemo-grid" aria-label="{escape(label)}">'
+        # the box scrolls when the table is wider than the panel: focusable, so a keyboard can
+        f'<div class="evaldemo-grid-box" tabindex="0" role="group" '
+        f'aria-label="model.{escape(mode)}() elements">'
+        f'<table class="evaldemo-grid" aria-label="{escape(label)}">'
         f"<tbody>{body}</tbody></table>{legend}</div>"
     )
 

@@ -106,7 +106,9 @@ def kind_of(exc: BaseException) -> str:
     return "exception"
 
 
-def failure_from(exc: BaseException, kind: str = "exception", prefix: str = "") -> Failure:
+def failure_from(
+    exc: BaseException, kind: str = "exception", prefix: str = "", limit: int | None = None
+) -> Failure:
     """A failure with the traceback from the example's own frames onward."""
     tb_exc = traceback.TracebackException.from_exception(exc)
     frames = list(tb_exc.stack)
@@ -121,7 +123,8 @@ def failure_from(exc: BaseException, kind: str = "exception", prefix: str = "") 
     if kind == "exit":
         message = f"the example called sys.exit({getattr(exc, 'code', None)!r})"
     elif kind == "memory":
-        message = f"the example ran past its memory limit ({message})"
+        what = f"its memory limit of {limit} MB" if limit else "the memory it could get"
+        message = f"the example ran past {what} ({message})"
     return Failure(
         kind=kind,  # type: ignore[arg-type]  # callers pass a FailureKind
         message=prefix + message,
@@ -189,7 +192,8 @@ def run_mode(request: ExampleRequest, mode: Mode, model: nn.Module, value: Any) 
             )
             second = outputs[1] if len(outputs) > 1 else _call(model, value, no_grad)
         except BaseException as exc:  # noqa: BLE001  # the example's failure, reported
-            raise ExampleFailed(failure_from(exc, kind_of(exc), f"model.{mode}() pass: ")) from None
+            failure = failure_from(exc, kind_of(exc), f"model.{mode}() pass: ", request.memory_limit)
+            raise ExampleFailed(failure) from None
     texts = [repr(out) for out in outputs]
     run = ModeRun(
         mode=mode,
@@ -256,7 +260,7 @@ def run_example(request: ExampleRequest, numpy_print: dict[str, Any]) -> Example
                 with redirected(setup):
                     run_code(request.code, namespace)
             except BaseException as exc:  # noqa: BLE001  # the example's failure, reported
-                raise ExampleFailed(failure_from(exc, kind_of(exc))) from None
+                raise ExampleFailed(failure_from(exc, kind_of(exc), limit=request.memory_limit)) from None
             if request.compared:
                 fields = run_compared(request, namespace, setup)
         except PartialFailure as failed:
