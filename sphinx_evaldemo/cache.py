@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -66,8 +67,17 @@ class Cache:
         removed = 0
         if not self.root.is_dir():
             return 0
-        for path in [*self.root.glob("??/*.json"), *self.root.glob("??/.tmp-*")]:
+        stale = time.time() - 600  # another build may be writing a newer temporary file
+        temporary = [p for p in self.root.glob("??/.tmp-*") if _mtime(p) < stale]
+        for path in [*self.root.glob("??/*.json"), *temporary]:
             if path.stem not in keep:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return float("inf")

@@ -84,6 +84,20 @@ def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
         yield path or "output", value
 
 
+def snapshot(value: Any) -> Any:
+    """A detached copy of every tensor leaf, in the same containers (for later comparison)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, Mapping):
+        return {key: snapshot(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [snapshot(item) for item in value]
+    if isinstance(value, tuple):
+        items = [snapshot(item) for item in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    return value
+
+
 def requires_grad(value: Any) -> bool | None:
     """True when any tensor leaf tracks gradients; None when there is no tensor."""
     tensors = [leaf for _, leaf in leaves(value) if isinstance(leaf, torch.Tensor)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,7 +26,7 @@ _SPHINX_TYPES: dict[str, tuple[type, ...]] = {
     "seed": (int,),
     "max_output": (int,),
     "workers": (int, type(None)),
-    "cache_dir": (str, type(None)),
+    "cache_dir": (str, os.PathLike, type(None)),
     "memory_limit": (int, type(None)),
 }
 
@@ -67,7 +68,7 @@ class EvalDemoConfig:
         "while Sphinx reads, and after reading, when ``-j`` processes are idle).",
     )
     cache_dir: str | None = _setting(
-        None, lambda v: v is None or isinstance(v, str), "None or a path",
+        None, lambda v: v is None or isinstance(v, str | os.PathLike), "None or a path",
         "Where results are kept between builds, clean builds too; ``None`` keeps them in "
         "the doctree folder. A relative path is taken from the folder holding ``conf.py``. "
         "Results no page uses any more are removed at the end of a full build.",

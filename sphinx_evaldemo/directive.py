@@ -65,11 +65,12 @@ class EvalDemoDirective(SphinxDirective):
         node["request"] = request.to_dict()
         node["raises"] = opts.raises
         node["hide_output"] = opts.hide_output
-        node["caption"] = opts.caption
         node["expect"] = list(opts.expect)
         if opts.caption:
             text, messages = self.state.inline_text(opts.caption, self.lineno)
-            node += nodes.paragraph(opts.caption, "", *text, classes=["evaldemo-caption"])
+            caption = nodes.paragraph(opts.caption, "", *text, classes=["evaldemo-caption"])
+            node["caption"] = caption.astext()  # the title {ref} and {numref} show
+            node += caption
             node += messages
         if not opts.hide_code:
             node += self._code(code)

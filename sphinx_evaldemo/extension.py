@@ -101,7 +101,7 @@ def on_config(app: Sphinx, conf: Config) -> None:
         logger.warning(problem, type="evaldemo", subtype="config")
     cache_dir = Path(app.doctreedir) / "evaldemo-cache"
     if settings.cache_dir:
-        cache_dir = Path(app.confdir, settings.cache_dir)
+        cache_dir = Path(app.confdir, os.fspath(settings.cache_dir))
     st = BuildState(settings, Cache(cache_dir), fingerprint(), str(app.srcdir))
     _STATES[app] = st
     atexit.register(st.close_pool, abort=True)  # Ctrl-C skips build-finished

@@ -159,15 +159,27 @@ class Worker:
 
 
 def _crash_report(stderr: str) -> str:
-    """What faulthandler wrote about the crash, down to the example's own frames."""
+    """What faulthandler wrote about the crashing thread, down to the example's frames.
+
+    Thread ids and other threads (the worker's own watchdog) change from run to run
+    and are left out, so the page is the same for every build.
+    """
     marker = stderr.rfind("Fatal Python error")
     if marker < 0:
         return stderr.strip()
     kept = []
+    skipping = False
     for line in stderr[marker:].splitlines():
-        if line.startswith("Extension modules:") or "sphinx_evaldemo" in line or "<frozen runpy>" in line:
+        if line.startswith("Thread 0x"):
+            skipping = True
+        elif line.startswith("Current thread"):
+            skipping = False
+            line = "Current thread (most recent call first):"
+        if skipping or line.startswith("Extension modules:"):
             continue
-        kept.append(re.sub(r"thread 0x[0-9a-f]+", "thread", line))
+        if "sphinx_evaldemo" in line or "<frozen runpy>" in line or "threading.py" in line:
+            continue
+        kept.append(line)
     return "\n".join(kept).strip() + "\n"
 
 

@@ -207,7 +207,9 @@ def failure_nodes(failure: Failure, expected: bool) -> nodes.container:
     lead = "Raised, as the example expects:" if expected else "This example did not run to the end:"
     box += _para(nodes.strong("", lead), " ", failure.message)
     if failure.traceback:
-        box += _block(failure.traceback, "evaldemo-traceback", language="pytb")
+        # faulthandler's report is not a Python traceback (and can stall its lexer)
+        language = "text" if failure.kind in ("crash", "worker") else "pytb"
+        box += _block(failure.traceback, "evaldemo-traceback", language=language)
     return box
 
 

@@ -174,40 +174,53 @@ def _fresh(value: Any) -> Any:
 
 
 def run_mode(request: ExampleRequest, mode: Mode, model: nn.Module, value: Any) -> tuple[ModeRun, Any]:
+    """The mode's passes, each on a fresh copy of the input, each recorded as it ends.
+
+    The output is printed and copied right after its pass, so an in-place module
+    (``Dropout(inplace=True)``) or a later pass cannot change what the page shows.
+    The determinism check is one more pass whose printed output is discarded.
+    """
     started = time.perf_counter()
     model.train(mode == "train")
     seed_all(request.seed)
-    value = _fresh(value)
     no_grad = request.no_grad and mode == "eval"
     before = {n: b.detach().clone() for n, b in model.named_buffers()}
     printed = Capture(request.max_output)
-    outputs = []
+    texts: list[str] = []
+    kept: list[Any] = []
+    grad = None
     memory.reset_peak()
-    with redirected(printed):
-        try:
+    try:
+        with redirected(printed):
             for _ in range(request.repeat):
-                outputs.append(_call(model, value, no_grad))
-            changed = tuple(
-                n for n, b in model.named_buffers() if n not in before or not torch.equal(before[n], b)
-            )
-            second = outputs[1] if len(outputs) > 1 else _call(model, value, no_grad)
-        except BaseException as exc:  # noqa: BLE001  # the example's failure, reported
-            failure = failure_from(exc, kind_of(exc), f"model.{mode}() pass: ", request.memory_limit)
-            raise ExampleFailed(failure) from None
-    texts = [repr(out) for out in outputs]
+                out = _call(model, _fresh(value), no_grad)
+                texts.append(repr(out))
+                kept.append(compare.snapshot(out))
+                grad = compare.requires_grad(out) if grad is None else grad
+        changed = tuple(
+            n for n, b in model.named_buffers() if n not in before or not torch.equal(before[n], b)
+        )
+        if len(kept) > 1:
+            second = kept[1]
+        else:
+            with redirected(Capture(1000)):
+                second = compare.snapshot(_call(model, _fresh(value), no_grad))
+    except BaseException as exc:  # noqa: BLE001  # the example's failure, reported
+        failure = failure_from(exc, kind_of(exc), f"model.{mode}() pass: ", request.memory_limit)
+        raise ExampleFailed(failure) from None
     run = ModeRun(
         mode=mode,
         outputs=tuple(truncate(text, request.max_output) for text in texts),
         printed=printed.text(),
-        requires_grad=compare.requires_grad(outputs[0]),
-        deterministic=compare.equal(outputs[0], second),
+        requires_grad=grad,
+        deterministic=compare.equal(kept[0], second),
         buffers_changed=changed,
         seconds=round(time.perf_counter() - started, 4),
         peak_memory=memory.peak_bytes(),
         truncated=printed.cut > 0 or any(len(text) > request.max_output for text in texts),
-        tensors=compare.views(outputs[0]),
+        tensors=compare.views(kept[0]),
     )
-    return run, outputs[0]
+    return run, kept[0]
 
 
 def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capture) -> dict[str, Any]:

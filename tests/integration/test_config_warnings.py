@@ -1,0 +1,23 @@
+"""Bad ``evaldemo_*`` values in conf.py: one warning each, and the defaults are used."""
+
+from __future__ import annotations
+
+import pytest
+from sphinx.testing.util import SphinxTestApp
+
+from sphinx_evaldemo import extension
+from sphinx_evaldemo.config import EvalDemoConfig
+from tests.helpers import warnings
+
+
+@pytest.mark.sphinx("text", testroot="config")
+def test_bad_config_values_warn_and_fall_back(app: SphinxTestApp) -> None:
+    found = warnings(app.warning.getvalue())
+    assert [w.type for w in found] == ["evaldemo.config"] * 5
+    messages = [w.message for w in found]
+    for name, value in [
+        ("execute", "'sometimes'"), ("timeout", "0"), ("seed", "-1"), ("max_output", "50"),
+        ("workers", "0"),
+    ]:
+        assert any(m.startswith(f"evaldemo_{name} = {value} is not valid: expected") for m in messages)
+    assert extension.state(app).settings == EvalDemoConfig()

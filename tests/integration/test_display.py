@@ -1,0 +1,307 @@
+"""What the page shows for each option and output shape, checked against direct runs."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from bs4 import BeautifulSoup
+from sphinx.testing.util import SphinxTestApp
+from torch import nn
+
+from tests.conftest import Build
+from tests.helpers import flat, numbers, outputs, panel, sections, seed_all, titles, warnings
+
+
+def direct(
+    build: Callable[[], nn.Module],
+    make_input: Callable[[], Any],
+    *,
+    seed: int = 0,
+    modes: tuple[str, ...] = ("train", "eval"),
+    repeat: int = 1,
+    no_grad: bool = False,
+) -> dict[str, list[Any]]:
+    """Run a model as the spec says an example runs: seed, setup, input once, reseed per mode."""
+    seed_all(seed)
+    net = build()
+    x = make_input()
+    state = copy.deepcopy(net.state_dict())
+    results: dict[str, list[Any]] = {}
+    for mode in modes:
+        net.load_state_dict(state)
+        net.train(mode == "train")
+        seed_all(seed)
+        context = torch.no_grad() if no_grad and mode == "eval" else contextlib.nullcontext()
+        with context:
+            results[mode] = [net(copy.deepcopy(x)) for _ in range(repeat)]
+    return results
+
+
+@pytest.fixture(scope="module")
+def text_app(sphinx_build: Build) -> SphinxTestApp:
+    return sphinx_build("display", "text")
+
+
+@pytest.fixture(scope="module")
+def html_app(sphinx_build: Build, text_app: SphinxTestApp) -> SphinxTestApp:
+    return sphinx_build("display", "html")
+
+
+@pytest.fixture(scope="module")
+def page(text_app: SphinxTestApp) -> dict[str, str]:
+    return sections((text_app.outdir / "index.txt").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def soup(html_app: SphinxTestApp) -> BeautifulSoup:
+    return BeautifulSoup((html_app.outdir / "index.html").read_text(encoding="utf-8"), "html.parser")
+
+
+def test_builds_without_warnings(text_app: SphinxTestApp, html_app: SphinxTestApp) -> None:
+    assert warnings(text_app.warning.getvalue()) == []
+    assert warnings(html_app.warning.getvalue()) == []
+
+
+def test_train_output_is_eval_output_zeroed_or_doubled(page: dict[str, str]) -> None:
+    runs = direct(
+        lambda: nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Dropout(0.5)),
+        lambda: torch.randn(4, 8),
+    )
+    train, ev = runs["train"][0], runs["eval"][0]
+    section = page["relu-dropout"]
+    assert outputs(section, "model.train()") == [repr(train)]
+    assert outputs(section, "model.eval()") == [repr(ev)]
+
+    # exactly: every train element is 0 or twice the eval element (dropout p=0.5)
+    kept = train != 0
+    assert torch.equal(train[kept], 2 * ev[kept])
+    dropped = (ev != 0) & ~kept
+    assert 0 < int(dropped.sum()) < int((ev != 0).sum())
+
+    # and as printed on the page (4 decimals): zeros are zeros, the rest about doubled
+    shown_train = numbers(outputs(section, "model.train()")[0])
+    shown_eval = numbers(outputs(section, "model.eval()")[0])
+    assert len(shown_train) == len(shown_eval) == 32
+    for t, e in zip(shown_train, shown_eval, strict=True):
+        assert t == 0.0 or abs(t - 2 * e) <= 1.5e-4
+    assert any(t == 0.0 and e != 0.0 for t, e in zip(shown_train, shown_eval, strict=True))
+    assert any(t != 0.0 for t in shown_train)
+
+
+def test_batchnorm_buffers_change_in_train_only(page: dict[str, str]) -> None:
+    section = page["batchnorm"]
+    assert (
+        "Buffers changed by the pass: train: 1.running_mean, 1.running_var, "
+        "1.num_batches_tracked; eval: none"
+    ) in flat(section)
+    assert "Deterministic for this input (checked with a second pass): train yes, eval yes" in flat(
+        section
+    )
+
+
+def test_batchnorm_statistics_do_not_leak_between_modes(page: dict[str, str]) -> None:
+    # eval uses the fresh running statistics (zeros and ones), not the ones train updated
+    runs = direct(lambda: nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3)), lambda: torch.randn(4, 3))
+    section = page["batchnorm"]
+    assert outputs(section, "model.train()") == [repr(runs["train"][0])]
+    assert outputs(section, "model.eval()") == [repr(runs["eval"][0])]
+
+
+def test_eval_alone_keeps_autograd(page: dict[str, str]) -> None:
+    runs = direct(
+        lambda: nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.25)), lambda: torch.randn(2, 4)
+    )
+    assert runs["eval"][0].requires_grad
+    section = page["grad"]
+    assert "Output tracks gradients (requires_grad): train yes, eval yes" in flat(section)
+    assert outputs(section, "model.eval()") == [repr(runs["eval"][0])]
+
+
+def test_no_grad_stops_autograd_in_eval_only(page: dict[str, str]) -> None:
+    runs = direct(
+        lambda: nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.25)),
+        lambda: torch.randn(2, 4),
+        no_grad=True,
+    )
+    assert not runs["eval"][0].requires_grad
+    section = page["no-grad"]
+    assert "Output tracks gradients (requires_grad): train yes, eval no" in flat(section)
+    assert outputs(section, "model.eval()") == [repr(runs["eval"][0])]
+    assert "grad_fn" not in outputs(section, "model.eval()")[0]
+    assert outputs(section, "model.train()") == [repr(runs["train"][0])]
+
+
+def test_as_written_segments_follow_the_mode(page: dict[str, str]) -> None:
+    section = page["as-written"]
+    assert titles(section) == ["model.train()", "model.eval()"]
+    assert outputs(section, "model.train()") == ["training flag: True\nstill training"]
+    assert outputs(section, "model.eval()") == ["training flag: False"]
+    assert "What the run shows" not in section
+
+
+def test_hide_code_shows_panels_without_code(page: dict[str, str]) -> None:
+    section = page["hide-code"]
+    assert "hidden_code_marker" not in section
+    assert titles(section) == ["model.train()", "model.eval()"]
+    assert "What the run shows" in section
+
+
+def test_hide_output_shows_code_without_panels(page: dict[str, str]) -> None:
+    section = page["hide-output"]
+    assert "shown_code_marker = 1" in section
+    assert titles(section) == []
+    assert "Printed by the setup" not in section
+    assert "What the run shows" not in section
+
+
+def test_modes_option_sets_panel_order(page: dict[str, str]) -> None:
+    runs = direct(
+        lambda: nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5)),
+        lambda: torch.randn(2, 4),
+        modes=("eval", "train"),
+    )
+    section = page["eval-first"]
+    assert titles(section) == ["model.eval()", "model.train()"]
+    assert outputs(section, "model.eval()") == [repr(runs["eval"][0])]
+    assert outputs(section, "model.train()") == [repr(runs["train"][0])]
+    assert "Outputs (eval vs train): differ" in flat(section)
+
+
+def test_repeat_shows_each_pass_continuing_the_stream(page: dict[str, str]) -> None:
+    runs = direct(
+        lambda: nn.Sequential(nn.Linear(6, 6), nn.Dropout(0.5)),
+        lambda: torch.randn(2, 6),
+        repeat=3,
+    )
+    section = page["repeat"]
+    for mode in ("train", "eval"):
+        content = panel(section, f"model.{mode}()")
+        assert [item[1] for item in content if isinstance(item, tuple) and item[1].startswith("pass ")] == [
+            "pass 1", "pass 2", "pass 3",
+        ]
+        assert outputs(section, f"model.{mode}()") == [repr(out) for out in runs[mode]]
+    # dropout draws a new mask each pass; eval repeats itself
+    assert len(set(outputs(section, "model.train()"))) == 3
+    assert len(set(outputs(section, "model.eval()"))) == 1
+
+
+def test_seed_option_gives_that_seeds_outputs(page: dict[str, str]) -> None:
+    runs = direct(
+        lambda: nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5)), lambda: torch.randn(3, 4), seed=5
+    )
+    default = direct(
+        lambda: nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5)), lambda: torch.randn(3, 4), seed=0
+    )
+    section = page["seed"]
+    assert outputs(section, "model.train()") == [repr(runs["train"][0])]
+    assert outputs(section, "model.eval()") == [repr(runs["eval"][0])]
+    assert outputs(section, "model.eval()") != [repr(default["eval"][0])]
+
+
+class Pair(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 3)
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.linear(x)
+        return hidden, self.drop(hidden)
+
+
+class Heads(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Linear(4, 3)
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        hidden = self.body(x)
+        return {"logits": self.drop(hidden), "hidden": hidden}
+
+
+class Kept(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x: torch.Tensor) -> int:
+        return int((self.drop(x) != 0).sum())
+
+
+def test_tuple_output_compared_leaf_by_leaf(page: dict[str, str]) -> None:
+    runs = direct(Pair, lambda: torch.randn(2, 4))
+    section = page["tuple-output"]
+    assert outputs(section, "model.train()") == [repr(runs["train"][0])]
+    assert outputs(section, "model.eval()") == [repr(runs["eval"][0])]
+    text = flat(section)
+    assert "Outputs (train vs eval) differ, leaf by leaf:" in text
+    assert '"[0]": equal' in text
+    assert '"[1]": differ: largest absolute difference' in text
+    assert 'Mode-dependent submodules: "drop: Dropout(p=0.5)"' in text
+
+
+def test_dict_output_compared_leaf_by_leaf(page: dict[str, str]) -> None:
+    runs = direct(Heads, lambda: torch.randn(2, 4))
+    section = page["dict-output"]
+    assert outputs(section, "model.train()") == [repr(runs["train"][0])]
+    assert outputs(section, "model.eval()") == [repr(runs["eval"][0])]
+    text = flat(section)
+    assert "\"['logits']\": differ: largest absolute difference" in text
+    assert "\"['hidden']\": equal" in text
+
+
+def test_plain_int_output(page: dict[str, str]) -> None:
+    runs = direct(Kept, lambda: torch.randn(5, 4))
+    assert runs["eval"][0] == 20
+    assert runs["train"][0] != 20
+    section = page["int-output"]
+    assert outputs(section, "model.train()") == [str(runs["train"][0])]
+    assert outputs(section, "model.eval()") == ["20"]
+    text = flat(section)
+    assert "Outputs (train vs eval): differ" in text
+    assert "Output tracks gradients (requires_grad): train n/a, eval n/a" in text
+
+
+def test_printed_output_is_escaped_in_html(soup: BeautifulSoup, html_app: SphinxTestApp) -> None:
+    html = (html_app.outdir / "index.html").read_text(encoding="utf-8")
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert not [tag for tag in soup.find_all("script") if "alert" in tag.get_text()]
+    assert not [tag for tag in soup.find_all("b") if "printed in the pass" in tag.get_text()]
+    section = soup.find("section", id="escaping")
+    shown = [pre.get_text() for pre in section.find_all("pre")]
+    assert "<script>alert(1)</script>\n" in shown
+    assert "'<script>alert(2)</script>'\n" in shown
+
+
+def test_printed_during_passes_shows_the_shown_pass_once(page: dict[str, str]) -> None:
+    """One pass is shown per mode, so what it printed appears once, not once per hidden check."""
+    section = page["escaping"]
+    for mode in ("train", "eval"):
+        assert outputs(section, f"model.{mode}()") == [
+            "'<script>alert(2)</script>'",
+            "<b>printed in the pass</b>",
+        ]
+
+
+def test_caption_and_ref_to_name(soup: BeautifulSoup) -> None:
+    example = soup.find(id="dropout-at-work")
+    assert "evaldemo" in example["class"]
+    assert example.find(class_="evaldemo-caption").get_text(strip=True) == "Dropout at work"
+    link = soup.find("a", href="#dropout-at-work")
+    assert link is not None
+    assert link.get_text(strip=True) == "Dropout at work"
+
+
+def test_ref_to_caption_with_markup_uses_its_text(soup: BeautifulSoup) -> None:
+    example = soup.find(id="styled-caption")
+    caption = example.find(class_="evaldemo-caption")
+    assert caption.find("em").get_text() == "in"
+    link = soup.find("a", href="#styled-caption")
+    assert link.get_text(" ", strip=True) == "Dropout in both modes"

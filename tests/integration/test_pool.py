@@ -1,0 +1,162 @@
+"""Real worker processes: results as in-process, reuse, crashes, timeouts, replacement."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sphinx_evaldemo.cache import Cache, fingerprint
+from sphinx_evaldemo.execution import Job, obtain
+from sphinx_evaldemo.model import ExampleRequest, ExampleResult, Segment
+from sphinx_evaldemo.pool import Pool
+from sphinx_evaldemo.worker import run_example
+
+DROPOUT_NET = """\
+import torch
+import torch.nn as nn
+
+net = nn.Sequential(nn.Linear(6, 6), nn.ReLU(), nn.Dropout(0.5))
+print("built")
+"""
+
+
+def _children() -> set[int]:
+    """Live (not zombie) child processes of this test process."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pool]:
+    before = _children()
+    workers = Pool(2, str(tmp_path_factory.mktemp("pool-cwd")))
+    yield workers
+    workers.close()
+    assert _children() <= before, "workers left running after close()"
+
+
+def test_worker_result_equals_the_in_process_run(pool: Pool) -> None:
+    request = ExampleRequest(code=DROPOUT_NET, input="torch.randn(3, 6)", repeat=2)
+    remote = pool.run(request)
+    local = run_example(request, np.get_printoptions())
+    assert remote.ok, remote.failure
+    assert [(r.mode, r.outputs, r.deterministic, r.requires_grad) for r in remote.runs] == [
+        (r.mode, r.outputs, r.deterministic, r.requires_grad) for r in local.runs
+    ]
+    assert remote.comparison == local.comparison
+    assert remote.setup_output == local.setup_output == "built\n"
+    assert remote.mode_dependent == ("2: Dropout(p=0.5)",)
+
+
+def test_worker_reuses_its_process_and_never_imports_sphinx(pool: Pool) -> None:
+    started = pool.started
+    code = "import os, sys\nprint(os.getpid(), sorted(m for m in sys.modules if m.split('.')[0] == 'sphinx'))\n"
+    pids = set()
+    for _ in range(3):
+        result = pool.run(ExampleRequest(code=code))
+        (segment,) = result.segments
+        pid, sphinx_modules = segment.text.split(" ", 1)
+        assert sphinx_modules == "[]\n"
+        pids.add(pid)
+    assert len(pids) == 1
+    assert pool.started == started
+
+
+def test_stray_writes_to_stdout_do_not_break_the_protocol(pool: Pool) -> None:
+    code = "import os\nos.write(1, b'{not json\\n')\nprint('hello')\n"
+    result = pool.run(ExampleRequest(code=code))
+    assert result.ok, result.failure
+    assert result.segments == (Segment("", "hello\n"),)
+    assert pool.run(ExampleRequest(code="print(1 + 1)")).segments == (Segment("", "2\n"),)
+
+
+def test_os_exit_is_a_crash_and_a_new_worker_takes_over(pool: Pool) -> None:
+    started = pool.started
+    crashed = pool.run(ExampleRequest(code="import os\nos._exit(3)\n"))
+    assert crashed.failure is not None
+    assert crashed.failure.kind == "crash"
+    assert "status 3" in crashed.failure.message
+    # the replacement still has to import torch; the timeout counts the example only
+    after = pool.run(ExampleRequest(code="print('still here')", timeout=1.0))
+    assert after.ok, after.failure
+    assert after.segments == (Segment("", "still here\n"),)
+    assert pool.started == started + 1
+
+
+def test_segfault_is_a_crash_located_at_the_line(pool: Pool) -> None:
+    crashed = pool.run(ExampleRequest(code="import ctypes\n\nctypes.string_at(0)\n"))
+    assert crashed.failure is not None
+    assert crashed.failure.kind == "crash"
+    assert "SIGSEGV" in crashed.failure.message
+    assert crashed.failure.lineno == 3
+    assert "Segmentation fault" in crashed.failure.traceback
+    assert pool.run(ExampleRequest(code="print('ok')")).ok
+
+
+def test_timeout_kills_the_example_and_the_next_one_runs(pool: Pool) -> None:
+    started = time.monotonic()
+    slow = pool.run(ExampleRequest(code="import time\ntime.sleep(30)\n", timeout=1))
+    assert time.monotonic() - started < 10
+    assert slow.failure is not None
+    assert slow.failure.kind == "timeout"
+    assert slow.failure.message == "timed out after 1 s"
+    assert pool.run(ExampleRequest(code="print('next')")).segments == (Segment("", "next\n"),)
+
+
+def test_submitted_requests_each_get_their_own_result(pool: Pool) -> None:
+    futures = [pool.submit(ExampleRequest(code=f"print({n} * 10)")) for n in range(5)]
+    assert [f.result(timeout=60).segments for f in futures] == [
+        (Segment("", f"{n * 10}\n"),) for n in range(5)
+    ]
+
+
+def test_obtain_runs_identical_examples_once_and_caches_failures(pool: Pool, tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    fp = fingerprint()
+    good = ExampleRequest(code="print('same')")
+    bad = ExampleRequest(code="raise ValueError('cached too')")
+    jobs = [
+        Job(good.key(fp), good, "a", 1, 2, None),
+        Job(good.key(fp), good, "b", 7, 8, None),
+        Job(bad.key(fp), bad, "a", 10, 11, None),
+    ]
+    submitted: list[ExampleRequest] = []
+
+    def submit(request: ExampleRequest) -> Future[ExampleResult]:
+        submitted.append(request)
+        return pool.submit(request)
+
+    first = list(obtain(jobs, cache=cache, submit=submit, mode="auto"))
+    assert sorted(submitted, key=lambda r: r.code) == sorted([good, bad], key=lambda r: r.code)
+    assert sorted((o.job.docname, o.job.lineno, o.ran) for o in first) == [
+        ("a", 1, True), ("a", 10, True), ("b", 7, True),
+    ]
+    assert len(list((tmp_path / "cache").rglob("*.json"))) == 2
+
+    submitted.clear()
+    again = list(obtain(jobs, cache=cache, submit=submit, mode="auto"))
+    assert submitted == []
+    assert [o.ran for o in again] == [False, False, False]
+    failed = next(o.result for o in again if o.job.lineno == 10)
+    assert failed.failure is not None and failed.failure.exc_type == "ValueError"
+
+    forced = list(obtain(jobs, cache=cache, submit=submit, mode="force"))
+    assert len(submitted) == 2
+    assert all(o.ran for o in forced)
+
+    submitted.clear()
+    assert list(obtain(jobs, cache=cache, submit=submit, mode="never")) == []
+    assert submitted == []

@@ -1,0 +1,3 @@
+extensions = ["sphinx_evaldemo"]
+evaldemo_workers = 2
+evaldemo_max_output = 1000

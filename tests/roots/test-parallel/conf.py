@@ -1,0 +1,3 @@
+project = "evaldemo-parallel"
+extensions = ["sphinx_evaldemo"]
+evaldemo_workers = 2

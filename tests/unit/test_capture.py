@@ -1,0 +1,106 @@
+"""truncate, and Capture's head/tail/segments with bounded memory."""
+
+from __future__ import annotations
+
+import pytest
+
+from sphinx_evaldemo.capture import Capture, cut_marker, truncate
+from sphinx_evaldemo.model import Segment
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("", 10, ""),
+        ("abcdef", 10, "abcdef"),
+        ("abcdefghij", 10, "abcdefghij"),
+        ("abcdefghij", 4, "ab" + cut_marker(6) + "ij"),
+        ("abcdefghij", 5, "ab" + cut_marker(5) + "hij"),
+        ("abcdefghijk", 10, "abcde" + cut_marker(1) + "ghijk"),
+    ],
+)
+def test_truncate(text: str, limit: int, expected: str) -> None:
+    assert truncate(text, limit) == expected
+
+
+def test_cut_marker_is_a_line_of_its_own_with_the_count() -> None:
+    marker = cut_marker(4001)
+    assert marker.startswith("\n") and marker.endswith("\n")
+    assert "4001 characters" in marker
+
+
+def test_capture_within_limit_keeps_everything() -> None:
+    capture = Capture(100)
+    print("hello", file=capture)
+    print("world", file=capture)
+    assert capture.text() == "hello\nworld\n"
+    assert capture.segments() == (Segment("", "hello\nworld\n"),)
+    assert capture.cut == 0
+
+
+def test_write_returns_the_length_given() -> None:
+    capture = Capture(4)
+    assert capture.write("abcdefgh") == 8
+    assert capture.write("") == 0
+
+
+def test_segments_follow_the_label_at_each_write() -> None:
+    mode = ["train"]
+    capture = Capture(1000, lambda: mode[0])
+    capture.write("a1\n")
+    capture.write("a2\n")
+    mode[0] = "eval"
+    capture.write("b\n")
+    mode[0] = "train"
+    capture.write("c\n")
+    assert capture.segments() == (
+        Segment("train", "a1\na2\n"),
+        Segment("eval", "b\n"),
+        Segment("train", "c\n"),
+    )
+
+
+def test_labels_survive_the_cut() -> None:
+    mode = ["train"]
+    capture = Capture(10, lambda: mode[0])
+    capture.write("aaaa")
+    mode[0] = "eval"
+    capture.write("bbbbbbbbbb")
+    capture.write("cc")
+    # head: 5 characters; tail: the last 5; 16 written, so 6 cut
+    assert capture.cut == 6
+    assert capture.segments() == (
+        Segment("train", "aaaa"),
+        Segment("eval", "b" + cut_marker(6) + "bbbcc"),
+    )
+
+
+CHUNKINGS = [
+    [1] * 50,
+    [7, 3, 40],
+    [50],
+    [25, 25],
+    [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8],
+]
+
+
+@pytest.mark.parametrize("limit", [2, 10, 11, 49, 50, 51])
+@pytest.mark.parametrize("chunks", CHUNKINGS)
+def test_capture_agrees_with_truncate_however_the_text_arrives(limit: int, chunks: list[int]) -> None:
+    text = "".join(chr(ord("a") + i % 26) for i in range(sum(chunks)))
+    capture = Capture(limit)
+    position = 0
+    for size in chunks:
+        capture.write(text[position : position + size])
+        position += size
+    assert capture.text() == truncate(text, limit)
+    assert capture.cut == max(0, len(text) - limit)
+
+
+def test_memory_stays_bounded() -> None:
+    capture = Capture(100)
+    for _ in range(20000):
+        capture.write("0123456789")
+    kept = capture.text().replace(cut_marker(capture.cut), "")
+    assert len(kept) == 100
+    assert capture.cut == 200000 - 100
