@@ -1,0 +1,388 @@
+"""The panels in a real browser: headless Chromium over pages built under five themes.
+
+Each theme builds ``tests/roots/test-browser`` once (the examples run in the first build
+only: every build shares one result cache). The pages are served on 127.0.0.1 and each
+theme x mode x width is opened once; what the tests assert is read from the live page
+(``facts.js``) and axe-core (bundled by axe-playwright-python, no network). A screenshot
+of every theme x mode x width is saved in the session's tmp folder, and also in the
+folder named by ``EVALDEMO_SCREENSHOTS`` when that is set (shrunk, for the docs).
+
+The browser is Debian's ``/usr/bin/chromium``, never a downloaded one. Without it (or
+without the ``browser`` extra) the tests are skipped, except under ``CI=true``, where
+they fail: CI cannot go green without them.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import importlib.util
+import json
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sphinx.testing.util import SphinxTestApp
+
+from tests.helpers import warnings
+
+ROOT = Path(__file__).parent.parent / "roots" / "test-browser"
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+#: Modes per theme. "dark" is the reader's system preference (prefers-color-scheme);
+#: "dark-toggle" is the theme's own switch (furo: body[data-theme=dark] under a light
+#: system). pydata and book have one dark mode: html[data-theme=dark], set as their
+#: toggle sets it (localStorage), under a light system preference.
+THEMES: dict[str, tuple[str, ...]] = {
+    "alabaster": ("light",),
+    "furo": ("light", "dark", "dark-toggle"),
+    "pydata_sphinx_theme": ("light", "dark"),
+    "sphinx_rtd_theme": ("light",),
+    "sphinx_book_theme": ("light", "dark"),
+}
+WIDTHS = {1280: 900, 375: 812}
+CASES = [pytest.param(t, m, id=f"{t}-{m}") for t, modes in THEMES.items() for m in modes]
+DARK = [pytest.param(t, m, id=f"{t}-{m}") for t, modes in THEMES.items() for m in modes if m != "light"]
+SIZES = [pytest.param(w, id=str(w)) for w in WIDTHS]
+EPS = 0.5
+#: axe looks at the examples; the syntax colours of the highlighted code are the theme's
+#: Pygments style (as in every other code block of the site), so their tokens are left out.
+AXE_CONTEXT = {"include": [".evaldemo"], "exclude": [".evaldemo-code pre > span"]}
+FACTS_JS = (Path(__file__).parent / "facts.js").read_text(encoding="utf-8")
+
+
+#: What the builds import: the themes (alabaster comes with Sphinx) and the neighbours.
+PACKAGES = ("furo", "pydata_sphinx_theme", "sphinx_rtd_theme", "sphinx_book_theme",
+            "sphinx_copybutton", "sphinx_design")
+
+
+def _require(reason: str | None) -> None:
+    """Skip for want of ``reason``; under CI=true, fail: CI must not go green without these tests."""
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"the browser tests must run in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _missing_packages(*names: str) -> str | None:
+    missing = [name for name in names if importlib.util.find_spec(name) is None]
+    return f"not installed: {', '.join(missing)} (pip install -e '.[browser]')" if missing else None
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    _require(_missing_packages("playwright", "axe_playwright_python"))
+    _require(None if CHROMIUM.exists() else f"{CHROMIUM} is missing (Debian: apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        chromium = driver.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], SphinxTestApp]:
+    """``built(theme)``: the test root built under ``theme`` (once), sharing one result cache."""
+    _require(_missing_packages(*PACKAGES))
+    base = tmp_path_factory.mktemp("themes")
+    cache = base / "evaldemo-cache"
+
+    @functools.cache
+    def build(theme: str) -> SphinxTestApp:
+        srcdir = base / theme
+        shutil.copytree(ROOT, srcdir)
+        app = SphinxTestApp(
+            "html", srcdir=srcdir,
+            confoverrides={"html_theme": theme, "evaldemo_cache_dir": str(cache)},
+        )
+        try:
+            app.build()
+        finally:
+            app.cleanup()
+        return app
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def server(built: Callable[[str], SphinxTestApp]) -> Iterator[tuple[str, Path]]:
+    """An HTTP server on 127.0.0.1 over the folder holding every build."""
+    root = Path(built("alabaster").srcdir).parent
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(root))
+    )
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", root
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path | None]:
+    local = tmp_path_factory.mktemp("screenshots")
+    extra = os.environ.get("EVALDEMO_SCREENSHOTS")
+    if extra:
+        Path(extra).mkdir(parents=True, exist_ok=True)
+    return local, Path(extra) if extra else None
+
+
+def _shrink(source: Path, target: Path, width: int) -> None:
+    """A small copy for the docs: at most 720 px wide, 256 colours (Pillow when installed)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        target.write_bytes(source.read_bytes())
+        return
+    with Image.open(source) as image:
+        scale = min(1.0, (720 if width > 600 else 320) / image.width)
+        small = image.convert("RGB").resize(
+            (round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS
+        )
+        small.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
+
+
+@pytest.fixture(scope="session")
+def view(
+    browser: Any,
+    built: Callable[[str], Any],
+    server: tuple[str, Path],
+    screenshots: tuple[Path, Path | None],
+) -> Callable[[str, str, int], dict[str, Any]]:
+    """``view(theme, mode, width)``: the page opened once; its facts, axe's findings, screenshots."""
+    from axe_playwright_python.base import AXE_SCRIPT
+
+    base, root = server
+    local, extra = screenshots
+
+    @functools.cache
+    def open_page(theme: str, mode: str, width: int) -> dict[str, Any]:
+        app = built(theme)
+        url = f"{base}/{Path(app.outdir).relative_to(root).as_posix()}/index.html"
+        context = browser.new_context(
+            viewport={"width": width, "height": WIDTHS[width]},
+            color_scheme="dark" if mode == "dark" and theme == "furo" else "light",
+            reduced_motion="reduce",
+        )
+        if (mode != "light" and theme != "furo") or mode == "dark-toggle":
+            # what the theme's own toggle stores: furo reads "theme", pydata/book "mode" and "theme"
+            context.add_init_script(
+                "localStorage.setItem('theme', 'dark'); localStorage.setItem('mode', 'dark');"
+            )
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on(
+            "response",
+            lambda response: errors.append(
+                f"{response.status} {response.url} (from {response.request.headers.get('referer')})"
+            )
+            if response.status >= 400 else None,
+        )
+        try:
+            page.goto(url, wait_until="load")
+            page.evaluate("document.fonts.ready")
+            name = f"{theme}-{mode}-{width}"
+            page.screenshot(path=str(local / f"{name}.png"), full_page=True, animations="disabled")
+            if extra is not None and mode != "dark-toggle":  # furo's toggle looks the same as "dark"
+                # for the docs: the first example with the theme around it, shrunk
+                first = page.locator("div.evaldemo").first.bounding_box()
+                assert first is not None
+                top = max(0, first["y"] + page.evaluate("scrollY") - 90)
+                clip = local / f"{name}-first.png"
+                page.screenshot(
+                    path=str(clip), full_page=True, animations="disabled",
+                    clip={"x": 0, "y": top, "width": width, "height": first["height"] + 130},
+                )
+                _shrink(clip, extra / f"{name}.png", width)
+            facts: dict[str, Any] = page.evaluate(FACTS_JS)
+            # taken before axe runs: axe re-fetches @import-ed stylesheets itself, resolving
+            # them against the page (pydata's theme.css imports "../basic.css": a false 404)
+            facts["errors"] = list(errors)
+            page.evaluate(AXE_SCRIPT)
+            axe = page.evaluate(
+                """context => axe.run(context, {resultTypes: ["violations"]})""", AXE_CONTEXT
+            )
+        finally:
+            context.close()
+        facts["axe"] = _violations(axe)
+        (local / f"{name}.json").write_text(json.dumps(facts, indent=1), encoding="utf-8")
+        return facts
+
+    return open_page
+
+
+def _violations(result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": v["id"], "impact": v["impact"], "help": v["help"],
+            "targets": [n["target"] for n in v["nodes"]][:5],
+        }
+        for v in result["violations"]
+    ]
+
+
+def _compared(facts: dict[str, Any]) -> list[dict[str, Any]]:
+    """The examples that show two panels."""
+    found = [ex for ex in facts["examples"] if len(ex["panels"]) == 2]
+    assert len(found) >= 4, f"expected the four compared examples on the page, found {len(found)}"
+    return found
+
+
+# --- the builds -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_build_under_theme_is_warning_free(built: Callable[[str], Any], theme: str) -> None:
+    app = built(theme)
+    assert warnings(app.warning.getvalue()) == []
+    assert (Path(app.outdir) / "_static" / "evaldemo.css").is_file()
+
+
+# --- layout -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", SIZES)
+@pytest.mark.parametrize(("theme", "mode"), CASES)
+def test_page_loads_cleanly(view: Any, theme: str, mode: str, width: int) -> None:
+    """No script error, no missing file (the stylesheet, the theme's and the neighbours' assets)."""
+    assert view(theme, mode, width)["errors"] == []
+
+
+@pytest.mark.parametrize(("theme", "mode"), CASES)
+def test_panels_side_by_side_at_1280(view: Any, theme: str, mode: str) -> None:
+    for ex in _compared(view(theme, mode, 1280)):
+        first, second = (p["box"] for p in ex["panels"])
+        assert abs(first["top"] - second["top"]) <= 1, (ex["caption"], first, second)
+        assert first["right"] <= second["left"] + EPS, f"panels overlap: {first} {second}"
+        assert first["width"] > 200 and second["width"] > 200
+
+
+@pytest.mark.parametrize(("theme", "mode"), CASES)
+def test_panels_stack_at_375(view: Any, theme: str, mode: str) -> None:
+    for ex in _compared(view(theme, mode, 375)):
+        first, second = (p["box"] for p in ex["panels"])
+        assert second["top"] >= first["bottom"] - EPS, (ex["caption"], first, second)
+        assert abs(first["left"] - second["left"]) <= 1
+
+
+@pytest.mark.parametrize("width", SIZES)
+@pytest.mark.parametrize(("theme", "mode"), CASES)
+def test_nothing_overflows_the_page(view: Any, theme: str, mode: str, width: int) -> None:
+    facts = view(theme, mode, width)
+    page = facts["page"]
+    assert page["scrollWidth"] <= page["innerWidth"], page
+    assert page["bodyScrollWidth"] <= page["innerWidth"], page
+    for ex in facts["examples"]:
+        # a theme may hide page overflow; each example must still fit its column
+        assert ex["box"]["left"] >= -EPS and ex["box"]["right"] <= page["innerWidth"] + EPS, ex["box"]
+        assert ex["box"]["right"] <= ex["parentBox"]["right"] + EPS, (ex["box"], ex["parentBox"])
+        assert not any(p["overflows"] for p in ex["panels"]), ex["panels"]
+
+
+@pytest.mark.parametrize("width", SIZES)
+@pytest.mark.parametrize(("theme", "mode"), CASES)
+def test_code_and_outputs_scroll_in_their_own_box(
+    view: Any, theme: str, mode: str, width: int
+) -> None:
+    facts = view(theme, mode, width)
+    scrollers = [s for ex in facts["examples"] for s in ex["scrollers"]]
+    assert not [s["what"] for s in scrollers if not s["contained"]]
+    scrolling = [s for s in scrollers if s["scrolls"]]
+    assert not [s["what"] for s in scrolling if s["overflowX"] not in ("auto", "scroll")]
+    # the wide example's 1000-character lines scroll at every width
+    assert any("a long line with no break" in s["what"] for s in scrolling), scrollers
+    assert any("tensor([[" in s["what"] for s in scrolling), scrollers
+
+
+# --- marks, contrast ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("theme", "mode"), CASES)
+def test_differing_elements_carry_their_mark(view: Any, theme: str, mode: str) -> None:
+    facts = view(theme, mode, 1280)
+    marked = [cell for ex in facts["examples"] for cell in ex["marked"]]
+    kinds = {cell["kind"] for cell in marked}
+    assert kinds == {"differs", "zeroed"}, kinds  # dropout zeroes, batchnorm shifts
+    for cell in marked:
+        assert cell["glyph"] == ("\u2298" if cell["kind"] == "zeroed" else "\u2022"), cell
+        assert cell["glyphShown"] and cell["glyphHidden"] == "true", cell
+        assert cell["srText"] and "model." in cell["srText"], cell
+        if cell["kind"] == "differs":
+            assert cell["fontWeight"] >= 600 or "underline" in cell["decoration"], cell
+        else:
+            assert cell["fontStyle"] == "italic" or "gradient" in cell["backgroundImage"], cell
+    for ex in facts["examples"]:
+        assert ex["gridMismatches"] == [], (ex["caption"], ex["gridMismatches"])
+
+
+@pytest.mark.parametrize("width", SIZES)
+@pytest.mark.parametrize(("theme", "mode"), CASES)
+def test_text_contrast(view: Any, theme: str, mode: str, width: int) -> None:
+    facts = view(theme, mode, width)
+    assert sum(ex["checkedText"] for ex in facts["examples"]) > 50
+    low = [item for ex in facts["examples"] for item in ex["lowContrast"]]
+    assert low == [], low
+    marks = [item for ex in facts["examples"] for item in ex["chartMarks"]]
+    assert marks and all(m["ratio"] >= 3 for m in marks), marks
+
+
+@pytest.mark.parametrize(("theme", "mode"), DARK)
+def test_dark_mode_is_dark(view: Any, theme: str, mode: str) -> None:
+    page = view(theme, mode, 1280)["page"]
+    assert page["backgroundLuminance"] < 0.05, page
+    if theme == "furo":
+        assert page["bodyTheme"] == ("dark" if mode == "dark-toggle" else "auto"), page
+        assert page["prefersDark"] == (mode == "dark"), page
+    else:
+        assert page["htmlTheme"] == "dark", page
+
+
+# --- coexistence, accessibility ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("theme", "mode"), CASES)
+def test_copybutton_and_design_coexist(view: Any, theme: str, mode: str) -> None:
+    facts = view(theme, mode, 1280)
+    buttons = [b for ex in facts["examples"] for b in ex["copyButtons"]]
+    assert len(buttons) >= 8 and all(b["contained"] for b in buttons), buttons
+    # the example inside the sphinx-design tab is laid out like the others
+    assert any(ex["caption"] is None and len(ex["panels"]) == 2 for ex in facts["examples"])
+
+
+@pytest.mark.parametrize(("theme", "mode"), CASES)
+def test_panels_are_labelled_regions(view: Any, theme: str, mode: str) -> None:
+    for ex in _compared(view(theme, mode, 1280)):
+        assert [p["tag"] for p in ex["panels"]] == ["section", "section"]
+        train, eval_ = (p["label"] for p in ex["panels"])
+        assert train.startswith("model.train() output") and eval_.startswith("model.eval() output")
+        assert train != eval_
+        assert [p["title"] for p in ex["panels"]] == ["model.train()", "model.eval()"]
+
+
+@pytest.mark.parametrize("width", SIZES)
+@pytest.mark.parametrize(("theme", "mode"), CASES)
+def test_axe_finds_no_serious_violation(view: Any, theme: str, mode: str, width: int) -> None:
+    """axe-core over the examples (the themes' own chrome is not ours to fix)."""
+    found = view(theme, mode, width)["axe"]
+    serious = [v for v in found if v["impact"] in ("serious", "critical")]
+    assert serious == [], json.dumps(serious, indent=1)
