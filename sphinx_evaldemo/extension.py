@@ -26,10 +26,12 @@ from .nodes import (
     depart_example_html,
     depart_panel_html,
     evaldemo_example,
+    evaldemo_output,
     evaldemo_panel,
     evaldemo_panels,
     example_title,
     visit_example_html,
+    visit_output_html,
     visit_panel_html,
 )
 from .options import raised_as_expected
@@ -264,11 +266,16 @@ def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
             node += problem_nodes("no result is stored for this example; rebuild with -E to run it")
             continue
         failure = result.failure
+        produced: list[nodes.Node] = []
         if not node["hide_output"]:
             verdicts = claims.check(tuple(node.get("expect", ())), result) if result.ok else []
-            node += output_nodes(result, verdicts)
+            produced += output_nodes(result, verdicts)
         if failure is not None:
-            node += failure_nodes(failure, raised_as_expected(node["raises"], failure.exc_mro))
+            produced.append(failure_nodes(failure, raised_as_expected(node["raises"], failure.exc_mro)))
+        for child in produced:  # numbers, not words: keep them out of the search index
+            if isinstance(child, docutils_nodes.Element):
+                child["classes"].append("no-search")
+        node += produced
 
 
 def on_finished(app: Sphinx, exception: BaseException | None) -> None:
@@ -296,6 +303,7 @@ def setup_extension(app: Sphinx) -> dict[str, Any]:
         html=(visit_example_html, depart_example_html),
     )
     app.add_node(evaldemo_panels)
+    app.add_node(evaldemo_output, html=(visit_output_html, None))
     app.add_node(evaldemo_panel, html=(visit_panel_html, depart_panel_html))
     app.add_directive("evaldemo", EvalDemoDirective)
     app.add_directive("evaldemo-report", report.ReportDirective)

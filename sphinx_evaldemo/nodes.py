@@ -6,6 +6,7 @@ visitor of its own (text, LaTeX, man, Texinfo, epub) renders it as a container.
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -26,6 +27,21 @@ class evaldemo_panels(nodes.container):  # noqa: N801
 
 class evaldemo_panel(nodes.container):  # noqa: N801
     """One mode's outputs; ``label`` names it for assistive technology."""
+
+
+class evaldemo_output(nodes.literal_block):  # noqa: N801
+    """Printed text or an output's printout: a literal block that needs no highlighting."""
+
+
+def visit_output_html(self: Any, node: evaldemo_output) -> None:
+    """Written directly, escaped: Pygments adds nothing to plain text but time."""
+    text = node.astext()
+    text += "" if text.endswith("\n") else "\n"  # as Pygments writes it
+    self.body.append(
+        self.starttag(node, "div", CLASS="highlight-text notranslate")
+        + f'<div class="highlight"><pre tabindex="0">{html.escape(text)}</pre></div></div>\n'
+    )
+    raise nodes.SkipNode
 
 
 #: Sphinx's highlighted blocks open with a bare ``<pre>``; user text in them is escaped.

@@ -273,7 +273,7 @@ class Pool:
         with self._lock:
             workers, self._all = self._all, []
         for worker in workers:
-            worker.close()
+            worker.kill()  # nothing left to say: no need to wait for torch to shut down
 
 
 def default_size() -> int:

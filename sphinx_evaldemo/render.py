@@ -9,7 +9,7 @@ from docutils import nodes
 from . import visual
 from .claims import Verdict
 from .model import Comparison, ExampleResult, Failure, LeafDiff, ModeRun, TensorView
-from .nodes import evaldemo_panel, evaldemo_panels
+from .nodes import evaldemo_output, evaldemo_panel, evaldemo_panels
 
 SEGMENT_TITLES = {
     "train": "model.train()",
@@ -31,7 +31,8 @@ def _title(text: str) -> nodes.paragraph:
 
 
 def _block(text: str, *classes: str, language: str = "text") -> nodes.literal_block:
-    block = nodes.literal_block(text, text, classes=list(classes))
+    kind = evaldemo_output if language == "text" else nodes.literal_block
+    block = kind(text, text, classes=list(classes))
     block["language"] = language
     return block
 
