@@ -59,6 +59,10 @@ class Cache:
             Path(temporary).unlink(missing_ok=True)
             raise
 
+    def has(self, key: str) -> bool:
+        """Cheap: whether a file exists (it may still turn out unreadable in :meth:`get`)."""
+        return self._path(key).is_file()
+
     def empty(self) -> bool:
         return next(self.root.glob("??/*.json"), None) is None
 

@@ -137,7 +137,7 @@ def _runs_ahead(env: BuildEnvironment, docnames: list[str], st: BuildState) -> b
         if docname in recorded and not cold:
             for record in recorded[docname]:
                 request = ExampleRequest.from_dict(record["request"])
-                if st.cache.get(request.key(st.fingerprint)) is None:
+                if not st.cache.has(request.key(st.fingerprint)):
                     return True
         elif cold and _mentions_directive(env, docname):
             return True
@@ -164,7 +164,7 @@ def on_request(app: Sphinx, request: ExampleRequest) -> None:
     key = request.key(st.fingerprint)
     if key in st.pending:
         return
-    if st.settings.execute == "force" or st.cache.get(key) is None:
+    if st.settings.execute == "force" or not st.cache.has(key):
         st.pending[key] = st.submit(request)
 
 
