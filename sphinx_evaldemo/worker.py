@@ -59,7 +59,7 @@ def seed_all(seed: int) -> None:
     else:
         # torch.manual_seed would also queue lazy seeding of CUDA, XPU and MTIA,
         # formatting a stack trace each time: a third of a small example's cost.
-        torch.random.default_generator.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
 
