@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
+from typing import Literal
 
 from . import claims
 from .cache import Cache
@@ -30,7 +31,11 @@ class Job:
 class Outcome:
     job: Job
     result: ExampleResult
-    ran: bool  # False: it came from the cache
+    source: Literal["run", "cache", "none"]  # "none": execute="cache" had no result
+
+    @property
+    def ran(self) -> bool:
+        return self.source == "run"
 
 
 def obtain(
@@ -54,11 +59,11 @@ def obtain(
         if job.key not in running:
             hit = cache.get(job.key) if mode != "force" else None
             if hit is not None:
-                yield Outcome(job, hit, ran=False)
+                yield Outcome(job, hit, "cache")
                 continue
             if mode == "cache":
                 failure = Failure("not-run", "no stored result for this example")
-                yield Outcome(job, ExampleResult(failure=failure), ran=False)
+                yield Outcome(job, ExampleResult(failure=failure), "none")
                 continue
             running[job.key] = submit(job.request)
         waiting.setdefault(job.key, []).append(job)
@@ -68,7 +73,7 @@ def obtain(
         result = future.result()
         cache.put(key, result)
         for job in waiting[key]:
-            yield Outcome(job, result, ran=True)
+            yield Outcome(job, result, "run")
 
 
 _ADVICE = {
@@ -79,7 +84,7 @@ _ADVICE = {
     "exit": "remove the call: an example must not end the interpreter",
     "timeout": "make the example faster, or raise :timeout: (or evaldemo_timeout in conf.py)",
     "memory": "allocate less, or raise evaldemo_memory_limit (megabytes) in conf.py",
-    "crash": "the worker's last words are on the page; a new worker runs the next example",
+    "crash": "a new worker runs the next example",
     "worker": "check that torch imports in the Python that runs Sphinx",
     "not-run": "evaldemo_execute is 'cache': build once with 'auto' to store it",
 }
@@ -114,6 +119,8 @@ def diagnose(job: Job, result: ExampleResult) -> list[tuple[str, int, str]]:
         return []
     line = job.code_line + failure.lineno - 1 if failure.lineno else job.lineno
     advice = _ADVICE[failure.kind].format(exc=failure.exc_type)
+    if failure.kind == "crash" and failure.traceback:
+        advice = f"its crash report is on the page; {advice}"
     if job.raises is not None and failure.kind == "exception":
         advice = f"expected {job.raises or 'an exception'} (:raises:), got {failure.exc_type}"
     message = f"{_headline(failure)}; {advice}" if advice else _headline(failure)

@@ -205,7 +205,7 @@ def on_env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
             st.ran += outcome.ran
             if outcome.ran:
                 st.ran_keys.add(outcome.job.key)
-            st.cached += not outcome.ran
+            st.cached += outcome.source == "cache"
             found = execution.diagnose(outcome.job, outcome.result)
             st.failed += bool(found)
             problems += [(outcome.job.docname, line, message, kind) for message, line, kind in found]

@@ -181,7 +181,15 @@ class ExampleResult:
 
     @classmethod
     def from_json(cls, text: str) -> ExampleResult:
-        return result_from_dict(json.loads(text))
+        """Read a result back; anything else (foreign JSON, an old layout) is a ValueError."""
+        data = json.loads(text)
+        if not isinstance(data, dict) or not data.keys() >= _RESULT_FIELDS:
+            raise ValueError("not an ExampleResult")
+        return result_from_dict(data)
+
+
+#: Every key a stored result has (``asdict`` writes them all).
+_RESULT_FIELDS = frozenset(ExampleResult.__dataclass_fields__)
 
 
 def result_from_dict(data: dict[str, Any]) -> ExampleResult:
