@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import re
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -117,38 +118,46 @@ def on_builder(app: Sphinx) -> None:
 
 
 def on_before_read(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
-    """Start one worker now when examples will surely run, so torch loads while Sphinx reads."""
+    """Start workers now when examples will surely run, so torch loads while Sphinx reads."""
     st = state(app)
     st.reading = set(docnames)
-    if st.settings.execute in ("auto", "force") and _runs_ahead(env, docnames, st):
-        st.open_pool().prestart()
+    if st.settings.execute in ("auto", "force"):
+        expected = _runs_ahead(env, docnames, st)
+        if expected:
+            st.open_pool().prestart(expected, parallel=app.parallel)
 
 
-def _runs_ahead(env: BuildEnvironment, docnames: list[str], st: BuildState) -> bool:
-    """Whether a page about to be read has an example that must run.
+#: How a directive opens in MyST (any fence) and in reStructuredText.
+_DIRECTIVE = re.compile(r"\{evaldemo\}|\.\. evaldemo::")
+
+
+def _runs_ahead(env: BuildEnvironment, docnames: list[str], st: BuildState) -> int:
+    """About how many examples of the pages about to be read must run.
 
     Known pages are judged by the examples they had (a prose edit runs nothing, so
     it starts nothing); new pages, or a clean build, by whether the cache is empty
-    and the source mentions the directive.
+    and how often the source opens the directive.
     """
     recorded = examples(env)
     cold = st.settings.execute == "force" or st.cache.empty()
+    count = 0
     for docname in docnames:
         if docname in recorded and not cold:
             for record in recorded[docname]:
-                request = ExampleRequest.from_dict(record["request"])
-                if not st.cache.has(request.key(st.fingerprint)):
-                    return True
-        elif cold and _mentions_directive(env, docname):
-            return True
-    return False
+                if "request" in record:
+                    request = ExampleRequest.from_dict(record["request"])
+                    count += not st.cache.has(request.key(st.fingerprint))
+        elif cold:
+            count += _directives_in(env, docname)
+    return count
 
 
-def _mentions_directive(env: BuildEnvironment, docname: str) -> bool:
+def _directives_in(env: BuildEnvironment, docname: str) -> int:
     try:
-        return "evaldemo" in Path(env.doc2path(docname)).read_text(encoding="utf-8", errors="replace")
+        text = Path(env.doc2path(docname)).read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return False
+        return 0
+    return len(_DIRECTIVE.findall(text))
 
 
 def on_request(app: Sphinx, request: ExampleRequest) -> None:

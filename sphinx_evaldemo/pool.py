@@ -25,6 +25,8 @@ from .model import ExampleRequest, ExampleResult, Failure
 STARTUP_TIMEOUT = 180.0
 #: Seconds an example must have run before a further worker is worth its start-up.
 GROW_AFTER = 0.5
+#: Examples known in advance that justify starting one more worker before reading.
+EXAMPLES_PER_WORKER = 30
 #: The package's parent folder, so a worker imports this very copy of the package.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
@@ -213,10 +215,18 @@ class Pool:
         self._idle.put(worker)
         self.started += 1
 
-    def prestart(self) -> None:
-        """Start one worker process now (no thread), so its torch import gets a head start."""
+    def prestart(self, expected: int, parallel: int = 1) -> None:
+        """Start worker processes now (no thread), so their torch import gets a head start.
+
+        One worker for a few examples; a second (up to ``size``) once ``expected``
+        reaches ``EXAMPLES_PER_WORKER`` each, and as many as ``-j`` asks for when
+        there is more than one example: an import on an idle core costs no wall time.
+        """
+        wanted = 1 + expected // EXAMPLES_PER_WORKER
+        if expected > 1:
+            wanted = max(wanted, parallel)
         with self._lock:
-            if not self._all:
+            while len(self._all) < min(self.size, wanted):
                 self._spawn()
 
     def _take(self) -> Worker:
