@@ -239,7 +239,7 @@ from sphinx_evaldemo.pool import Pool
 cwd = tempfile.mkdtemp()
 for number in range(int(sys.argv[1])):
     pool = Pool(1, cwd)
-    pool.prestart()
+    pool.prestart(1)
     pool.submit(ExampleRequest(code="print(1)"))
     started = time.monotonic()
     pool.close(abort=True)
