@@ -19,7 +19,6 @@ import http.server
 import importlib.util
 import json
 import os
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,9 +27,9 @@ from typing import Any
 import pytest
 from sphinx.testing.util import SphinxTestApp
 
+from tests.conftest import Build
 from tests.helpers import warnings
 
-ROOT = Path(__file__).parent.parent / "roots" / "test-browser"
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
     "--headless",
@@ -95,25 +94,19 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], SphinxTestApp]:
+def built(
+    sphinx_build: Build, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], SphinxTestApp]:
     """``built(theme)``: the test root built under ``theme`` (once), sharing one result cache."""
     _require(_missing_packages(*PACKAGES))
-    base = tmp_path_factory.mktemp("themes")
-    cache = base / "evaldemo-cache"
+    cache = tmp_path_factory.mktemp("themes-cache")
 
     @functools.cache
     def build(theme: str) -> SphinxTestApp:
-        srcdir = base / theme
-        shutil.copytree(ROOT, srcdir)
-        app = SphinxTestApp(
-            "html", srcdir=srcdir,
+        return sphinx_build(
+            "browser", "html", copy=f"browser-{theme}",
             confoverrides={"html_theme": theme, "evaldemo_cache_dir": str(cache)},
         )
-        try:
-            app.build()
-        finally:
-            app.cleanup()
-        return app
 
     return build
 
