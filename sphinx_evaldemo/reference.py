@@ -8,7 +8,7 @@ from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
 from .config import reference_rows
-from .report import table
+from .examples.report import table
 
 _CODE = re.compile(r"``(.+?)``")
 

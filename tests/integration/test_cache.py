@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from sphinx.testing.util import SphinxTestApp
 
-from sphinx_evaldemo.cache import fingerprint
-from sphinx_evaldemo.collector import examples
-from sphinx_evaldemo.model import ExampleRequest, ExampleResult
+from sphinx_evaldemo.examples.cache import fingerprint
+from sphinx_evaldemo.examples.model import ExampleResult
+from sphinx_evaldemo.examples.records import examples
 from tests.conftest import ROOTS, Build
 from tests.helpers import flat, line_of, outputs, warnings
 
@@ -55,12 +55,17 @@ class Step:
 def _keys(app: SphinxTestApp) -> dict[tuple[str, int], str]:
     fp = fingerprint()
     recorded = examples(app.env)
-    return {
-        (docname, record["lineno"]): ExampleRequest.from_dict(record["request"]).key(fp)
+    keys = {
+        (docname, record.lineno): record.key
         for docname, records in recorded.items()
         for record in records
-        if "request" in record
+        if record.request is not None
     }
+    for records in recorded.values():  # the key is the request's, computed once
+        for record in records:
+            if record.request is not None:
+                assert record.key == record.request.key(fp)
+    return keys  # type: ignore[return-value]
 
 
 def _files(folder: Path) -> dict[str, str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sphinx.testing.util import SphinxTestApp
 
-from sphinx_evaldemo import extension
 from sphinx_evaldemo.config import EvalDemoConfig
+from sphinx_evaldemo.examples import wiring
 from tests.helpers import warnings
 
 
@@ -20,4 +20,4 @@ def test_bad_config_values_warn_and_fall_back(app: SphinxTestApp) -> None:
         ("workers", "0"),
     ]:
         assert any(m.startswith(f"evaldemo_{name} = {value} is not valid: expected") for m in messages)
-    assert extension.state(app).settings == EvalDemoConfig()
+    assert wiring.runner(app).settings == EvalDemoConfig()

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sphinx.testing.util import SphinxTestApp
 
-from sphinx_evaldemo import extension
-from sphinx_evaldemo.pool import Pool
+from sphinx_evaldemo.examples.executors import local
+from sphinx_evaldemo.examples.executors.local import LocalExecutor as Pool
 from tests.conftest import ROOTS, Build
 from tests.helpers import line_of, outputs, titles, warnings
 
@@ -46,7 +46,7 @@ class Built:
 @pytest.fixture(scope="module")
 def build(sphinx_build: Build) -> Iterator[Any]:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(extension, "Pool", CountingPool)
+        patch.setattr(local, "LocalExecutor", CountingPool)
 
         def run(copy: str, **kwargs: Any) -> Built:
             CountingPool.instances.clear()

@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sphinx_evaldemo.cache import Cache, fingerprint
-from sphinx_evaldemo.execution import Job, obtain
-from sphinx_evaldemo.model import ExampleRequest, ExampleResult, Segment
-from sphinx_evaldemo.pool import Pool
-from sphinx_evaldemo.worker import run_example
+from sphinx_evaldemo.config import EvalDemoConfig
+from sphinx_evaldemo.examples.cache import Cache, fingerprint
+from sphinx_evaldemo.examples.executors.local import LocalExecutor as Pool
+from sphinx_evaldemo.examples.model import ExampleRequest, ExampleResult, Segment
+from sphinx_evaldemo.examples.records import ExampleRecord
+from sphinx_evaldemo.examples.runner import Runner
+from sphinx_evaldemo.examples.worker.run import run_example
 
 DROPOUT_NET = """\
 import torch
@@ -123,40 +125,62 @@ def test_submitted_requests_each_get_their_own_result(pool: Pool) -> None:
     ]
 
 
+class Recording:
+    """The real pool behind the executor interface, noting what it is asked to run."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self.started = 0
+        self.submitted: list[ExampleRequest] = []
+
+    def prestart(self, expected: int, parallel: int = 1) -> None:
+        pass
+
+    def submit(self, request: ExampleRequest) -> Future[ExampleResult]:
+        self.submitted.append(request)
+        return self.pool.submit(request)
+
+    def close(self, *, abort: bool = False) -> None:
+        pass  # the module's pool outlives each runner
+
+    def where(self) -> str:
+        return "this machine"
+
+
 def test_obtain_runs_identical_examples_once_and_caches_failures(pool: Pool, tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cache")
     fp = fingerprint()
     good = ExampleRequest(code="print('same')")
     bad = ExampleRequest(code="raise ValueError('cached too')")
     jobs = [
-        Job(good.key(fp), good, "a", 1, 2, None),
-        Job(good.key(fp), good, "b", 7, 8, None),
-        Job(bad.key(fp), bad, "a", 10, 11, None),
+        ExampleRecord("a", 1, 2, good, good.key(fp)),
+        ExampleRecord("b", 7, 8, good, good.key(fp)),
+        ExampleRecord("a", 10, 11, bad, bad.key(fp)),
     ]
-    submitted: list[ExampleRequest] = []
+    executor = Recording(pool)
 
-    def submit(request: ExampleRequest) -> Future[ExampleResult]:
-        submitted.append(request)
-        return pool.submit(request)
+    def runner(execute: str) -> Runner:
+        settings = EvalDemoConfig(execute=execute)  # type: ignore[arg-type]
+        return Runner(settings, cache, str(tmp_path), lambda s, d: executor)
 
-    first = list(obtain(jobs, cache=cache, submit=submit, mode="auto"))
-    assert sorted(submitted, key=lambda r: r.code) == sorted([good, bad], key=lambda r: r.code)
-    assert sorted((o.job.docname, o.job.lineno, o.ran) for o in first) == [
+    first = list(runner("auto").obtain(jobs))
+    assert sorted(executor.submitted, key=lambda r: r.code) == sorted([good, bad], key=lambda r: r.code)
+    assert sorted((o.record.docname, o.record.lineno, o.ran) for o in first) == [
         ("a", 1, True), ("a", 10, True), ("b", 7, True),
     ]
     assert len(list((tmp_path / "cache").rglob("*.json"))) == 2
 
-    submitted.clear()
-    again = list(obtain(jobs, cache=cache, submit=submit, mode="auto"))
-    assert submitted == []
+    executor.submitted.clear()
+    again = list(runner("auto").obtain(jobs))
+    assert executor.submitted == []
     assert [o.ran for o in again] == [False, False, False]
-    failed = next(o.result for o in again if o.job.lineno == 10)
+    failed = next(o.result for o in again if o.record.lineno == 10)
     assert failed.failure is not None and failed.failure.exc_type == "ValueError"
 
-    forced = list(obtain(jobs, cache=cache, submit=submit, mode="force"))
-    assert len(submitted) == 2
+    forced = list(runner("force").obtain(jobs))
+    assert len(executor.submitted) == 2
     assert all(o.ran for o in forced)
 
-    submitted.clear()
-    assert list(obtain(jobs, cache=cache, submit=submit, mode="never")) == []
-    assert submitted == []
+    executor.submitted.clear()
+    assert list(runner("never").obtain(jobs)) == []
+    assert executor.submitted == []

@@ -19,10 +19,10 @@ import pytest
 from sphinx.errors import ExtensionError
 from sphinx.testing.util import SphinxTestApp
 
-from sphinx_evaldemo import extension
+from sphinx_evaldemo.examples import wiring
 from tests.conftest import ROOTS
 
-WORKER = "sphinx_evaldemo.worker"
+WORKER = "sphinx_evaldemo.examples.worker"
 
 
 def live_workers(parent: int) -> set[int]:
@@ -68,7 +68,7 @@ def test_no_worker_left_after_a_build_stopped_by_another_extension(
         assert isinstance(raised.value.__cause__, RuntimeError)
     finally:
         app.cleanup()
-    assert extension.state(app).workers_started == 1  # a worker did start
+    assert wiring.runner(app).workers_started == 1  # a worker did start
     assert workers_after(before) == set()
 
 
@@ -86,7 +86,7 @@ for proc in Path("/proc").glob("[0-9]*"):
         cmdline = (proc / "cmdline").read_bytes()
     except OSError:
         continue
-    if int(fields[1]) == os.getpid() and fields[0] != "Z" and b"sphinx_evaldemo.worker" in cmdline:
+    if int(fields[1]) == os.getpid() and fields[0] != "Z" and b"sphinx_evaldemo.examples.worker" in cmdline:
         workers.append(proc.name)
 print("torch imported:", "torch" in sys.modules)
 print("workers left:", len(workers))
@@ -183,7 +183,7 @@ def workers():
             cmdline = (proc / "cmdline").read_bytes()
         except OSError:
             continue
-        if fields[0] != "Z" and int(fields[1]) == os.getpid() and b"sphinx_evaldemo.worker" in cmdline:
+        if fields[0] != "Z" and int(fields[1]) == os.getpid() and b"sphinx_evaldemo.examples.worker" in cmdline:
             found += 1
     return found
 
@@ -233,8 +233,8 @@ def test_aborted_builds_stop_at_once_and_leave_no_worker(tmp_path: Path) -> None
 #: it, and the pool stopped at once, again and again.
 POOL_ABORTS = """\
 import sys, tempfile, time
-from sphinx_evaldemo.model import ExampleRequest
-from sphinx_evaldemo.pool import Pool
+from sphinx_evaldemo.examples.model import ExampleRequest
+from sphinx_evaldemo.examples.executors.local import LocalExecutor as Pool
 
 cwd = tempfile.mkdtemp()
 for number in range(int(sys.argv[1])):

@@ -9,7 +9,7 @@ import torch
 from sphinx.testing.util import SphinxTestApp
 from torch import nn
 
-from sphinx_evaldemo import options
+from sphinx_evaldemo.examples import options
 from tests.conftest import ROOTS, Build
 from tests.helpers import flat, line_of, outputs, panel, sections, seed_all, titles, warnings
 

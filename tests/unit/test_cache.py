@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import sphinx_evaldemo
-from sphinx_evaldemo.cache import Cache, fingerprint
-from sphinx_evaldemo.model import ExampleResult, Failure, Segment
+from sphinx_evaldemo.examples.cache import Cache, fingerprint
+from sphinx_evaldemo.examples.model import ExampleResult, Failure, Segment
 
 KEY = "ab" + "0" * 62
 OTHER = "cd" + "1" * 62

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sphinx_evaldemo.capture import Capture, cut_marker, truncate
-from sphinx_evaldemo.model import Segment
+from sphinx_evaldemo.examples.model import Segment
+from sphinx_evaldemo.examples.worker.capture import Capture, cut_marker, truncate
 
 
 @pytest.mark.parametrize(

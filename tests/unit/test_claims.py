@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from sphinx_evaldemo.claims import CLAIMS, check
-from sphinx_evaldemo.execution import Job, diagnose
-from sphinx_evaldemo.model import (
+from sphinx_evaldemo.examples.claims import CLAIMS, check
+from sphinx_evaldemo.examples.diagnose import diagnose
+from sphinx_evaldemo.examples.model import (
     Comparison,
     ExampleRequest,
     ExampleResult,
@@ -18,6 +18,7 @@ from sphinx_evaldemo.model import (
     Mode,
     ModeRun,
 )
+from sphinx_evaldemo.examples.records import ExampleRecord
 
 EQUAL = (LeafDiff("output", equal=True, max_abs_diff=0.0, differing=0, total=4),)
 DIFFERENT = (LeafDiff("output", equal=False, max_abs_diff=0.5, differing=3, total=4),)
@@ -158,8 +159,8 @@ def test_verdicts_keep_the_order_of_the_claims() -> None:
 REQUEST = ExampleRequest(code="net = ...", input="x")
 
 
-def job(expect: tuple[str, ...], raises: str | None = None) -> Job:
-    return Job("key", REQUEST, "page", 12, 14, raises, expect)
+def job(expect: tuple[str, ...], raises: str | None = None) -> ExampleRecord:
+    return ExampleRecord("page", 12, 14, REQUEST, "key", raises, tuple(expect))
 
 
 def test_diagnose_warns_once_per_contradicted_claim_at_the_directive() -> None:

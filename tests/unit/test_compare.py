@@ -10,8 +10,14 @@ import torch
 import torch.nn.functional as F  # noqa: N812  # the usual alias
 from torch import nn
 
-from sphinx_evaldemo.compare import describe, diff_leaves, leaves, mode_dependent, requires_grad
-from sphinx_evaldemo.model import LeafDiff
+from sphinx_evaldemo.examples.compare import (
+    describe,
+    diff_leaves,
+    leaves,
+    mode_dependent,
+    requires_grad,
+)
+from sphinx_evaldemo.examples.model import LeafDiff
 
 
 class Block(nn.Module):

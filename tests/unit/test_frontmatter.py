@@ -6,10 +6,10 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from sphinx_evaldemo import frontmatter
-from sphinx_evaldemo.catalog import ArticleRecord
-from sphinx_evaldemo.model import ArticleMeta, Thumbnail
-from sphinx_evaldemo.tags import newest_first, parse_options, slug, tag_groups
+from sphinx_evaldemo.articles import frontmatter
+from sphinx_evaldemo.articles.catalog import ArticleRecord
+from sphinx_evaldemo.articles.meta import ArticleMeta, Thumbnail
+from sphinx_evaldemo.articles.tags import newest_first, parse_options, slug, tag_groups
 
 VALID = """\
 title: T

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from sphinx_evaldemo.model import (
+from sphinx_evaldemo.examples.model import (
     Comparison,
     ExampleRequest,
     ExampleResult,
@@ -115,7 +115,7 @@ def test_key_is_the_same_in_another_process() -> None:
     """No hash randomisation or dict order gets into the key."""
     script = (
         "import json, sys\n"
-        "from sphinx_evaldemo.model import ExampleRequest\n"
+        "from sphinx_evaldemo.examples.model import ExampleRequest\n"
         "data = json.loads(sys.argv[1])\n"
         "print(ExampleRequest.from_dict(data).key(sys.argv[2]))\n"
     )

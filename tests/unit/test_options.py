@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from sphinx_evaldemo import options
-from sphinx_evaldemo.options import OptionError, Options, parse, raised_as_expected
+from sphinx_evaldemo.examples import options
+from sphinx_evaldemo.examples.options import OptionError, Options, parse, raised_as_expected
 
 #: the claims the spec names for :expect:
 SPEC_CLAIMS = (

@@ -8,8 +8,8 @@ import math
 import pytest
 from bs4 import BeautifulSoup
 
-from sphinx_evaldemo import visual
-from sphinx_evaldemo.model import TensorView
+from sphinx_evaldemo.examples import visual
+from sphinx_evaldemo.examples.model import TensorView
 
 
 def view(values: tuple[float, ...] | None, shape: tuple[int, ...] | None = None,

@@ -13,9 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-from sphinx_evaldemo.capture import cut_marker
-from sphinx_evaldemo.model import ExampleRequest, ExampleResult, Segment
-from sphinx_evaldemo.worker import run_example
+from sphinx_evaldemo.examples.model import ExampleRequest, ExampleResult, Segment
+from sphinx_evaldemo.examples.worker.capture import cut_marker
+from sphinx_evaldemo.examples.worker.run import run_example
 from tests.helpers import seed_all
 
 NUMPY_PRINT = np.get_printoptions()

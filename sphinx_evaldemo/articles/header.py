@@ -25,7 +25,7 @@ from sphinx.util import get_filetype, logging
 from . import frontmatter
 from .catalog import RECORD_KEY, ArticleCollector, ArticleRecord, articles, page_data
 from .frontmatter import Problem, Reading
-from .model import ArticleMeta
+from .meta import ArticleMeta
 
 if TYPE_CHECKING:
     from sphinx.application import Sphinx

@@ -26,8 +26,8 @@ from sphinx.util.docutils import SphinxDirective
 from sphinx.util.osutil import relative_uri
 
 from . import frontmatter
-from .article import evaldemo_tag
 from .catalog import LISTING_KEY, ArticleRecord, articles, changed, listings, page_data
+from .header import evaldemo_tag
 
 if TYPE_CHECKING:
     from docutils.parsers.rst.states import Inliner

@@ -11,10 +11,12 @@ from docutils import nodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
+from ..config import EvalDemoConfig
 from . import options
-from .config import EvalDemoConfig
+from .cache import fingerprint
 from .model import ExampleRequest
 from .nodes import evaldemo_example
+from .records import ExampleRecord
 from .render import problem_nodes
 
 logger = logging.getLogger(__name__)
@@ -61,17 +63,26 @@ class EvalDemoDirective(SphinxDirective):
             memory_limit=config.memory_limit,
             depends=depends,
         )
-        self.env.events.emit("evaldemo-request", request)
-        node["request"] = request.to_dict()
-        node["raises"] = opts.raises
-        node["hide_output"] = opts.hide_output
-        node["expect"] = list(opts.expect)
+        caption_text = ""
         if opts.caption:
             text, messages = self.state.inline_text(opts.caption, self.lineno)
             caption = nodes.paragraph(opts.caption, "", *text, classes=["evaldemo-caption"])
-            node["caption"] = caption.astext()  # the title {ref} and {numref} show
+            caption_text = node["caption"] = caption.astext()  # the title {ref} and {numref} show
             node += caption
             node += messages
+        record = ExampleRecord(
+            docname=self.env.docname,
+            lineno=self.lineno,
+            code_line=node["code_line"],
+            request=request,
+            key=request.key(fingerprint()),
+            raises=opts.raises,
+            expect=opts.expect,
+            hide_output=opts.hide_output,
+            caption=caption_text,
+        )
+        node["record"] = record
+        self.env.events.emit("evaldemo-record", record)
         if not opts.hide_code:
             node += self._code(code)
         if opts.name:
@@ -101,7 +112,10 @@ class EvalDemoDirective(SphinxDirective):
             "%s", message, location=(self.env.docname, self.lineno),
             type="evaldemo", subtype="option",
         )
-        node["problem"] = message
+        node["record"] = ExampleRecord(
+            docname=self.env.docname, lineno=self.lineno, code_line=node["code_line"],
+            problem=message,
+        )
         if code.strip():
             node += self._code(code)
         node += problem_nodes(message)

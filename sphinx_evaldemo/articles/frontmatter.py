@@ -18,7 +18,7 @@ import yaml
 from markdown_it import MarkdownIt
 from mdit_py_plugins.colon_fence import colon_fence_plugin
 
-from .model import ArticleMeta, Thumbnail
+from .meta import ArticleMeta, Thumbnail
 
 #: Keys an article must have.
 REQUIRED = ("title", "authors", "tldr", "created_at")

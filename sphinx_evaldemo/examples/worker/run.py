@@ -1,24 +1,15 @@
-"""The worker process: imports torch once, then runs example after example.
-
-Protocol: one JSON object per line. The worker writes ``{"ready": ...}`` once torch is
-imported, then answers each request line with one result line. File descriptor 1 is
-kept for the protocol only; anything else written to it (by C code, say) goes to
-stderr. Never imports Sphinx.
-"""
+"""Running one example in this process: setup, the modes' passes, the comparison."""
 
 from __future__ import annotations
 
 import builtins
 import contextlib
 import copy
-import faulthandler
-import json
 import linecache
 import os
 import random
 import re
 import sys
-import threading
 import time
 import traceback
 import warnings
@@ -30,9 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import compare, memory
-from .capture import Capture, truncate
-from .model import (
+from .. import compare
+from ..model import (
     Comparison,
     ExampleRequest,
     ExampleResult,
@@ -40,6 +30,8 @@ from .model import (
     Mode,
     ModeRun,
 )
+from . import memory
+from .capture import Capture, truncate
 
 #: The file name an example's code is compiled under; tracebacks show it.
 FILENAME = "<example>"
@@ -294,31 +286,3 @@ def run_example(request: ExampleRequest, numpy_print: dict[str, Any]) -> Example
     else:
         fields["segments"] = setup.segments()
     return ExampleResult(failure=failure, seconds=round(time.perf_counter() - started, 4), **fields)
-
-
-def _exit_with_parent(parent: int) -> None:
-    """End this worker when the build that started it is gone (killed, Ctrl-C)."""
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(0)
-
-
-def main() -> None:
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)  # stray writes to fd 1 (C code, subprocesses) must not break the protocol
-    faulthandler.enable(file=sys.stderr)
-    numpy_print: dict[str, Any] = dict(np.get_printoptions())
-    protocol.write(json.dumps({"ready": True, "pid": os.getpid(), "torch": torch.__version__}) + "\n")
-    protocol.flush()
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        request = ExampleRequest.from_dict(json.loads(line))
-        result = run_example(request, numpy_print)
-        protocol.write(result.to_json() + "\n")
-        protocol.flush()
-
-
-if __name__ == "__main__":
-    main()

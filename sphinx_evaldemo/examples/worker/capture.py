@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 
-from .model import Segment
+from ..model import Segment
 
 
 def cut_marker(count: int) -> str:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
-from .execution import Job, diagnose
+from .diagnose import diagnose
 from .model import ExampleResult
+from .records import ExampleRecord
+
+if TYPE_CHECKING:
+    from .runner import Runner
 
 
 class evaldemo_report(nodes.General, nodes.Element):  # noqa: N801  # docutils naming
@@ -25,7 +30,7 @@ class ReportDirective(SphinxDirective):
         return [node]
 
 
-def status(job: Job, result: ExampleResult | None) -> str:
+def status(job: ExampleRecord, result: ExampleResult | None) -> str:
     """``ok``, or what went wrong: the same verdict as the build's warnings."""
     if result is None:
         return "no result"
@@ -69,6 +74,31 @@ def table(
     body += [_row(row) for row in rows]
     group += [head, body]
     return grid
+
+
+def rows(
+    runner: Runner, recorded: dict[str, list[ExampleRecord]],
+    link: Callable[[ExampleRecord], nodes.Node | str],
+) -> list[list[nodes.Node | str]]:
+    """One row per example of the project, in page order."""
+    found: list[list[nodes.Node | str]] = []
+    every = sorted((r for records in recorded.values() for r in records),
+                   key=lambda r: (r.docname, r.lineno))
+    for record in every:
+        if not record.runnable:
+            found.append([link(record), str(record.lineno), "not run: " + (record.problem or ""),
+                          "", "", "", ""])
+            continue
+        result = runner.result(record)
+        source = runner.source(record)
+        found.append([
+            link(record), str(record.lineno), status(record, result),
+            "run" if source == "run" else ("cache" if result else ""),
+            f"{result.seconds * 1000:.1f} ms" if result else "",
+            per_mode(result, milliseconds),
+            per_mode(result, megabytes),
+        ])
+    return found
 
 
 def _row(cells: Sequence[nodes.Node | str]) -> nodes.row:

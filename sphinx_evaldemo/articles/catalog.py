@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sphinx.environment.collectors import EnvironmentCollector
 
-from .model import ArticleMeta
+from .meta import ArticleMeta
 
 if TYPE_CHECKING:
     from collections.abc import Set

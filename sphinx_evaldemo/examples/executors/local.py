@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
-from .model import ExampleRequest, ExampleResult, Failure
+from ..model import ExampleRequest, ExampleResult, Failure
 
 #: How long a new worker may take to import torch before it is given up on.
 STARTUP_TIMEOUT = 180.0
@@ -28,7 +28,7 @@ GROW_AFTER = 0.5
 #: Examples known in advance that justify starting one more worker before reading.
 EXAMPLES_PER_WORKER = 30
 #: The package's parent folder, so a worker imports this very copy of the package.
-_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[3])
 
 
 class WorkerDied(Exception):
@@ -46,7 +46,7 @@ class Worker:
         env["PYTHONUNBUFFERED"] = "1"
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115  # lives as long as the worker
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sphinx_evaldemo.worker"],
+            [sys.executable, "-m", "sphinx_evaldemo.examples.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -196,8 +196,8 @@ def _crash_report(stderr: str) -> str:
     return "\n".join(kept).strip() + "\n"
 
 
-class Pool:
-    """A fixed number of workers, started on demand and replaced when they die."""
+class LocalExecutor:
+    """Worker processes on this machine: a fixed number, started on demand, replaced when they die."""
 
     def __init__(self, size: int, cwd: str, factory: Callable[[str], Worker] = Worker) -> None:
         self.size = max(1, size)
@@ -295,6 +295,9 @@ class Pool:
             workers, self._all = self._all, []
         for worker in workers:
             worker.kill()  # nothing left to say: no need to wait for torch to shut down
+
+    def where(self) -> str:
+        return "this machine"
 
 
 def default_size() -> int:

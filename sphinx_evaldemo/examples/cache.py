@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import tempfile
@@ -9,7 +10,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from . import __version__
+from .. import __version__
 from .model import ExampleResult
 
 
@@ -20,6 +21,7 @@ def _version(distribution: str) -> str:
         return "absent"
 
 
+@functools.cache
 def fingerprint() -> str:
     """What besides the request decides a result: the versions that run it."""
     return " ".join(

@@ -1,80 +1,11 @@
-"""The policy: which examples run, which come from the cache, and what each outcome means."""
+"""What an example's outcome means for the author: the warnings it deserves, with advice."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, as_completed
-from dataclasses import dataclass
-from typing import Literal
-
 from . import claims
-from .cache import Cache
-from .config import ExecuteMode
-from .model import ExampleRequest, ExampleResult, Failure
+from .model import ExampleResult, Failure
 from .options import raised_as_expected
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One example on one page: the request, and where it sits (which does not decide it)."""
-
-    key: str
-    request: ExampleRequest
-    docname: str
-    lineno: int  # the directive's first line
-    code_line: int  # the source line of the code's first line
-    raises: str | None
-    expect: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    job: Job
-    result: ExampleResult
-    source: Literal["run", "cache", "none"]  # "none": execute="cache" had no result
-
-    @property
-    def ran(self) -> bool:
-        return self.source == "run"
-
-
-def obtain(
-    jobs: list[Job],
-    *,
-    cache: Cache,
-    submit: Callable[[ExampleRequest], Future[ExampleResult]],
-    mode: ExecuteMode,
-    pending: dict[str, Future[ExampleResult]] | None = None,
-) -> Iterator[Outcome]:
-    """Yield an outcome per job: cached results first, then fresh runs as they finish.
-
-    ``pending`` holds runs submitted earlier (while Sphinx was still reading).
-    Identical examples (same key) run once. Failures are cached like successes.
-    """
-    if mode == "never":
-        return
-    running = dict(pending or {})
-    waiting: dict[str, list[Job]] = {}
-    for job in jobs:
-        if job.key not in running:
-            hit = cache.get(job.key) if mode != "force" else None
-            if hit is not None:
-                yield Outcome(job, hit, "cache")
-                continue
-            if mode == "cache":
-                failure = Failure("not-run", "no stored result for this example")
-                yield Outcome(job, ExampleResult(failure=failure), "none")
-                continue
-            running[job.key] = submit(job.request)
-        waiting.setdefault(job.key, []).append(job)
-    keys = {running[key]: key for key in waiting}
-    for future in as_completed(keys):
-        key = keys[future]
-        result = future.result()
-        cache.put(key, result)
-        for job in waiting[key]:
-            yield Outcome(job, result, "run")
-
+from .records import ExampleRecord
 
 _ADVICE = {
     "exception": "the traceback is on the page; fix the code, or add ':raises: {exc}' if the error is the point",
@@ -90,7 +21,7 @@ _ADVICE = {
 }
 
 
-def diagnose(job: Job, result: ExampleResult) -> list[tuple[str, int, str]]:
+def diagnose(job: ExampleRecord, result: ExampleResult) -> list[tuple[str, int, str]]:
     """The warnings an outcome deserves: ``(message, source line, subtype)`` each."""
     failure = result.failure
     if failure is None:
@@ -101,7 +32,7 @@ def diagnose(job: Job, result: ExampleResult) -> list[tuple[str, int, str]]:
         ]
         if result.truncated:
             problems.append((
-                f"output cut at {job.request.max_output} characters "
+                f"output cut at {result_limit(job)} characters "
                 f"({', '.join(result.truncated)}); print less, or raise evaldemo_max_output in conf.py",
                 job.lineno, "output",
             ))
@@ -131,3 +62,7 @@ def _headline(failure: Failure) -> str:
     if failure.kind in ("exception", "syntax"):
         return f"example failed: {failure.message}"
     return failure.message
+
+
+def result_limit(record: ExampleRecord) -> int:
+    return record.request.max_output if record.request is not None else 0

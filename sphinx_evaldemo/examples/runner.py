@@ -1,0 +1,265 @@
+"""The Runner: the one owner of every execution decision in a build.
+
+It holds the settings, the cache, the executor, the pending runs and the counters, and
+answers each question about running examples: start workers before reading? run this
+one now? where does this result come from? ``evaldemo_execute`` is read here and
+nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from ..config import EvalDemoConfig
+from .cache import Cache
+from .diagnose import diagnose
+from .executors import Executor, open_executor
+from .model import ExampleRequest, ExampleResult, Failure
+from .records import ExampleRecord
+
+Source = Literal["run", "cache", "none"]  # "none": execute="cache" had no result
+
+#: How a directive opens in MyST (any fence) and in reStructuredText.
+_DIRECTIVE = re.compile(r"\{evaldemo\}|\.\. evaldemo::")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    record: ExampleRecord
+    result: ExampleResult
+    source: Source
+
+    @property
+    def ran(self) -> bool:
+        return self.source == "run"
+
+
+#: One warning: ``(docname, line, message, subtype)``.
+Problem = tuple[str, int, str, str]
+
+
+class Runner:
+    """Execution for one build: decisions, the executor's life, what each result is."""
+
+    def __init__(
+        self,
+        settings: EvalDemoConfig,
+        cache: Cache,
+        srcdir: str,
+        executor_factory: Callable[[EvalDemoConfig, str], Executor] = open_executor,
+    ) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.srcdir = srcdir
+        self._executor_factory = executor_factory
+        self._executor: Executor | None = None
+        self._main_pid = os.getpid()
+        #: pages read in this build (whose examples run at env-updated)
+        self.reading: set[str] = set()
+        self.results: dict[str, ExampleResult] = {}
+        self.sources: dict[str, Source] = {}
+        #: runs submitted while Sphinx was still reading (serial builds only)
+        self.pending: dict[str, Future[ExampleResult]] = {}
+        self.ran = 0
+        self.cached = 0
+        self.failed = 0
+        self.seconds = 0.0
+        self.workers_started = 0
+        self.where = "this machine"
+        self._first_submit: float | None = None
+
+    # -- the questions ------------------------------------------------------------
+
+    @property
+    def executes(self) -> bool:
+        """Whether examples are run or looked up at all (``never`` shows code only)."""
+        return self.settings.execute != "never"
+
+    @property
+    def may_run(self) -> bool:
+        """Whether this build may start an example (``cache`` and ``never`` do not)."""
+        return self.settings.execute in ("auto", "force")
+
+    def must_run(self, key: str) -> bool:
+        """Whether a result must be computed now rather than taken from the cache."""
+        return self.may_run and (self.settings.execute == "force" or not self.cache.has(key))
+
+    def before_reading(
+        self, docnames: Iterable[str], recorded: dict[str, list[ExampleRecord]],
+        source_of: Callable[[str], str], parallel: int,
+    ) -> None:
+        """Start workers now when examples will surely run, so torch loads while Sphinx reads."""
+        self.reading = set(docnames)
+        if not self.may_run:
+            return
+        expected = self._runs_ahead(self.reading, recorded, source_of)
+        if expected:
+            self._open().prestart(expected, parallel=parallel)
+
+    def _runs_ahead(
+        self, docnames: set[str], recorded: dict[str, list[ExampleRecord]],
+        source_of: Callable[[str], str],
+    ) -> int:
+        """About how many examples of the pages about to be read must run.
+
+        Known pages are judged by the examples they had (a prose edit runs nothing, so
+        it starts nothing); new pages, or a clean build, by whether the cache is empty
+        and how often the source opens the directive.
+        """
+        cold = self.settings.execute == "force" or self.cache.empty()
+        count = 0
+        for docname in docnames:
+            if docname in recorded and not cold:
+                count += sum(
+                    1 for record in recorded[docname]
+                    if record.key is not None and not self.cache.has(record.key)
+                )
+            elif cold:
+                count += _directives_in(source_of(docname))
+        return count
+
+    def recorded(self, record: ExampleRecord) -> None:
+        """A directive recorded an example: in a serial build, start it right away.
+
+        The worker's torch import and the run then overlap Sphinx's reading of the
+        remaining pages. Under ``-j`` the directive runs in a forked reader, where no
+        executor may be started; those examples run in :meth:`run_pages`.
+        """
+        if os.getpid() != self._main_pid or record.key is None or record.request is None:
+            return
+        if record.key not in self.pending and self.must_run(record.key):
+            self.pending[record.key] = self._submit(record.request)
+
+    # -- running ------------------------------------------------------------------
+
+    def _open(self) -> Executor:
+        if self._executor is None:
+            self._executor = self._executor_factory(self.settings, self.srcdir)
+            self.where = self._executor.where()
+        return self._executor
+
+    def _submit(self, request: ExampleRequest) -> Future[ExampleResult]:
+        if self._first_submit is None:
+            self._first_submit = time.perf_counter()
+        return self._open().submit(request)
+
+    def obtain(self, records: list[ExampleRecord]) -> Iterator[Outcome]:
+        """Yield an outcome per record: cached results first, then fresh runs as they finish.
+
+        Identical examples (same key) run once. Failures are cached like successes.
+        """
+        if not self.executes:
+            return
+        running = dict(self.pending)
+        waiting: dict[str, list[ExampleRecord]] = {}
+        for record in records:
+            assert record.key is not None and record.request is not None
+            if record.key not in running:
+                hit = None if self.settings.execute == "force" else self.cache.get(record.key)
+                if hit is not None:
+                    yield Outcome(record, hit, "cache")
+                    continue
+                if not self.may_run:
+                    failure = Failure("not-run", "no stored result for this example")
+                    yield Outcome(record, ExampleResult(failure=failure), "none")
+                    continue
+                running[record.key] = self._submit(record.request)
+            waiting.setdefault(record.key, []).append(record)
+        keys = {running[key]: key for key in waiting}
+        for future in as_completed(keys):
+            key = keys[future]
+            result = future.result()
+            self.cache.put(key, result)
+            for record in waiting[key]:
+                yield Outcome(record, result, "run")
+
+    def run_pages(
+        self, recorded: dict[str, list[ExampleRecord]],
+        progress: Callable[[Iterator[Outcome], int], Iterable[Outcome]],
+    ) -> list[Problem]:
+        """Run (or fetch) the examples of the pages read in this build; return the warnings."""
+        records = [
+            record for docname in sorted(self.reading)
+            for record in recorded.get(docname, ()) if record.runnable
+        ]
+        if not records or not self.executes:
+            return []
+        started = time.perf_counter()
+        problems: list[Problem] = []
+        try:
+            for outcome in progress(self.obtain(records), len(records)):
+                key = outcome.record.key
+                assert key is not None
+                self.results[key] = outcome.result
+                if self.sources.get(key) != "run":
+                    self.sources[key] = outcome.source
+                self.ran += outcome.ran
+                self.cached += outcome.source == "cache"
+                found = diagnose(outcome.record, outcome.result)
+                self.failed += bool(found)
+                problems += [
+                    (outcome.record.docname, line, message, kind) for message, line, kind in found
+                ]
+        except BaseException:
+            self.close(abort=True)
+            raise
+        finally:
+            self.close()
+            self.seconds += time.perf_counter() - min(started, self._first_submit or started)
+            self._first_submit = None
+        return sorted(problems, key=lambda p: (p[0], p[1]))  # page order
+
+    # -- what the pages show --------------------------------------------------------
+
+    def result(self, record: ExampleRecord) -> ExampleResult | None:
+        """The result a page shows for ``record``: this build's, else the cache's."""
+        if not self.executes or record.key is None:
+            return None
+        return self.results.get(record.key) or self.cache.get(record.key)
+
+    def source(self, record: ExampleRecord) -> Source | None:
+        """Whether this build ran the example or took it from the cache."""
+        return None if record.key is None else self.sources.get(record.key)
+
+    # -- the end ------------------------------------------------------------------
+
+    def close(self, *, abort: bool = False) -> None:
+        """Stop the executor; nothing of it is left running (Sphinx may fork next)."""
+        if self._executor is not None:
+            self._executor.close(abort=abort)
+            self.workers_started += self._executor.started
+            self._executor = None
+        self.pending.clear()
+
+    def finish(self, recorded: dict[str, list[ExampleRecord]], all_pages: set[str],
+               *, failed: bool) -> None:
+        """Close, and after a full build prune results no page uses any more."""
+        self.close(abort=failed)
+        if not failed and self.reading >= all_pages:
+            used = {r.key for records in recorded.values() for r in records if r.key}
+            self.cache.prune(keep=used)
+
+    def closing_line(self) -> str | None:
+        if not (self.ran or self.cached):
+            return None
+        workers = self.workers_started
+        return (
+            f"evaldemo: {self.ran} examples ran, {self.cached} came from the cache, "
+            f"{self.failed} failed, {workers} worker{'' if workers == 1 else 's'} started "
+            f"({self.seconds:.1f} s)"
+        )
+
+
+def _directives_in(path: str) -> int:
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return 0
+    return len(_DIRECTIVE.findall(text))

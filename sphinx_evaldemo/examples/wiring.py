@@ -1,0 +1,157 @@
+"""The examples feature in Sphinx: nodes, directives, events, each handed to the Runner."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
+
+from docutils import nodes as docutils_nodes
+from sphinx.util import logging
+from sphinx.util.display import status_iterator
+
+from ..config import EvalDemoConfig
+from . import claims, report
+from .cache import Cache
+from .directive import EvalDemoDirective
+from .nodes import (
+    depart_example_html,
+    depart_panel_html,
+    evaldemo_example,
+    evaldemo_output,
+    evaldemo_panel,
+    evaldemo_panels,
+    example_title,
+    visit_example_html,
+    visit_output_html,
+    visit_panel_html,
+)
+from .options import raised_as_expected
+from .records import ExampleCollector, ExampleRecord, examples, record_of
+from .render import failure_nodes, output_nodes, problem_nodes
+from .runner import Outcome, Runner
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from docutils import nodes
+    from sphinx.application import Sphinx
+    from sphinx.config import Config
+    from sphinx.environment import BuildEnvironment
+
+logger = logging.getLogger(__name__)
+
+_RUNNERS: WeakKeyDictionary[Sphinx, Runner] = WeakKeyDictionary()
+
+
+def runner(app: Sphinx) -> Runner:
+    """The build's Runner (made when the configuration is read)."""
+    return _RUNNERS[app]
+
+
+def on_config(app: Sphinx, conf: Config) -> None:
+    settings, problems = EvalDemoConfig.from_sphinx(conf)
+    for problem in problems:
+        logger.warning(problem, type="evaldemo", subtype="config")
+    cache_dir = Path(app.doctreedir) / "evaldemo-cache"
+    if settings.cache_dir:
+        cache_dir = Path(app.confdir, os.fspath(settings.cache_dir))
+    run = Runner(settings, Cache(cache_dir), str(app.srcdir))
+    _RUNNERS[app] = run
+    atexit.register(run.close, abort=True)  # Ctrl-C skips build-finished
+    conf.numfig_format.setdefault("evaldemo", "Example %s")
+
+
+def on_before_read(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
+    runner(app).before_reading(
+        docnames, examples(env), lambda docname: str(env.doc2path(docname)), app.parallel
+    )
+
+
+def on_record(app: Sphinx, record: ExampleRecord) -> None:
+    runner(app).recorded(record)
+
+
+def on_env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
+    def progress(outcomes: Iterator[Outcome], total: int) -> Iterable[Outcome]:
+        return status_iterator(
+            outcomes, "evaldemo: running examples... ", "darkgreen", total, app.verbosity,
+            stringify_func=lambda o: f"{o.record.docname}:{o.record.lineno}",
+        )
+
+    for docname, line, message, kind in runner(app).run_pages(examples(env), progress):
+        logger.warning("%s", message, location=(docname, line), type="evaldemo", subtype=kind)
+    return []
+
+
+def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    run = runner(app)
+    for placeholder in list(doctree.findall(report.evaldemo_report)):
+        placeholder.replace_self(report.table(
+            report.HEADERS, report.WIDTHS, report.rows(run, examples(app.env), _linker(app, docname))
+        ))
+    for node in doctree.findall(evaldemo_example):
+        record = record_of(node)
+        if record is None or not record.runnable or node.get("rendered") or not run.executes:
+            continue
+        node["rendered"] = True
+        result = run.result(record)
+        if result is None:
+            node += problem_nodes("no result is stored for this example; rebuild with -E to run it")
+            continue
+        produced: list[nodes.Node] = []
+        if not record.hide_output:
+            verdicts = claims.check(record.expect, result) if result.ok else []
+            produced += output_nodes(result, verdicts)
+        if result.failure is not None:
+            expected = raised_as_expected(record.raises, result.failure.exc_mro)
+            produced.append(failure_nodes(result.failure, expected))
+        for child in produced:  # numbers, not words: keep them out of the search index
+            if isinstance(child, docutils_nodes.Element):
+                child["classes"].append("no-search")
+        node += produced
+
+
+def _linker(app: Sphinx, fromdoc: str) -> Any:
+    def link(record: ExampleRecord) -> nodes.Node | str:
+        with contextlib.suppress(Exception):  # a builder without page links: plain text
+            uri = app.builder.get_relative_uri(fromdoc, record.docname)
+            return docutils_nodes.reference("", record.docname, refuri=uri, internal=True)
+        return record.docname
+
+    return link
+
+
+def on_finished(app: Sphinx, exception: BaseException | None) -> None:
+    run = _RUNNERS.get(app)
+    if run is None:
+        return
+    run.finish(examples(app.env), set(app.env.found_docs), failed=exception is not None)
+    line = run.closing_line()
+    if line:
+        logger.info(line)
+
+
+def setup(app: Sphinx) -> None:
+    """Register the ``evaldemo`` directive, its nodes and its events."""
+    app.add_enumerable_node(
+        evaldemo_example, "evaldemo", example_title,
+        html=(visit_example_html, depart_example_html),
+    )
+    app.add_node(evaldemo_panels)
+    app.add_node(evaldemo_output, html=(visit_output_html, None))
+    app.add_node(evaldemo_panel, html=(visit_panel_html, depart_panel_html))
+    app.add_node(report.evaldemo_report)
+    app.add_directive("evaldemo", EvalDemoDirective)
+    app.add_directive("evaldemo-report", report.ReportDirective)
+    app.add_event("evaldemo-record")
+    app.connect("evaldemo-record", on_record)
+    app.add_env_collector(ExampleCollector)
+    app.connect("config-inited", on_config)
+    app.connect("env-before-read-docs", on_before_read)
+    app.connect("env-updated", on_env_updated)
+    app.connect("doctree-resolved", on_resolved)
+    app.connect("build-finished", on_finished)
