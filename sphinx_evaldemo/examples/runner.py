@@ -222,7 +222,12 @@ class Runner:
         """The result a page shows for ``record``: this build's, else the cache's."""
         if not self.executes or record.key is None:
             return None
-        return self.results.get(record.key) or self.cache.get(record.key)
+        found = self.results.get(record.key)
+        if found is None:
+            found = self.cache.get(record.key)
+            if found is not None:  # a page written without being read again in this build
+                self.sources.setdefault(record.key, "cache")
+        return found
 
     def source(self, record: ExampleRecord) -> Source | None:
         """Whether this build ran the example or took it from the cache."""

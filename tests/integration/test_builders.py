@@ -8,6 +8,8 @@ import pytest
 from bs4 import BeautifulSoup
 from sphinx.testing.util import SphinxTestApp
 
+from sphinx_evaldemo.examples import wiring
+from sphinx_evaldemo.examples.records import ExampleRecord, examples
 from tests.conftest import Build
 from tests.helpers import NUMBER, outputs, warnings
 
@@ -78,8 +80,22 @@ def test_builder_succeeds_without_warnings(built: dict[str, SphinxTestApp], name
 
 @pytest.mark.parametrize("name", BUILDERS)
 def test_builder_reuses_the_stored_result(built: dict[str, SphinxTestApp], name: str) -> None:
-    """The text build ran the example; the other builders never run it again."""
-    assert re.search(r"evaldemo: [1-9]\d* examples ran", built[name].status.getvalue()) is None
+    """The text build ran the example; the other builders show the cache's result, never a new run."""
+    assert wiring.runner(built["text"]).source(_record(built["text"])) == "run"
+    app = built[name]
+    runner = wiring.runner(app)
+    assert runner.ran == 0
+    assert re.search(r"evaldemo: [1-9]\d* examples ran", app.status.getvalue()) is None
+    record = _record(app)
+    assert runner.source(record) == "cache"
+    shown = runner.result(record)
+    assert shown is not None and shown.ok
+    assert shown == runner.cache.get(record.key or "")
+
+
+def _record(app: SphinxTestApp) -> ExampleRecord:
+    (record,) = examples(app.env)["index"]
+    return record
 
 
 def test_latex_has_both_panels_and_the_facts(
