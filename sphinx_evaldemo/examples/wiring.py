@@ -19,13 +19,22 @@ from .cache import Cache
 from .directive import EvalDemoDirective
 from .nodes import (
     depart_example_html,
+    depart_fold_html,
     depart_panel_html,
+    evaldemo_chart,
+    evaldemo_code,
     evaldemo_example,
+    evaldemo_fold,
+    evaldemo_grid,
     evaldemo_output,
     evaldemo_panel,
     evaldemo_panels,
     example_title,
+    visit_chart_html,
+    visit_code_html,
     visit_example_html,
+    visit_fold_html,
+    visit_grid_html,
     visit_output_html,
     visit_panel_html,
 )
@@ -144,6 +153,10 @@ def setup(app: Sphinx) -> None:
     app.add_node(evaldemo_panels)
     app.add_node(evaldemo_output, html=(visit_output_html, None))
     app.add_node(evaldemo_panel, html=(visit_panel_html, depart_panel_html))
+    app.add_node(evaldemo_code, html=(visit_code_html, None))
+    app.add_node(evaldemo_fold, html=(visit_fold_html, depart_fold_html))
+    app.add_node(evaldemo_grid, html=(visit_grid_html, None))
+    app.add_node(evaldemo_chart, html=(visit_chart_html, None))
     app.add_node(report.evaldemo_report)
     app.add_directive("evaldemo", EvalDemoDirective)
     app.add_directive("evaldemo-report", report.ReportDirective)
