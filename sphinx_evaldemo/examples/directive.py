@@ -82,7 +82,6 @@ class EvalDemoDirective(SphinxDirective):
             caption=caption_text,
         )
         node["record"] = record
-        node["ids"].append(record.anchor)  # where the report's rows link to
         self.env.events.emit("evaldemo-record", record)
         if not opts.hide_code:
             node += self._code(code)
@@ -90,6 +89,7 @@ class EvalDemoDirective(SphinxDirective):
         if opts.name:
             self.options["name"] = opts.name
             self.add_name(node)
+        node["ids"].append(record.anchor)  # where the report's rows link to (after a :name:)
         return [node]
 
     def _depends(self, paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
