@@ -229,8 +229,8 @@ def claims_nodes(verdicts: Sequence[Verdict]) -> nodes.container:
     box = nodes.container(classes=["evaldemo-claims"] + (["evaldemo-claims-broken"] if broken else []))
     para = _para("Claims checked by the build: ", classes=["evaldemo-claims-line"])
     for index, verdict in enumerate(verdicts):
-        if index:
-            para += nodes.Text("; ")
+        if index:  # words between badges for text and screen readers; HTML spaces them itself
+            para += nodes.inline("", "; ", classes=["evaldemo-sep"])
         badge = nodes.inline(
             "", "", classes=["evaldemo-claim", "evaldemo-held" if verdict.held else "evaldemo-broken"]
         )

@@ -10,7 +10,7 @@ from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
 from .diagnose import diagnose
-from .model import ExampleResult
+from .model import MODES, ExampleResult, ModeRun
 from .records import ExampleRecord
 
 if TYPE_CHECKING:
@@ -43,23 +43,24 @@ def status(job: ExampleRecord, result: ExampleResult | None) -> str:
     return "ok"
 
 
-def per_mode(result: ExampleResult | None, value: Callable[[float, int], str]) -> str:
-    if result is None or not result.runs:
-        return ""
-    return ", ".join(f"{run.mode} {value(run.seconds, run.peak_memory)}" for run in result.runs)
+def of_mode(result: ExampleResult | None, mode: str, value: Callable[[ModeRun], str]) -> str:
+    """One mode's figure, or empty where the example has no such pass."""
+    run = next((run for run in result.runs if run.mode == mode), None) if result else None
+    return value(run) if run is not None else ""
 
 
-def milliseconds(seconds: float, _: int = 0) -> str:
-    return f"{seconds * 1000:.1f}\u00a0ms"
+def milliseconds(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
 
 
-def mebibytes(_: float, peak: int) -> str:
-    return f"{peak / 2**20:.0f}\u00a0MiB" if peak else "n/a"
+def mebibytes(run: ModeRun) -> str:
+    return f"{run.peak_memory / 2**20:.0f}" if run.peak_memory else "n/a"
 
 
-HEADERS = ("Example", "Caption", "Status", "From", "Run time", "Time per mode")
-WIDTHS = (14, 18, 16, 6, 10, 27)
-MEMORY = ("Peak memory per mode", 24)
+#: One column per mode, numbers only (units in the header), so the table stays narrow.
+HEADERS = ("Example", "Caption", "Status", "From", "Run time (ms)", "train (ms)", "eval (ms)")
+WIDTHS = (16, 22, 14, 6, 8, 7, 7)
+MEMORY = (("train peak (MiB)", 7), ("eval peak (MiB)", 7))
 #: Peaks closer together than this (MiB) tell only the worker's own size: the column is dropped.
 MEMORY_SPREAD = 16
 
@@ -106,18 +107,20 @@ def build(
     memory = bool(peaks) and max(peaks) - min(peaks) >= MEMORY_SPREAD * 2**20
     headers, widths = list(HEADERS), list(WIDTHS)
     if memory:
-        headers.append(MEMORY[0])
-        widths.append(MEMORY[1])
+        headers += [header for header, _ in MEMORY]
+        widths += [width for _, width in MEMORY]
     cells = []
     for row in found:
         cell: list[nodes.Node | str] = [
             _link(row.record, uri), row.record.caption, row.status, row.source,
-            milliseconds(row.seconds) if row.result else "", per_mode(row.result, milliseconds),
+            milliseconds(row.seconds) if row.result else "",
+            *(of_mode(row.result, mode, lambda run: milliseconds(run.seconds)) for mode in MODES),
         ]
         if memory:
-            cell.append(per_mode(row.result, mebibytes))
+            cell += [of_mode(row.result, mode, mebibytes) for mode in MODES]
         cells.append(cell)
-    out: list[nodes.Node] = [table(headers, widths, cells, "evaldemo-report")]
+    # colwidths-auto: the browser sizes the columns to their content
+    out: list[nodes.Node] = [table(headers, widths, cells, "evaldemo-report", "colwidths-auto")]
     out.append(nodes.paragraph("", totals(found), classes=["evaldemo-totals"]))
     if peaks and not memory:
         out.append(nodes.paragraph("", (

@@ -124,11 +124,24 @@ def test_report_rows_link_to_their_example(html_app: SphinxTestApp) -> None:
             assert example.select_one(".evaldemo-caption").get_text(strip=True) == shown[1]
 
 
+def test_report_shows_each_modes_time(text_app: SphinxTestApp) -> None:
+    """One column per mode; the as-written example has no modes, so its cells are empty."""
+    table = [line for line in _text(text_app, "report").splitlines() if line.startswith("| ")]
+    rows = {cells[0]: cells for line in table[1:]
+            if (cells := [c.strip() for c in line.strip("|").split("|")])[0]}
+    gru = rows[f"other:{line_of(SOURCE['other'], '```{evaldemo}', after='as written')}"]
+    assert gru[5:7] == ["", ""]
+    dropout = rows[f"index:{line_of(SOURCE['index'], '```{evaldemo}')}"]
+    train, eval_ = float(dropout[5]), float(dropout[6])
+    assert 0 < train + eval_ <= float(dropout[4])  # the passes are part of the run
+
+
 def test_report_is_sorted_by_time_and_totals_add_up(html_app: SphinxTestApp) -> None:
     soup = _report(html_app)
     headers, cells, _ = _rows(soup)
-    assert headers[:6] == ["Example", "Caption", "Status", "From", "Run time", "Time per mode"]
-    times = [float(row[4].split()[0]) for row in cells]
+    assert headers[:7] == ["Example", "Caption", "Status", "From", "Run time (ms)", "train (ms)",
+                           "eval (ms)"]
+    times = [float(row[4]) for row in cells]
     assert times == sorted(times, reverse=True)
     assert [row[2] for row in cells].count("failed: claim") == 1
     assert {row[3] for row in cells} == {"cache"}  # the text build ran them
@@ -142,11 +155,11 @@ def test_report_memory_in_mib_or_left_out_with_the_reason(html_app: SphinxTestAp
     soup = _report(html_app)
     headers, cells, _ = _rows(soup)
     note = soup.select_one("p.evaldemo-report-note")
-    if "Peak memory per mode" in headers:
+    if "train peak (MiB)" in headers:
         assert note is None
-        column = [row[headers.index("Peak memory per mode")] for row in cells]
-        assert all(not cell or cell.endswith("MiB") for cell in column), column
-        assert not any("MB" in cell.replace("MiB", "") for cell in column)
+        assert headers[-2:] == ["train peak (MiB)", "eval peak (MiB)"]
+        column = [row[-2] for row in cells] + [row[-1] for row in cells]
+        assert all(not cell or cell == "n/a" or cell.isdigit() for cell in column), column
     else:
         assert note is not None
         found = re.search(r"peaked between (\d+) and (\d+) MiB, which is the size of a worker "
