@@ -15,9 +15,9 @@ from ..config import EvalDemoConfig
 from . import options
 from .cache import fingerprint
 from .model import ExampleRequest
-from .nodes import evaldemo_example
+from .nodes import evaldemo_code, evaldemo_example
 from .records import ExampleRecord
-from .render import problem_nodes
+from .render import input_nodes, problem_nodes
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +85,11 @@ class EvalDemoDirective(SphinxDirective):
         self.env.events.emit("evaldemo-record", record)
         if not opts.hide_code:
             node += self._code(code)
+            node += input_nodes(request)
         if opts.name:
             self.options["name"] = opts.name
             self.add_name(node)
+        node["ids"].append(record.anchor)  # where the report's rows link to (after a :name:)
         return [node]
 
     def _depends(self, paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -116,13 +118,14 @@ class EvalDemoDirective(SphinxDirective):
             docname=self.env.docname, lineno=self.lineno, code_line=node["code_line"],
             problem=message,
         )
+        node["ids"].append(node["record"].anchor)
         if code.strip():
             node += self._code(code)
         node += problem_nodes(message)
         return [node]
 
     def _code(self, code: str) -> nodes.literal_block:
-        block = nodes.literal_block(code, code, classes=["evaldemo-code"])
+        block = evaldemo_code(code, code, classes=["evaldemo-code"])
         block["language"] = "python"
         self.set_source_info(block)
         return block

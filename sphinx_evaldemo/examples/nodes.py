@@ -1,4 +1,4 @@
-"""Node classes, and the HTML visitors that give them landmarks and layout.
+"""Node classes of an example, and the HTML visitors that give them landmarks and layout.
 
 Every node subclasses :class:`docutils.nodes.container`, so a builder without a
 visitor of its own (text, LaTeX, man, Texinfo, epub) renders it as a container.
@@ -6,11 +6,16 @@ visitor of its own (text, LaTeX, man, Texinfo, epub) renders it as a container.
 
 from __future__ import annotations
 
+import copy
 import html
-import re
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from docutils import nodes
+from pygments.formatters import HtmlFormatter
+from sphinx.highlighting import PygmentsBridge
+
+from . import visual
 
 
 class evaldemo_example(nodes.container):  # noqa: N801  # docutils names nodes in lowercase
@@ -33,6 +38,33 @@ class evaldemo_output(nodes.literal_block):  # noqa: N801
     """Printed text or an output's printout: a literal block that needs no highlighting."""
 
 
+class evaldemo_code(nodes.literal_block):  # noqa: N801
+    """Highlighted code inside an example (the code, the input line, a traceback)."""
+
+
+class evaldemo_fold(nodes.container):  # noqa: N801
+    """A second form of a value, folded away in HTML (``summary`` says what it holds).
+
+    Other builders show its children as they are.
+    """
+
+
+class evaldemo_grid(nodes.container):  # noqa: N801
+    """A marked element grid (``grid``: :class:`visual.Grid`); drawn in HTML only.
+
+    It is empty, so other builders write nothing for it: the printout beside it holds
+    the same numbers, and the comparison says what differs.
+    """
+
+
+class evaldemo_chart(nodes.container):  # noqa: N801
+    """A train-against-eval chart (``chart``: :class:`visual.Chart`).
+
+    Its child is the text alternative, which every builder shows; HTML draws the
+    chart above it.
+    """
+
+
 def visit_output_html(self: Any, node: evaldemo_output) -> None:
     """Written directly, escaped: Pygments adds nothing to plain text but time."""
     text = node.astext()
@@ -44,23 +76,69 @@ def visit_output_html(self: Any, node: evaldemo_output) -> None:
     raise nodes.SkipNode
 
 
-#: Sphinx's highlighted blocks open with a bare ``<pre>``; user text in them is escaped.
-_PRE = re.compile(r"<pre(?=[\s>])(?![^>]*\btabindex=)")
+class FocusableHtmlFormatter(HtmlFormatter):  # type: ignore[type-arg]  # generic only in stubs
+    """Pygments' HTML with ``<pre tabindex="0">``: a wide block scrolls, and a keyboard can
+    scroll it too (WCAG 2.1.1, axe's scrollable-region-focusable)."""
+
+    def wrap(self, source: Any) -> Any:
+        # the empty span keeps a leading blank line, as Pygments' own <pre> does
+        yield 0, '<pre tabindex="0"><span></span>'
+        yield from source
+        yield 0, "</pre>"
+
+
+_BRIDGES: WeakKeyDictionary[PygmentsBridge, PygmentsBridge] = WeakKeyDictionary()
+
+
+def _focusable(bridge: PygmentsBridge) -> PygmentsBridge:
+    """The builder's highlighter (same style and options), writing focusable blocks."""
+    if bridge not in _BRIDGES:
+        twin = copy.copy(bridge)
+        twin.formatter = FocusableHtmlFormatter
+        _BRIDGES[bridge] = twin
+    return _BRIDGES[bridge]
+
+
+def visit_code_html(self: Any, node: evaldemo_code) -> None:
+    """Sphinx's own literal block, highlighted by the focusable formatter."""
+    plain = self.highlighter
+    self.highlighter = _focusable(plain)
+    try:
+        self.visit_literal_block(node)
+    finally:
+        self.highlighter = plain
 
 
 def visit_example_html(self: Any, node: evaldemo_example) -> None:
-    """A ``div`` like docutils' container; its code and outputs become keyboard-scrollable."""
+    """A ``div`` like docutils' container."""
     self.body.append(self.starttag(node, "div", CLASS="docutils container"))
-    self.__dict__.setdefault("_evaldemo_starts", []).append(len(self.body))
 
 
 def depart_example_html(self: Any, node: evaldemo_example) -> None:
-    # A wide block scrolls inside its own box; tabindex lets a keyboard scroll it too
-    # (WCAG 2.1.1, axe's scrollable-region-focusable).
-    start = self._evaldemo_starts.pop()
-    for index in range(start, len(self.body)):
-        self.body[index] = _PRE.sub('<pre tabindex="0"', self.body[index])
     self.body.append("</div>\n")
+
+
+def visit_fold_html(self: Any, node: evaldemo_fold) -> None:
+    self.body.append(self.starttag(node, "details", CLASS="evaldemo-fold"))
+    self.body.append(f"<summary>{html.escape(str(node['summary']))}</summary>\n")
+
+
+def depart_fold_html(self: Any, node: evaldemo_fold) -> None:
+    self.body.append("</details>\n")
+
+
+def visit_grid_html(self: Any, node: evaldemo_grid) -> None:
+    self.body.append(visual.grid_html(node["grid"]))
+    raise nodes.SkipNode
+
+
+def visit_chart_html(self: Any, node: evaldemo_chart) -> None:
+    self.body.append(
+        self.starttag(node, "figure", CLASS="evaldemo-chart-box")
+        + visual.chart_html(node["chart"], node.astext())
+        + "</figure>\n"
+    )
+    raise nodes.SkipNode
 
 
 def _example(node: nodes.Node) -> evaldemo_example | None:
@@ -95,9 +173,10 @@ def panel_label(self: Any, node: evaldemo_panel) -> str:
 
 
 def visit_panel_html(self: Any, node: evaldemo_panel) -> None:
-    self.body.append(
-        self.starttag(node, "section", CLASS="evaldemo-panel", **{"aria-label": panel_label(self, node)})
-    )
+    # the width its content asks for (render._need): side by side only when both fit
+    need = f"--evaldemo-need: {float(node['need'])}em" if node.get("need") else None
+    attributes = {"aria-label": panel_label(self, node), **({"style": need} if need else {})}
+    self.body.append(self.starttag(node, "section", CLASS="evaldemo-panel", **attributes))
 
 
 def depart_panel_html(self: Any, node: evaldemo_panel) -> None:

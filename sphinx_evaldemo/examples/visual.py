@@ -1,12 +1,16 @@
-"""HTML fragments that make the modes' differences visible: marked elements, a chart, a summary.
+"""Pictures of the modes' differences: a marked element grid and a train-against-eval chart.
 
-Pure functions over :class:`TensorView` data; every number and label is escaped.
-The text alternatives say in words what the marks and the chart show.
+Each picture is computed here as plain data (:class:`Grid`, :class:`Chart`, pure
+functions over :class:`TensorView`), carried on a node, and written as HTML by that
+node's visitor through :func:`grid_html` and :func:`chart_html`. Every number and
+label is escaped; the text alternatives say in words what the marks and the chart show.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
+from dataclasses import dataclass
 from html import escape
 
 from .model import TensorView
@@ -15,6 +19,7 @@ from .model import TensorView
 MAX_GRID = 64
 DIFFERS = "\u2022"  # bullet: this element differs from the other mode
 ZEROED = "\u2298"  # circled slash: zero here, not zero in the other mode
+MARKS = {"differs": DIFFERS, "zeroed": ZEROED}
 
 
 def _number(value: float, dtype: str) -> str:
@@ -49,51 +54,145 @@ def comparable(view: TensorView, other: TensorView | None) -> bool:
     )
 
 
-def element_grid(view: TensorView, other: TensorView, mode: str, other_mode: str) -> str | None:
-    """A table of the elements, those that differ from ``other`` marked (glyph + style)."""
+# --- the element grid --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    text: str
+    kind: str = ""  # "", "differs" or "zeroed"
+    hint: str = ""  # what the other mode gives, in words
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """One mode's elements, row by row, marked against the other mode's."""
+
+    mode: str
+    other_mode: str
+    columns: int
+    cells: tuple[Cell, ...]
+    #: characters of the widest value in *either* mode: both grids get the same columns
+    width: int
+
+    @property
+    def all_differ(self) -> bool:
+        """Every element differs: said once, so a mark on every cell is not needed."""
+        return all(cell.kind for cell in self.cells)
+
+    @property
+    def shown(self) -> tuple[str, ...]:
+        """The kinds of mark on screen, in the legend's order."""
+        kinds = {cell.kind for cell in self.cells if cell.kind}
+        if self.all_differ:
+            kinds.discard("differs")
+        return tuple(kind for kind in MARKS if kind in kinds)
+
+
+def element_grid(view: TensorView, other: TensorView, mode: str, other_mode: str) -> Grid | None:
+    """The elements of ``view``, those that differ from ``other`` marked; None when nothing differs."""
     if not comparable(view, other) or view.numel > MAX_GRID or len(view.shape) > 2:
         return None
     assert view.values is not None and other.values is not None
-    columns = view.shape[-1] if view.shape else 1
     cells = []
     for mine, theirs in zip(view.values, other.values, strict=True):
         text = _number(mine, view.dtype)
         if _same(mine, theirs):
-            cells.append(f"<td>{escape(text)}</td>")
-            continue
-        zeroed = mine == 0 and theirs != 0
-        kind, mark = ("evaldemo-zeroed", ZEROED) if zeroed else ("evaldemo-differs", DIFFERS)
-        hint = (
-            f"zero in model.{mode}(), {_number(theirs, other.dtype)} in model.{other_mode}()"
-            if zeroed
-            else f"model.{other_mode}() gives {_number(theirs, other.dtype)}"
-        )
-        cells.append(
-            f'<td class="{kind}" title="{escape(hint)}">{escape(text)}'
-            f'<span class="evaldemo-mark" aria-hidden="true">{mark}</span>'
-            f'<span class="evaldemo-sr"> ({escape(hint)})</span></td>'
-        )
-    if all(cell.startswith("<td>") for cell in cells):
+            cells.append(Cell(text))
+        elif mine == 0 and theirs != 0:
+            cells.append(Cell(text, "zeroed", f"zero in model.{mode}(), "
+                              f"{_number(theirs, other.dtype)} in model.{other_mode}()"))
+        else:
+            cells.append(Cell(text, "differs", f"model.{other_mode}() gives {_number(theirs, other.dtype)}"))
+    if not any(cell.kind for cell in cells):
         return None  # nothing to mark: the printout says it all
-    rows = ["".join(cells[i : i + columns]) for i in range(0, len(cells), columns)]
-    label = f"model.{mode}() output element by element; elements that differ from model.{other_mode}() are marked"
-    body = "".join(f"<tr>{row}</tr>" for row in rows)
-    legend = (
-        f'<p class="evaldemo-legend"><span class="evaldemo-differs">{DIFFERS} differs from '
-        f'model.{escape(other_mode)}()</span> <span class="evaldemo-zeroed">{ZEROED} zero here '
-        "only</span></p>"
-    )
+    width = max(len(_number(v, t.dtype)) for t in (view, other) for v in t.values or ())
+    return Grid(mode, other_mode, view.shape[-1] if view.shape else 1, tuple(cells), width)
+
+
+def _legend_text(kind: str, grid: Grid) -> str:
+    if kind == "zeroed":
+        return f"zero here, not in model.{grid.other_mode}()"
+    return f"differs from model.{grid.other_mode}()"
+
+
+def grid_html(grid: Grid) -> str:
+    """The grid as a table in a box that scrolls (and takes focus) when it is too wide."""
+    marked = set(grid.shown)
+    cells = []
+    for cell in grid.cells:
+        if cell.kind not in marked:
+            cells.append(f'<td title="{escape(cell.hint)}">{escape(cell.text)}</td>' if cell.hint
+                         else f"<td>{escape(cell.text)}</td>")
+            continue
+        cells.append(
+            f'<td class="evaldemo-{cell.kind}" title="{escape(cell.hint)}">{escape(cell.text)}'
+            f'<span class="evaldemo-mark" aria-hidden="true">{MARKS[cell.kind]}</span>'
+            f'<span class="evaldemo-sr"> ({escape(cell.hint)})</span></td>'
+        )
+    step = grid.columns
+    body = "".join(f"<tr>{''.join(cells[i : i + step])}</tr>" for i in range(0, len(cells), step))
+    mode, other = escape(grid.mode), escape(grid.other_mode)
+    notes = []
+    if grid.all_differ:
+        notes.append(f'<span class="evaldemo-all">All {len(grid.cells)} elements differ from '
+                     f"model.{other}().</span>")
+    notes += [
+        f'<span class="evaldemo-key-{kind}"><span aria-hidden="true">{MARKS[kind]}</span> '
+        f"{escape(_legend_text(kind, grid))}</span>"
+        for kind in grid.shown
+    ]
+    legend = f'<p class="evaldemo-legend">{" ".join(notes)}</p>' if notes else ""
+    label = f"model.{mode}() output element by element, against model.{other}()"
     return (
-        # the box scrolls when the table is wider than the panel: focusable, so a keyboard can
-        f'<div class="evaldemo-grid-box" tabindex="0" role="group" '
-        f'aria-label="model.{escape(mode)}() elements">'
-        f'<table class="evaldemo-grid" aria-label="{escape(label)}">'
-        f"<tbody>{body}</tbody></table>{legend}</div>"
+        f'<div class="evaldemo-grid-box" tabindex="0" role="group" aria-label="{label}" '
+        f'style="--evaldemo-cell: {grid.width}ch">'
+        f'<table class="evaldemo-grid"><tbody>{body}</tbody></table></div>{legend}'
     )
 
 
-def chart(train: TensorView, eval_: TensorView) -> tuple[str, str] | None:
-    """An inline SVG of train values against eval values, and its text alternative."""
+# --- the chart ---------------------------------------------------------------------------
+
+#: the chart's drawing area, in SVG units (the picture scales down on a narrow screen)
+WIDTH, HEIGHT = 360, 330
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 14, 48
+KEY = {
+    "equal": "equal in both modes (on the diagonal)",
+    "zeroed": "zero in train only (on the zero line)",
+    "differs": "otherwise different",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    eval: float
+    train: float
+    kind: str  # "equal", "zeroed" or "differs"
+    count: int = 1  # elements drawn on the same spot
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    low: float
+    high: float
+    points: tuple[Point, ...]
+    text: str  # the text alternative, and the caption
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        present = {point.kind for point in self.points}
+        return tuple(kind for kind in KEY if kind in present)
+
+    @property
+    def ticks(self) -> tuple[float, ...]:
+        """Min, 0 (when in range) and max of the values drawn."""
+        values = [p.eval for p in self.points] + [p.train for p in self.points]
+        low, high = min(values), max(values)
+        return tuple(sorted({low, high} | ({0.0} if low < 0 < high else set())))
+
+
+def chart(train: TensorView, eval_: TensorView) -> Chart | None:
+    """Train values against eval values, coincident points counted, with a text alternative."""
     if not comparable(train, eval_):
         return None
     assert train.values is not None and eval_.values is not None
@@ -107,51 +206,103 @@ def chart(train: TensorView, eval_: TensorView) -> tuple[str, str] | None:
     high = max(max(p) for p in pairs)
     if high == low:
         low, high = low - 1, high + 1
-    pad = (high - low) * 0.08
+    pad = (high - low) * 0.06
     low, high = low - pad, high + pad
-    size, margin = 220, 28
 
-    def scale(value: float, flip: bool = False) -> float:
-        fraction = (value - low) / (high - low)
-        return round(margin + (1 - fraction if flip else fraction) * (size - 2 * margin), 2)
+    def kind(e: float, t: float) -> str:
+        return "equal" if t == e else ("zeroed" if t == 0 else "differs")
 
-    equal = sum(1 for e, t in pairs if t == e)
-    zeroed = sum(1 for e, t in pairs if t == 0 and e != 0)
-    other = len(pairs) - equal - zeroed
-    text = (
-        f"Train output plotted against eval output, {len(pairs)} elements: {equal} equal "
-        f"(on the diagonal), {zeroed} zero in train only (on the horizontal zero line), "
-        f"{other} otherwise different."
+    # points closer than a pixel share a marker, which says how many it stands for
+    spots = Counter(
+        (kind(e, t), _at(e, low, high, LEFT, WIDTH - RIGHT), _at(t, low, high, HEIGHT - BOTTOM, TOP))
+        for e, t in pairs
     )
-    marks = []
+    first: dict[tuple[str, float, float], tuple[float, float]] = {}
     for e, t in pairs:
-        x, y = scale(e), scale(t, flip=True)
-        if t == e:
-            marks.append(f'<circle class="evaldemo-pt-equal" cx="{x}" cy="{y}" r="2.5"/>')
-        elif t == 0:
-            marks.append(
-                f'<rect class="evaldemo-pt-zeroed" x="{x - 3}" y="{y - 3}" width="6" height="6"/>'
-            )
-        else:
-            marks.append(
-                f'<path class="evaldemo-pt-differs" d="M{x},{y - 4} L{x + 4},{y + 3} L{x - 4},{y + 3} Z"/>'
-            )
-    zero_y = scale(0.0, flip=True) if low < 0 < high else None
-    zero_line = (
-        f'<line class="evaldemo-axis" x1="{margin}" y1="{zero_y}" x2="{size - margin}" y2="{zero_y}"/>'
-        if zero_y is not None else ""
+        first.setdefault(
+            (kind(e, t), _at(e, low, high, LEFT, WIDTH - RIGHT), _at(t, low, high, HEIGHT - BOTTOM, TOP)),
+            (e, t),
+        )
+    points = tuple(Point(e, t, spot[0], spots[spot]) for spot, (e, t) in first.items())
+    counts = Counter(kind(e, t) for e, t in pairs)
+    text = (
+        f"Train output plotted against eval output, {len(pairs)} elements: {counts['equal']} equal "
+        f"(on the diagonal), {counts['zeroed']} zero in train only (on the horizontal zero line), "
+        f"{counts['differs']} otherwise different."
     )
+    return Chart(low, high, points, text)
+
+
+def _at(value: float, low: float, high: float, start: float, end: float) -> float:
+    """``value`` in [low, high] mapped onto the pixels from ``start`` to ``end``."""
+    return round(start + (value - low) / (high - low) * (end - start), 1)
+
+
+def _tick(value: float) -> str:
+    return "0" if value == 0 else f"{value:.3g}"
+
+
+def _marker(kind: str, x: float, y: float) -> str:
+    if kind == "equal":
+        return f'<circle class="evaldemo-pt-equal" cx="{x}" cy="{y}" r="3.5"/>'
+    if kind == "zeroed":
+        return f'<rect class="evaldemo-pt-zeroed" x="{x - 4}" y="{y - 4}" width="8" height="8"/>'
+    return f'<path class="evaldemo-pt-differs" d="M{x},{y - 5} L{x + 5},{y + 4} L{x - 5},{y + 4} Z"/>'
+
+
+def chart_html(drawn: Chart, caption: str) -> str:
+    """An inline SVG (ticks at min / 0 / max, counts on shared spots), then its key and caption."""
+    low, high = drawn.low, drawn.high
+
+    def x(value: float) -> float:
+        return _at(value, low, high, LEFT, WIDTH - RIGHT)
+
+    def y(value: float) -> float:
+        return _at(value, low, high, HEIGHT - BOTTOM, TOP)
+
+    left, right, top, bottom = LEFT, WIDTH - RIGHT, TOP, HEIGHT - BOTTOM
+    parts = [
+        f'<rect class="evaldemo-frame" x="{left}" y="{top}" width="{right - left}" height="{bottom - top}"/>',
+        f'<line class="evaldemo-diagonal" x1="{left}" y1="{bottom}" x2="{right}" y2="{top}"/>',
+    ]
+    if low < 0 < high:
+        parts.append(f'<line class="evaldemo-axis" x1="{left}" y1="{y(0)}" x2="{right}" y2="{y(0)}"/>')
+    kept: list[float] = []
+    for value in sorted(drawn.ticks, key=lambda v: (v != 0, v)):  # 0 first, then min and max
+        if all(abs(x(value) - x(other)) >= 30 for other in kept):
+            kept.append(value)
+    for value in kept:
+        label = escape(_tick(value))
+        parts.append(f'<line class="evaldemo-tick" x1="{x(value)}" y1="{bottom}" x2="{x(value)}" y2="{bottom + 5}"/>'
+                     f'<text class="evaldemo-tick-label" x="{x(value)}" y="{bottom + 18}" '
+                     f'text-anchor="middle">{label}</text>')
+        parts.append(f'<line class="evaldemo-tick" x1="{left - 5}" y1="{y(value)}" x2="{left}" y2="{y(value)}"/>'
+                     f'<text class="evaldemo-tick-label" x="{left - 8}" y="{y(value) + 4}" '
+                     f'text-anchor="end">{label}</text>')
+    for point in drawn.points:
+        parts.append(_marker(point.kind, x(point.eval), y(point.train)))
+        if point.count > 1:
+            parts.append(f'<text class="evaldemo-count" x="{x(point.eval) + 7}" y="{y(point.train) - 6}">'
+                         f"\u00d7{point.count}</text>")
+    parts.append(f'<text class="evaldemo-axis-label" x="{(left + right) / 2}" y="{HEIGHT - 8}" '
+                 'text-anchor="middle">eval value</text>')
+    middle = (top + bottom) / 2
+    parts.append(f'<text class="evaldemo-axis-label" x="14" y="{middle}" text-anchor="middle" '
+                 f'transform="rotate(-90 14 {middle})">train value</text>')
     svg = (
-        f'<svg class="evaldemo-chart" role="img" viewBox="0 0 {size} {size}" width="{size}" '
-        f'height="{size}" aria-label="{escape(text)}">'
-        f"<title>{escape(text)}</title>"
-        f'<rect class="evaldemo-frame" x="{margin}" y="{margin}" width="{size - 2 * margin}" '
-        f'height="{size - 2 * margin}"/>'
-        f'<line class="evaldemo-diagonal" x1="{scale(low)}" y1="{scale(low, True)}" '
-        f'x2="{scale(high)}" y2="{scale(high, True)}"/>{zero_line}'
-        + "".join(marks)
-        + f'<text x="{size / 2}" y="{size - 6}" text-anchor="middle">eval value</text>'
-        f'<text x="10" y="{size / 2}" text-anchor="middle" transform="rotate(-90 10 {size / 2})">'
-        "train value</text></svg>"
+        f'<svg class="evaldemo-chart" role="img" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" '
+        f'height="{HEIGHT}" aria-label="{escape(drawn.text)}">'
+        + "".join(parts) + "</svg>"
     )
-    return svg, text
+    key = [
+        f'<li><svg class="evaldemo-key-shape" viewBox="0 0 14 14" width="14" height="14" '
+        f'aria-hidden="true">{_marker(kind, 7, 7.5)}</svg> {escape(KEY[kind])}</li>'
+        for kind in drawn.kinds
+    ]
+    if any(point.count > 1 for point in drawn.points):
+        key.append('<li><span class="evaldemo-key-count" aria-hidden="true">\u00d7N</span> '
+                   "N elements on the same spot</li>")
+    return (
+        svg + f'<figcaption><ul class="evaldemo-chart-key" aria-hidden="true">{"".join(key)}</ul>'
+        f'<p class="evaldemo-chart-text">{escape(caption)}</p></figcaption>'
+    )

@@ -6,7 +6,7 @@ import atexit
 import contextlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 from docutils import nodes as docutils_nodes
@@ -19,13 +19,22 @@ from .cache import Cache
 from .directive import EvalDemoDirective
 from .nodes import (
     depart_example_html,
+    depart_fold_html,
     depart_panel_html,
+    evaldemo_chart,
+    evaldemo_code,
     evaldemo_example,
+    evaldemo_fold,
+    evaldemo_grid,
     evaldemo_output,
     evaldemo_panel,
     evaldemo_panels,
     example_title,
+    visit_chart_html,
+    visit_code_html,
     visit_example_html,
+    visit_fold_html,
+    visit_grid_html,
     visit_output_html,
     visit_panel_html,
 )
@@ -35,7 +44,7 @@ from .render import failure_nodes, output_nodes, problem_nodes
 from .runner import Outcome, Runner
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from docutils import nodes
     from sphinx.application import Sphinx
@@ -90,9 +99,7 @@ def on_env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
 def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     run = runner(app)
     for placeholder in list(doctree.findall(report.evaldemo_report)):
-        placeholder.replace_self(report.table(
-            report.HEADERS, report.WIDTHS, report.rows(run, examples(app.env), _linker(app, docname))
-        ))
+        placeholder.replace_self(report.build(run, examples(app.env), _page_uri(app, docname)))
     for node in doctree.findall(evaldemo_example):
         record = record_of(node)
         if record is None or not record.runnable or node.get("rendered") or not run.executes:
@@ -115,14 +122,13 @@ def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
         node += produced
 
 
-def _linker(app: Sphinx, fromdoc: str) -> Any:
-    def link(record: ExampleRecord) -> nodes.Node | str:
+def _page_uri(app: Sphinx, fromdoc: str) -> Callable[[str], str | None]:
+    def uri(docname: str) -> str | None:
         with contextlib.suppress(Exception):  # a builder without page links: plain text
-            uri = app.builder.get_relative_uri(fromdoc, record.docname)
-            return docutils_nodes.reference("", record.docname, refuri=uri, internal=True)
-        return record.docname
+            return str(app.builder.get_relative_uri(fromdoc, docname))
+        return None
 
-    return link
+    return uri
 
 
 def on_finished(app: Sphinx, exception: BaseException | None) -> None:
@@ -144,6 +150,10 @@ def setup(app: Sphinx) -> None:
     app.add_node(evaldemo_panels)
     app.add_node(evaldemo_output, html=(visit_output_html, None))
     app.add_node(evaldemo_panel, html=(visit_panel_html, depart_panel_html))
+    app.add_node(evaldemo_code, html=(visit_code_html, None))
+    app.add_node(evaldemo_fold, html=(visit_fold_html, depart_fold_html))
+    app.add_node(evaldemo_grid, html=(visit_grid_html, None))
+    app.add_node(evaldemo_chart, html=(visit_chart_html, None))
     app.add_node(report.evaldemo_report)
     app.add_directive("evaldemo", EvalDemoDirective)
     app.add_directive("evaldemo-report", report.ReportDirective)

@@ -122,6 +122,88 @@
       title: (p.querySelector(".evaldemo-title") || {}).textContent || null,
       box: box(p),
       overflows: p.scrollWidth > p.clientWidth + 1,
+      need: parseFloat(getComputedStyle(p).flexBasis),
+    }));
+    const row = example.querySelector(".evaldemo-panels");
+    ex.panelsBox = row ? box(row) : null;
+    ex.panelsGap = row ? parseFloat(getComputedStyle(row).columnGap) || 0 : 0;
+    // Nothing sticks out of the example, or out of a box that clips it, unless it sits in
+    // a box that scrolls (that box is then judged itself).
+    ex.unclipped = [];
+    const overflowOf = (e) => getComputedStyle(e).overflowX;
+    for (const el of example.querySelectorAll("*")) {
+      if (!shown(el) || el.closest(".evaldemo-sr")) continue;
+      let container = example;
+      for (let e = el.parentElement; e && e !== example; e = e.parentElement) {
+        if (overflowOf(e) !== "visible") {
+          container = e;
+          break;
+        }
+      }
+      if (["auto", "scroll"].includes(overflowOf(container))) continue;
+      if (!inside(box(el), box(container))) ex.unclipped.push({ what: describe(el), in: describe(container) });
+    }
+    // The input line: under the code, as a copyable Python block.
+    const input = example.querySelector("div.evaldemo-input pre");
+    ex.inputLine = input && {
+      text: input.textContent.replace(/\n$/, ""),
+      shown: shown(input),
+      afterCode: !!example.querySelector("div.evaldemo-code + div.evaldemo-input"),
+      python: input.closest("div.highlight-python") !== null,
+      fits: input.scrollWidth <= input.clientWidth + 1,
+      overflowX: getComputedStyle(input).overflowX,
+      focusable: input.tabIndex >= 0,
+    };
+    // Grids, panel by panel: where each cell is, whether the grid fits or visibly scrolls,
+    // and what its legend names against what is marked.
+    ex.grids = [...example.querySelectorAll(".evaldemo-panels > .evaldemo-panel")].map((p) => {
+      const grid = p.querySelector(".evaldemo-grid-box");
+      if (!grid) return null;
+      const legend = p.querySelector(".evaldemo-legend");
+      const style = getComputedStyle(grid);
+      return {
+        box: box(grid),
+        cells: [...grid.querySelectorAll("td")].map((td) => ({ left: box(td).left, width: box(td).width })),
+        rows: grid.querySelectorAll("tr").length,
+        columns: grid.querySelector("tr").children.length,
+        fits: grid.scrollWidth <= grid.clientWidth + 1,
+        overflowX: style.overflowX,
+        focusable: grid.tabIndex >= 0,
+        scrollShadow: /local/.test(style.backgroundAttachment) && /radial-gradient/.test(style.backgroundImage),
+        legendKinds: legend ? [...legend.children].map((c) => c.className.replace("evaldemo-key-", "").replace("evaldemo-", "")) : [],
+        markedKinds: [...new Set([...grid.querySelectorAll("td.evaldemo-differs, td.evaldemo-zeroed")].map((td) =>
+          td.classList.contains("evaldemo-zeroed") ? "zeroed" : "differs"))],
+        printoutFolded: !!p.querySelector("details.evaldemo-fold:not([open]) pre"),
+      };
+    });
+    // Marks never wear a mode's colour: the glyphs against the panels' top borders.
+    ex.modeColours = [...example.querySelectorAll(".evaldemo-panels > .evaldemo-panel")].map((p) =>
+      hex(rgba(getComputedStyle(p).borderTopColor)));
+    ex.markColours = [...example.querySelectorAll(".evaldemo-mark, svg.evaldemo-chart .evaldemo-pt-differs, svg.evaldemo-chart .evaldemo-pt-zeroed")]
+      .map((m) => hex(rgba(m instanceof SVGElement ? (m.classList.contains("evaldemo-pt-zeroed") ? getComputedStyle(m).stroke : getComputedStyle(m).fill) : getComputedStyle(m).color)));
+    // The chart: its size, tick labels, key and caption.
+    ex.charts = [...example.querySelectorAll("figure.evaldemo-chart-box")].filter(shown).map((figure) => {
+      const svg = figure.querySelector("svg.evaldemo-chart");
+      const caption = figure.querySelector("figcaption");
+      const ticks = [...svg.querySelectorAll("text.evaldemo-tick-label")].filter(shown);
+      return {
+        svg: box(svg),
+        column: box(example).width,
+        ticks: ticks.map((t) => t.textContent),
+        tickPx: Math.min(...ticks.map((t) => t.getBoundingClientRect().height)),
+        key: [...figure.querySelectorAll("ul.evaldemo-chart-key li")].filter(shown).map((li) => li.textContent.trim()),
+        counts: [...svg.querySelectorAll("text.evaldemo-count")].map((t) => t.textContent),
+        caption: caption ? box(caption) : null,
+        captionText: caption ? caption.querySelector(".evaldemo-chart-text").textContent : null,
+        label: svg.getAttribute("aria-label"),
+      };
+    });
+    // Claims: a badge each, with its icon.
+    ex.claims = [...example.querySelectorAll(".evaldemo-claim")].map((badge) => ({
+      text: badge.textContent,
+      held: badge.classList.contains("evaldemo-held"),
+      icon: getComputedStyle(badge, "::before").content,
+      shown: shown(badge),
     }));
     // Code, outputs, grids: each stays inside its panel (or example) and scrolls itself.
     ex.scrollers = [...example.querySelectorAll("pre, .evaldemo-grid-box, .evaldemo-chart-box")]
@@ -160,19 +242,23 @@
       };
     });
     // Cell by cell, a grid against the other panel's grid: unmarked cells agree.
-    const grids = [...example.querySelectorAll(".evaldemo-panels > .evaldemo-panel")].map((p) =>
+    // A grid that says "All N elements differ" marks none of them one by one.
+    const panelsOf = [...example.querySelectorAll(".evaldemo-panels > .evaldemo-panel")];
+    const allDiffer = panelsOf.some((p) => p.querySelector(".evaldemo-all"));
+    const grids = panelsOf.map((p) =>
       [...p.querySelectorAll("table.evaldemo-grid td")].map((td) => ({
         value: td.firstChild ? td.firstChild.textContent.trim() : "",
-        marked: td.classList.contains("evaldemo-differs") || td.classList.contains("evaldemo-zeroed"),
+        marked: allDiffer || td.classList.contains("evaldemo-differs") || td.classList.contains("evaldemo-zeroed"),
       })));
     ex.gridMismatches = [];
     if (grids.length === 2 && grids[0].length && grids[0].length === grids[1].length) {
       grids[0].forEach((cell, i) => {
         const other = grids[1][i];
         if (cell.value !== other.value && !(cell.marked && other.marked)) ex.gridMismatches.push(i);
-        if (cell.value === other.value && cell.marked !== other.marked) ex.gridMismatches.push(i);
+        if (cell.value === other.value && (cell.marked || other.marked) && !allDiffer) ex.gridMismatches.push(i);
       });
     }
+    ex.allDiffer = allDiffer;
     ex.gridCells = grids.map((g) => g.length);
     // Text contrast: every element holding text of its own, outside the highlighted code.
     ex.lowContrast = [];

@@ -261,13 +261,27 @@ def test_page_loads_cleanly(view: Any, theme: str, mode: str, width: int) -> Non
     assert view(theme, mode, width)["errors"] == []
 
 
+@pytest.mark.parametrize("width", SIZES)
 @pytest.mark.parametrize(("theme", "mode"), CASES)
-def test_panels_side_by_side_at_1280(view: Any, theme: str, mode: str) -> None:
-    for ex in _compared(view(theme, mode, 1280)):
+def test_panels_side_by_side_only_when_both_fit(view: Any, theme: str, mode: str, width: int) -> None:
+    """Each panel asks for its content's width: one row when both fit, full width otherwise."""
+    beside = []
+    for ex in _compared(view(theme, mode, width)):
         first, second = (p["box"] for p in ex["panels"])
-        assert abs(first["top"] - second["top"]) <= 1, (ex["caption"], first, second)
-        assert first["right"] <= second["left"] + EPS, f"panels overlap: {first} {second}"
-        assert first["width"] > 200 and second["width"] > 200
+        needs = sum(p["need"] for p in ex["panels"]) + ex["panelsGap"]
+        if needs <= ex["panelsBox"]["width"] + EPS:
+            assert abs(first["top"] - second["top"]) <= 1, (ex["caption"], first, second)
+            assert first["right"] <= second["left"] + EPS, f"panels overlap: {first} {second}"
+            beside.append(ex["caption"])
+        else:
+            assert second["top"] >= first["bottom"] - EPS, (ex["caption"], first, second)
+            for panel in (first, second):  # each takes the whole column
+                assert abs(panel["width"] - ex["panelsBox"]["width"]) <= 1, (ex["caption"], panel)
+        for panel in ex["panels"]:  # never narrower than its content asks, nor than the column
+            assert panel["box"]["width"] >= min(panel["need"], ex["panelsBox"]["width"]) - 1, panel
+    if width == 1280:
+        assert "BatchNorm in both modes" in beside  # three columns fit side by side everywhere
+        assert "A wide output" not in beside
 
 
 @pytest.mark.parametrize(("theme", "mode"), CASES)
@@ -276,6 +290,24 @@ def test_panels_stack_at_375(view: Any, theme: str, mode: str) -> None:
         first, second = (p["box"] for p in ex["panels"])
         assert second["top"] >= first["bottom"] - EPS, (ex["caption"], first, second)
         assert abs(first["left"] - second["left"]) <= 1
+
+
+@pytest.mark.parametrize(("theme", "mode"), CASES)
+def test_stacked_grids_line_up_element_by_element(view: Any, theme: str, mode: str) -> None:
+    """On a phone, each element of the eval grid sits right under the same element of the
+    train grid (same column, same width), a few lines below: the modes stay comparable."""
+    checked = 0
+    for ex in _compared(view(theme, mode, 375)):
+        train, eval_ = ex["grids"]
+        if train is None or eval_ is None:
+            continue
+        assert len(train["cells"]) == len(eval_["cells"])
+        for mine, theirs in zip(train["cells"], eval_["cells"], strict=True):
+            assert abs(mine["left"] - theirs["left"]) <= 1 and abs(mine["width"] - theirs["width"]) <= 1
+        # between them only the train legend, its folded printout and the eval title
+        assert 0 < eval_["box"]["top"] - train["box"]["bottom"] <= 170, (ex["caption"], train, eval_)
+        checked += 1
+    assert checked >= 3
 
 
 @pytest.mark.parametrize("width", SIZES)
@@ -290,6 +322,46 @@ def test_nothing_overflows_the_page(view: Any, theme: str, mode: str, width: int
         assert ex["box"]["left"] >= -EPS and ex["box"]["right"] <= page["innerWidth"] + EPS, ex["box"]
         assert ex["box"]["right"] <= ex["parentBox"]["right"] + EPS, (ex["box"], ex["parentBox"])
         assert not any(p["overflows"] for p in ex["panels"]), ex["panels"]
+        # nothing inside sticks out of its column, or is clipped, without a box that scrolls
+        assert ex["unclipped"] == [], (ex["caption"], ex["unclipped"])
+
+
+def _options(source: str) -> list[dict[str, str]]:
+    """Each example's options, in page order."""
+    found = []
+    for block in source.split("```{evaldemo}")[1:]:
+        lines = block.split("\n\n", 1)[0].splitlines()
+        found.append(dict(line[1:].split(": ", 1) for line in lines if line.startswith(":")))
+    return found
+
+
+OPTIONS = _options((Path(__file__).parents[1] / "roots" / "test-browser" / "index.md").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("width", SIZES)
+@pytest.mark.parametrize(("theme", "mode"), CASES)
+def test_input_line_is_shown_under_the_code(view: Any, theme: str, mode: str, width: int) -> None:
+    examples = view(theme, mode, width)["examples"]
+    assert len(examples) == len(OPTIONS)
+    for ex, options in zip(examples, OPTIONS, strict=True):
+        line = ex["inputLine"]
+        assert line is not None and line["shown"] and line["afterCode"] and line["python"], line
+        assert line["text"] == f"input = {options['input']}  # seed {options.get('seed', '0')}"
+        # the whole line is on screen, or its box scrolls (and takes focus)
+        assert line["fits"] or (line["overflowX"] in ("auto", "scroll") and line["focusable"]), line
+
+
+@pytest.mark.parametrize("width", SIZES)
+@pytest.mark.parametrize(("theme", "mode"), CASES)
+def test_two_by_six_grid_is_whole_or_visibly_scrolls(view: Any, theme: str, mode: str, width: int) -> None:
+    (ex,) = [ex for ex in view(theme, mode, width)["examples"] if ex["caption"] == "Two rows of six"]
+    for grid in ex["grids"]:
+        assert grid is not None and (grid["rows"], grid["columns"]) == (2, 6)
+        assert grid["printoutFolded"]  # one form per value: the grid, its printout folded
+        if not grid["fits"]:
+            assert grid["overflowX"] in ("auto", "scroll") and grid["focusable"] and grid["scrollShadow"], grid
+    if width == 1280:
+        assert all(grid["fits"] for grid in ex["grids"])
 
 
 @pytest.mark.parametrize("width", SIZES)
@@ -311,7 +383,7 @@ def test_code_and_outputs_scroll_in_their_own_box(
 
 
 @pytest.mark.parametrize(("theme", "mode"), CASES)
-def test_differing_elements_carry_their_mark(view: Any, theme: str, mode: str) -> None:
+def test_differing_elements_carry_one_mark_and_one_style(view: Any, theme: str, mode: str) -> None:
     facts = view(theme, mode, 1280)
     marked = [cell for ex in facts["examples"] for cell in ex["marked"]]
     kinds = {cell["kind"] for cell in marked}
@@ -320,12 +392,53 @@ def test_differing_elements_carry_their_mark(view: Any, theme: str, mode: str) -
         assert cell["glyph"] == ("\u2298" if cell["kind"] == "zeroed" else "\u2022"), cell
         assert cell["glyphShown"] and cell["glyphHidden"] == "true", cell
         assert cell["srText"] and "model." in cell["srText"], cell
+        # one style each, and nothing more: no underline, no tint, no hatching
+        assert cell["decoration"] == "none" and cell["backgroundImage"] == "none", cell
         if cell["kind"] == "differs":
-            assert cell["fontWeight"] >= 600 or "underline" in cell["decoration"], cell
+            assert cell["fontWeight"] >= 600 and cell["fontStyle"] == "normal", cell
         else:
-            assert cell["fontStyle"] == "italic" or "gradient" in cell["backgroundImage"], cell
+            assert cell["fontStyle"] == "italic" and cell["fontWeight"] < 600, cell
     for ex in facts["examples"]:
         assert ex["gridMismatches"] == [], (ex["caption"], ex["gridMismatches"])
+        # the modes' own colours name the modes only
+        assert not set(ex["markColours"]) & set(ex["modeColours"]), (ex["markColours"], ex["modeColours"])
+        for grid in ex["grids"]:
+            if grid is None:
+                continue
+            # the legend names exactly the marks on screen (and says "all differ" once)
+            assert set(grid["legendKinds"]) - {"all"} == set(grid["markedKinds"]), (ex["caption"], grid)
+            assert ("all" in grid["legendKinds"]) == ex["allDiffer"]
+    (batchnorm,) = [ex for ex in facts["examples"] if ex["caption"] == "BatchNorm in both modes"]
+    assert batchnorm["allDiffer"] and batchnorm["marked"] == []
+
+
+@pytest.mark.parametrize("width", SIZES)
+@pytest.mark.parametrize(("theme", "mode"), CASES)
+def test_chart_is_readable(view: Any, theme: str, mode: str, width: int) -> None:
+    charts = [(ex, chart) for ex in view(theme, mode, width)["examples"] for chart in ex["charts"]]
+    assert len(charts) >= 4
+    for ex, chart in charts:
+        assert chart["svg"]["width"] >= min(320, chart["column"]) - 1, chart
+        assert len(chart["ticks"]) >= 4 and chart["tickPx"] >= 10, chart  # both axes, legible
+        assert "0" in chart["ticks"] or all(not t.startswith("-") for t in chart["ticks"])
+        assert chart["key"], chart
+        assert chart["captionText"] == chart["label"] or chart["captionText"].endswith(chart["label"])
+        caption, svg = chart["caption"], chart["svg"]
+        beside = caption["left"] >= svg["right"] - EPS and caption["left"] - svg["right"] <= 40
+        below = caption["top"] >= svg["bottom"] - EPS and caption["top"] - svg["bottom"] <= 40
+        assert beside or below, (ex["caption"], svg, caption)
+    # dropout after ReLU: many elements at (0, 0), drawn once and counted
+    dropout = [c for ex, c in charts if ex["caption"] == "Dropout in both modes"]
+    assert dropout and any(count.startswith("\u00d7") for count in dropout[0]["counts"])
+    assert any("N elements on the same spot" in item for item in dropout[0]["key"])
+
+
+@pytest.mark.parametrize(("theme", "mode"), CASES)
+def test_claims_are_badges(view: Any, theme: str, mode: str) -> None:
+    (ex,) = [ex for ex in view(theme, mode, 1280)["examples"] if ex["caption"] == "Dropout in both modes"]
+    assert [(c["text"], c["held"]) for c in ex["claims"]] == [
+        ("differ holds", True), ("eval-deterministic holds", True)]
+    assert all(c["shown"] and c["icon"] == '"\u2713"' for c in ex["claims"]), ex["claims"]
 
 
 @pytest.mark.parametrize("width", SIZES)

@@ -92,7 +92,7 @@ def _claims_line(section: str) -> str:
     lines at hyphens, so "eval-no-grad" may come out as "eval-no- grad")."""
     text = flat(section)
     assert "Claims checked by the build: " in text
-    return unspaced(text.split("Claims checked by the build: ", 1)[1].split(" Note:", 1)[0])
+    return unspaced(text.split("Claims checked by the build: ", 1)[1].split(" What the run shows", 1)[0])
 
 
 def unspaced(text: str) -> str:
@@ -184,5 +184,19 @@ def test_html_marks_claims_held_and_broken(html_app: SphinxTestApp) -> None:
     broken = soup.select(".evaldemo-broken")
     assert len(held) == len(HOLDING)
     assert len(broken) == len(FAILING)
-    assert all(tag.get_text() == " holds" for tag in held)
-    assert all(tag.get_text() == " does NOT hold" for tag in broken)
+    # a badge each: the claim, then the verdict in words (the icon comes from the stylesheet)
+    assert all("evaldemo-claim" in tag["class"] for tag in held + broken)
+    assert all(tag.code is not None and tag.get_text() == f"{tag.code.get_text()} holds" for tag in held)
+    for tag in broken:
+        assert tag.code is not None
+        claim = tag.code.get_text()
+        (section,) = [s for s, c in FAILING if c == claim and tag.find_parent("section", id=s)]
+        assert tag.get_text() == f"{claim} does NOT hold ({FAILING[section, claim]})"
+    # a contradicted claim marks its whole box, so it stands out on the page
+    boxes = soup.select("div.evaldemo-claims")
+    assert len(boxes) == len({s for s, _ in HOLDING} | {s for s, _ in FAILING})
+    for box in boxes:
+        assert ("evaldemo-claims-broken" in box["class"]) == bool(box.select(".evaldemo-broken"))
+    # next to the panels: right after them, before the comparison
+    for box in boxes:
+        assert "evaldemo-panels" in box.find_previous_sibling()["class"]

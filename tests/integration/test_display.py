@@ -32,13 +32,14 @@ def direct(
     x = make_input()
     state = copy.deepcopy(net.state_dict())
     results: dict[str, list[Any]] = {}
+    args = x if isinstance(x, tuple) else (x,)
     for mode in modes:
         net.load_state_dict(state)
         net.train(mode == "train")
         seed_all(seed)
         context = torch.no_grad() if no_grad and mode == "eval" else contextlib.nullcontext()
         with context:
-            results[mode] = [net(copy.deepcopy(x)) for _ in range(repeat)]
+            results[mode] = [net(*copy.deepcopy(args)) for _ in range(repeat)]
     return results
 
 
@@ -138,10 +139,63 @@ def test_no_grad_stops_autograd_in_eval_only(page: dict[str, str]) -> None:
 
 def test_as_written_segments_follow_the_mode(page: dict[str, str]) -> None:
     section = page["as-written"]
-    assert titles(section) == ["model.train()", "model.eval()"]
-    assert outputs(section, "model.train()") == ["training flag: True\nstill training"]
-    assert outputs(section, "model.eval()") == ["training flag: False"]
+    assert titles(section) == ["train mode (the default)", "eval mode"]
+    assert outputs(section, "train mode (the default)") == ["training flag: True\nstill training"]
+    assert outputs(section, "eval mode") == ["training flag: False"]
     assert "What the run shows" not in section
+    assert "input =" not in section
+
+
+def test_as_written_train_after_eval_is_not_the_default(page: dict[str, str]) -> None:
+    section = page["as-written-back"]
+    assert titles(section) == ["output", "train mode (the default)", "eval mode", "train mode"]
+    assert outputs(section, "output") == ["no model yet"]
+    assert outputs(section, "train mode (the default)") == ["built"]
+    assert outputs(section, "eval mode") == ["evaluating"]
+    assert outputs(section, "train mode") == ["training again"]
+
+
+def _lines_before_the_panels(section: str) -> list[str]:
+    """The non-blank lines above the first panel title: the code, then the input line."""
+    return [line for line in section.split('**"', 1)[0].splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize(
+    ("section", "line"),
+    [
+        ("relu-dropout", "input = torch.randn(4, 8)  # seed 0"),
+        ("seed", "input = torch.randn(3, 4)  # seed 5"),
+        ("no-grad", "input = torch.randn(2, 4)  # seed 0, eval pass under torch.no_grad()"),
+        ("repeat", "input = torch.randn(2, 6)  # seed 0, 3 passes per mode"),
+        ("input-tuple", "input = torch.randn(2, 3), torch.randn(2, 3) * 3 + 10  # seed 7, "
+                        "eval pass under torch.no_grad(), 2 passes per mode"),
+    ],
+)
+def test_input_line_under_the_code(page: dict[str, str], section: str, line: str) -> None:
+    lines = _lines_before_the_panels(page[section])
+    assert lines[-1] == "   " + line  # a literal block of its own, right under the code
+    assert lines[0] == "   import torch"
+    compile(line, "<input line>", "exec")  # a line a reader can paste and run
+
+
+def test_input_line_reproduces_the_run(page: dict[str, str]) -> None:
+    class Add(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.drop = nn.Dropout(0.5)
+
+        def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return self.drop(a + b)
+
+    runs = direct(Add, lambda: (torch.randn(2, 3), torch.randn(2, 3) * 3 + 10), seed=7, repeat=2,
+                  no_grad=True)
+    section = page["input-tuple"]
+    assert outputs(section, "model.eval()") == [repr(out) for out in runs["eval"]]
+    assert outputs(section, "model.train()") == [repr(out) for out in runs["train"]]
+
+
+def test_no_input_line_without_the_code(page: dict[str, str]) -> None:
+    assert "input =" not in page["hide-code"]
 
 
 def test_hide_code_shows_panels_without_code(page: dict[str, str]) -> None:

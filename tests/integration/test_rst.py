@@ -53,9 +53,9 @@ def test_compared_panels_with_options(page: dict[str, str]) -> None:
 
 def test_as_written_segments(page: dict[str, str]) -> None:
     section = page["As written"]
-    assert titles(section) == ["model.train()", "model.eval()"]
-    assert outputs(section, "model.train()") == ["before"]
-    assert outputs(section, "model.eval()") == ["after"]
+    assert titles(section) == ["train mode (the default)", "eval mode"]
+    assert outputs(section, "train mode (the default)") == ["before"]
+    assert outputs(section, "eval mode") == ["after"]
 
 
 def test_warnings_at_rst_lines(app_rst: SphinxTestApp, page: dict[str, str]) -> None:

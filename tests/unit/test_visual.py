@@ -1,5 +1,5 @@
-"""visual: marked element grids, the train-against-eval chart and its text alternative,
-the summary of a large tensor, and escaping. Pure functions over TensorView data."""
+"""visual: marked element grids, the train-against-eval chart (ticks, counts, key) and its
+text alternative, the summary of a large tensor, and escaping. Pure functions over TensorView data."""
 
 from __future__ import annotations
 
@@ -29,9 +29,10 @@ TRAIN = view((0.0, 2.0, 1.0, 4.0), (2, 2))
 EVAL = view((0.5, 1.0, 1.0, 2.0), (2, 2))
 
 
-def cells(html: str) -> list[list[tuple[str, list[str]]]]:
-    """``[[(text, classes), ...] per row]`` of the grid's table."""
-    table = BeautifulSoup(html, "html.parser").select_one("table.evaldemo-grid")
+def cells(grid: visual.Grid | None) -> list[list[tuple[str, list[str]]]]:
+    """``[[(text, classes), ...] per row]`` of the grid's table, as its HTML shows it."""
+    assert grid is not None
+    table = BeautifulSoup(visual.grid_html(grid), "html.parser").select_one("table.evaldemo-grid")
     assert table is not None
     return [
         [(td.get_text(), [str(c) for c in td.get_attribute_list("class") if c]) for td in tr.find_all("td")]
@@ -39,17 +40,21 @@ def cells(html: str) -> list[list[tuple[str, list[str]]]]:
     ]
 
 
+def legend(grid: visual.Grid) -> str:
+    found = BeautifulSoup(visual.grid_html(grid), "html.parser").select_one("p.evaldemo-legend")
+    return found.get_text() if found is not None else ""
+
+
 def test_grid_marks_differing_and_zeroed_cells_with_glyph_and_class() -> None:
-    html = visual.element_grid(TRAIN, EVAL, "train", "eval")
-    assert html is not None
-    rows = cells(html)
-    assert rows == [
+    grid = visual.element_grid(TRAIN, EVAL, "train", "eval")
+    assert cells(grid) == [
         [(f"0.0000{visual.ZEROED} (zero in model.train(), 0.5000 in model.eval())", ["evaldemo-zeroed"]),
          (f"2.0000{visual.DIFFERS} (model.eval() gives 1.0000)", ["evaldemo-differs"])],
         [("1.0000", []),
          (f"4.0000{visual.DIFFERS} (model.eval() gives 2.0000)", ["evaldemo-differs"])],
     ]
-    soup = BeautifulSoup(html, "html.parser")
+    assert grid is not None
+    soup = BeautifulSoup(visual.grid_html(grid), "html.parser")
     # the glyph is decoration for sight; the words are there for screen readers
     marks = soup.select("span.evaldemo-mark")
     assert [m.get_text() for m in marks] == [visual.ZEROED, visual.DIFFERS, visual.DIFFERS]
@@ -57,30 +62,55 @@ def test_grid_marks_differing_and_zeroed_cells_with_glyph_and_class() -> None:
     zeroed = soup.select_one("td.evaldemo-zeroed")
     assert zeroed is not None
     assert zeroed["title"] == "zero in model.train(), 0.5000 in model.eval()"
-    legend = soup.select_one("p.evaldemo-legend")
-    assert legend is not None
-    assert visual.DIFFERS in legend.get_text()
-    assert visual.ZEROED in legend.get_text()
+    assert legend(grid) == (f"{visual.DIFFERS} differs from model.eval() "
+                            f"{visual.ZEROED} zero here, not in model.eval()")
 
 
-def test_grid_from_the_other_side_marks_no_zeroed_cell() -> None:
-    html = visual.element_grid(EVAL, TRAIN, "eval", "train")
-    assert html is not None
-    classes = [c for row in cells(html) for _, c in row]
-    assert classes == [["evaldemo-differs"], ["evaldemo-differs"], [], ["evaldemo-differs"]]
+def test_legend_lists_only_the_marks_on_screen() -> None:
+    grid = visual.element_grid(EVAL, TRAIN, "eval", "train")
+    assert grid is not None
+    assert [c for row in cells(grid) for _, c in row] == [
+        ["evaldemo-differs"], ["evaldemo-differs"], [], ["evaldemo-differs"]]
+    assert legend(grid) == f"{visual.DIFFERS} differs from model.train()"
+    assert visual.ZEROED not in visual.grid_html(grid)
+
+
+def test_all_differ_is_said_once_instead_of_marking_every_cell() -> None:
+    grid = visual.element_grid(view((1.0, 2.0, 3.0, 4.0), (2, 2)), view((0.5, 1.0, 1.5, 2.0), (2, 2)),
+                               "train", "eval")
+    assert grid is not None and grid.all_differ
+    assert [c for row in cells(grid) for _, c in row] == [[], [], [], []]
+    assert legend(grid) == "All 4 elements differ from model.eval()."
+    assert visual.DIFFERS not in visual.grid_html(grid)
+    # the other mode's value is still one hover away
+    soup = BeautifulSoup(visual.grid_html(grid), "html.parser")
+    assert soup.find_all("td")[0]["title"] == "model.eval() gives 0.5000"
+
+
+def test_all_differ_keeps_the_zeroed_marks() -> None:
+    grid = visual.element_grid(view((0.0, 2.0)), view((1.0, 1.0)), "train", "eval")
+    assert grid is not None and grid.all_differ
+    assert [c for row in cells(grid) for _, c in row] == [["evaldemo-zeroed"], []]
+    assert legend(grid) == (f"All 2 elements differ from model.eval(). "
+                            f"{visual.ZEROED} zero here, not in model.eval()")
+
+
+def test_both_modes_grids_share_a_column_width() -> None:
+    train = visual.element_grid(view((0.0, 12.5)), view((-3.25, 1.0)), "train", "eval")
+    eval_ = visual.element_grid(view((-3.25, 1.0)), view((0.0, 12.5)), "eval", "train")
+    assert train is not None and eval_ is not None
+    assert train.width == eval_.width == len("-3.2500")
+    assert "--evaldemo-cell: 7ch" in visual.grid_html(train)
 
 
 def test_one_dimensional_tensor_is_one_row() -> None:
-    html = visual.element_grid(view((1.0, 0.0, 3.0)), view((1.0, 5.0, 3.0)), "train", "eval")
-    assert html is not None
-    (row,) = cells(html)
+    (row,) = cells(visual.element_grid(view((1.0, 0.0, 3.0)), view((1.0, 5.0, 3.0)), "train", "eval"))
     assert [c for _, c in row] == [[], ["evaldemo-zeroed"], []]
 
 
 def test_integer_values_print_as_integers() -> None:
-    html = visual.element_grid(view((1.0, 2.0), dtype="int64"), view((1.0, 3.0), dtype="int64"), "train", "eval")
-    assert html is not None
-    (row,) = cells(html)
+    (row,) = cells(visual.element_grid(view((1.0, 2.0), dtype="int64"), view((1.0, 3.0), dtype="int64"),
+                                       "train", "eval"))
     assert row[0] == ("1", [])
     assert row[1][0].startswith("2")
     assert "model.eval() gives 3" in row[1][0]
@@ -103,64 +133,119 @@ def test_no_grid(mine: TensorView, theirs: TensorView) -> None:
 
 
 def test_grid_up_to_64_elements() -> None:
-    html = visual.element_grid(view((1.0,) * 64, (8, 8)), view((2.0,) * 64, (8, 8)), "train", "eval")
-    assert html is not None
-    assert len(cells(html)) == 8
-    assert all(len(row) == 8 for row in cells(html))
+    rows = cells(visual.element_grid(view((1.0,) * 64, (8, 8)), view((2.0,) * 64, (8, 8)), "train", "eval"))
+    assert len(rows) == 8
+    assert all(len(row) == 8 for row in rows)
 
 
 def test_grid_escapes_labels() -> None:
     evil = '<script>alert("x")</script>'
-    html = visual.element_grid(TRAIN, EVAL, evil, evil)
-    assert html is not None
+    grid = visual.element_grid(TRAIN, EVAL, evil, evil)
+    assert grid is not None
+    html = visual.grid_html(grid)
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
     assert BeautifulSoup(html, "html.parser").find("script") is None
 
 
+def drawn_chart(train: TensorView, eval_: TensorView) -> tuple[visual.Chart, BeautifulSoup]:
+    drawn = visual.chart(train, eval_)
+    assert drawn is not None
+    return drawn, BeautifulSoup(visual.chart_html(drawn, drawn.text), "html.parser")
+
+
 def test_chart_counts_equal_zeroed_and_other() -> None:
     train = view((0.0, 2.0, 1.0, 4.0, 0.0, math.nan))
     eval_ = view((0.5, 1.0, 1.0, 2.0, 0.0, 3.0))
-    drawn = visual.chart(train, eval_)
-    assert drawn is not None
-    svg, text = drawn
+    drawn, soup = drawn_chart(train, eval_)
     # the NaN pair is left out: five elements plotted
-    assert text == (
+    assert drawn.text == (
         "Train output plotted against eval output, 5 elements: 2 equal (on the diagonal), "
         "1 zero in train only (on the horizontal zero line), 2 otherwise different."
     )
-    soup = BeautifulSoup(svg, "html.parser")
     chart = soup.select_one("svg.evaldemo-chart")
     assert chart is not None
     assert chart["role"] == "img"
-    assert chart["aria-label"] == text
-    title = chart.find("title")
-    assert title is not None
-    assert title.get_text() == text
-    assert len(soup.select("circle.evaldemo-pt-equal")) == 2
-    assert len(soup.select("rect.evaldemo-pt-zeroed")) == 1
-    assert len(soup.select("path.evaldemo-pt-differs")) == 2
+    assert chart["aria-label"] == drawn.text
+    assert len(soup.select("svg.evaldemo-chart circle.evaldemo-pt-equal")) == 2
+    assert len(soup.select("svg.evaldemo-chart rect.evaldemo-pt-zeroed")) == 1
+    assert len(soup.select("svg.evaldemo-chart path.evaldemo-pt-differs")) == 2
     assert soup.select_one("line.evaldemo-diagonal") is not None
+    caption = soup.select_one("figcaption p.evaldemo-chart-text")
+    assert caption is not None and caption.get_text() == drawn.text
+
+
+def test_chart_is_at_least_320_pixels_wide() -> None:
+    _, soup = drawn_chart(TRAIN, EVAL)
+    chart = soup.select_one("svg.evaldemo-chart")
+    assert chart is not None
+    assert float(str(chart["width"])) >= 320 and float(str(chart["height"])) >= 300
+
+
+@pytest.mark.parametrize(
+    ("train", "eval_", "ticks"),
+    [
+        pytest.param(view((-3.0, 0.0, 5.0)), view((-1.0, 2.0, 5.0)), ["-3", "0", "5"], id="min-0-max"),
+        pytest.param(view((1.0, 2.0)), view((1.5, 4.0)), ["1", "4"], id="no-zero-in-range"),
+        pytest.param(view((-0.01, 9.0)), view((0.0, 9.0)), ["0", "9"], id="zero-too-close-to-min"),
+    ],
+)
+def test_chart_ticks_at_min_zero_and_max_on_both_axes(
+    train: TensorView, eval_: TensorView, ticks: list[str]
+) -> None:
+    _, soup = drawn_chart(train, eval_)
+    labels = [t.get_text() for t in soup.select("text.evaldemo-tick-label")]
+    assert sorted(labels, key=float) == sorted(ticks * 2, key=float)  # x axis and y axis
+    axes = [t.get_text() for t in soup.select("text.evaldemo-axis-label")]
+    assert axes == ["eval value", "train value"]
+
+
+def test_coincident_points_are_counted() -> None:
+    # dropout's zeroed elements of a ReLU output: many (0, 0) pairs on one spot
+    train = view((0.0,) * 6 + (2.0, 0.0, 4.0))
+    eval_ = view((0.0,) * 6 + (1.0, 1.5, 2.0))
+    drawn, soup = drawn_chart(train, eval_)
+    assert sum(point.count for point in drawn.points) == 9
+    equal = [p for p in drawn.points if p.kind == "equal"]
+    assert [(p.eval, p.train, p.count) for p in equal] == [(0.0, 0.0, 6)]
+    assert [t.get_text() for t in soup.select("text.evaldemo-count")] == ["\u00d76"]
+    assert len(soup.select("svg.evaldemo-chart circle")) == 1
+
+
+def test_chart_key_names_only_the_shapes_drawn() -> None:
+    _, soup = drawn_chart(view((1.0, 2.0)), view((1.0, 3.0)))
+    key = [li.get_text(" ", strip=True) for li in soup.select("ul.evaldemo-chart-key li")]
+    assert key == ["equal in both modes (on the diagonal)", "otherwise different"]
+    shapes = [li.select_one("svg > *").name for li in soup.select("ul.evaldemo-chart-key li")]
+    assert shapes == ["circle", "path"]
+    _, soup = drawn_chart(view((0.0, 0.0, 2.0)), view((1.0, 1.0, 2.0)))
+    key = [li.get_text(" ", strip=True) for li in soup.select("ul.evaldemo-chart-key li")]
+    assert key == ["equal in both modes (on the diagonal)", "zero in train only (on the zero line)",
+                   "\u00d7N N elements on the same spot"]
 
 
 def test_chart_points_stay_inside_the_picture() -> None:
-    svg, _ = visual.chart(view((-3.0, 0.0, 5.0)), view((-1.0, 2.0, 5.0))) or ("", "")
-    soup = BeautifulSoup(svg, "html.parser")
-    picture = soup.select_one("svg")
+    _, soup = drawn_chart(view((-3.0, 0.0, 5.0)), view((-1.0, 2.0, 5.0)))
+    picture = soup.select_one("svg.evaldemo-chart")
     assert picture is not None
-    size = float(str(picture["width"]))
-    circles = soup.select("circle")
-    assert len(circles) == 1  # the one equal pair; the others differ
-    for circle in circles:
-        assert 0 <= float(str(circle["cx"])) <= size
-        assert 0 <= float(str(circle["cy"])) <= size
+    width, height = float(str(picture["width"])), float(str(picture["height"]))
+    marks = soup.select("svg.evaldemo-chart circle")
+    assert len(marks) == 1  # the one equal pair; the others differ
+    for circle in marks:
+        assert 0 <= float(str(circle["cx"])) <= width
+        assert 0 <= float(str(circle["cy"])) <= height
 
 
 def test_chart_of_constant_values_has_a_range() -> None:
-    drawn = visual.chart(view((1.0, 1.0)), view((1.0, 1.0)))
-    assert drawn is not None
-    assert "nan" not in drawn[0].lower()
-    assert "2 equal" in drawn[1]
+    drawn, soup = drawn_chart(view((1.0, 1.0)), view((1.0, 1.0)))
+    assert "nan" not in str(soup).lower()
+    assert "2 equal" in drawn.text
+
+
+def test_chart_escapes_its_caption() -> None:
+    drawn, _ = drawn_chart(TRAIN, EVAL)
+    html = visual.chart_html(drawn, "<script>alert(1)</script>")
+    assert BeautifulSoup(html, "html.parser").find("script") is None
 
 
 @pytest.mark.parametrize(
