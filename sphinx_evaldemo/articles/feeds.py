@@ -107,6 +107,8 @@ def _url(app: Sphinx, feed_path: str, target: str) -> str:
     base = app.config.html_baseurl
     if base:
         return urljoin(str(base).rstrip("/") + "/", target)
+    if target == feed_path:
+        return Path(feed_path).name
     return relative_uri(feed_path, target)
 
 

@@ -69,10 +69,11 @@ def parse(markdown: str) -> list[nodes.Element]:
             stack[-1].extend(_inline(token.children or []))
         elif kind in ("fence", "code_block"):
             code = token.content.rstrip("\n")
-            stack[-1] += nodes.literal_block(code, code)
+            language = token.info.strip().split(" ")[0] if kind == "fence" else ""
+            stack[-1] += nodes.literal_block(code, code, language=language or "text")
         elif kind == "html_block":
             raw = token.content.rstrip("\n")
-            stack[-1] += nodes.literal_block(raw, raw, classes=[HTML])
+            stack[-1] += nodes.literal_block(raw, raw, classes=[HTML], language="html")
     return list(root.children)  # type: ignore[arg-type]  # only Elements were added
 
 
