@@ -69,8 +69,9 @@ def parse(markdown: str) -> list[nodes.Element]:
             stack[-1].extend(_inline(token.children or []))
         elif kind in ("fence", "code_block"):
             code = token.content.rstrip("\n")
-            language = token.info.strip().split(" ")[0] if kind == "fence" else ""
-            stack[-1] += nodes.literal_block(code, code, language=language or "text")
+            # shown as written, never highlighted (an unknown language would be a warning)
+            # and never run (``{evaldemo}`` in a tldr is code to show)
+            stack[-1] += nodes.literal_block(code, code, language="text")
         elif kind == "html_block":
             raw = token.content.rstrip("\n")
             stack[-1] += nodes.literal_block(raw, raw, classes=[HTML], language="html")

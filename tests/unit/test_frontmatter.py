@@ -1,4 +1,5 @@
-"""Front-matter coercion, dates, tags and the page handed to MyST: pure functions, from tables."""
+"""Front-matter coercion, dates, names, the tldr and the page handed to MyST: pure functions,
+from tables."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from sphinx_evaldemo.articles import frontmatter
+from docutils import nodes
+
+from sphinx_evaldemo.articles import dates, frontmatter, names, source, tldr
 from sphinx_evaldemo.articles.catalog import ArticleRecord
+from sphinx_evaldemo.articles.listing import newest_first, parse_options
 from sphinx_evaldemo.articles.meta import ArticleMeta, Thumbnail
-from sphinx_evaldemo.articles.tags import newest_first, parse_options, slug, tag_groups
 
 VALID = """\
 title: T
@@ -60,7 +63,7 @@ VALUES = [
     ("tldr: '*Markdown* stays as `text`'", "tldr", "*Markdown* stays as `text`"),
     ("thumbnail: 0", "thumbnail", Thumbnail("index", 0)),
     ("thumbnail: img/a.png", "thumbnail", Thumbnail("path", "img/a.png")),
-    ("thumbnail: '0'", "thumbnail", Thumbnail("path", "0")),
+    ("thumbnail: '0'", "thumbnail", Thumbnail("index", 0)),  # as the Knowledge Repo reads it
     ("thumbnail: https://example.org/a.png", "thumbnail",
      Thumbnail("url", "https://example.org/a.png")),
 ]
@@ -109,7 +112,7 @@ PROBLEMS = [
     ("thumbnail: -1\n", [(6, "thumbnail", "the index -1")], lambda m: m.thumbnail is None),
     ("thumbnail: 1.5\n", [(6, "thumbnail", "got '1.5'")], lambda m: m.thumbnail is None),
     ("thumbnail: [a.png]\n", [(6, "thumbnail", "got a list")], lambda m: m.thumbnail is None),
-    ("tldr: [x]\n", [(6, "tldr", "expected a string (inline Markdown)")],
+    ("tldr: [x]\n", [(6, "tldr", "expected a string of Markdown")],
      lambda m: m.tldr is None),
     ("tags: [a]\ntags: [b]\n", [(7, "tags", "appears twice (lines 6 and 7)")],
      lambda m: m.tags == ("b",)),
@@ -119,10 +122,13 @@ PROBLEMS = [
      lambda m: m.tags == ("kept",) and m.title == "T"),
     ("tags: [a, b\nsubtitle: kept\n",
      [(6, "tags", "not valid YAML: expected ',' or ']'")], lambda m: m.subtitle == "kept"),
-    # unknown keys are kept with their types, dates as written, and not checked
-    ("private: true\nallowed_groups: [a, b]\nreviewed: 2023-02-30\n", [],
-     lambda m: m.extra == {"private": True, "allowed_groups": ["a", "b"],
-                           "reviewed": "2023-02-30"}),
+    # the Knowledge Repo's own keys are read and checked; unknown keys are kept with their
+    # types, dates as written, and not checked
+    ("private: true\nallowed_groups: [a, b]\npath: /x/y.kp\nreviewed: 2023-02-30\n", [],
+     lambda m: (m.private, m.allowed_groups, m.path, m.extra)
+     == (True, ("a", "b"), "/x/y.kp", {"reviewed": "2023-02-30"})),
+    ("private: maybe\n", [(6, "private", "got 'maybe'; expected true or false")],
+     lambda m: m.private is False),
 ]
 
 
@@ -181,13 +187,13 @@ def test_not_an_article(source: str) -> None:
 )
 def test_myst_source_keeps_every_line(yaml_text: str, heading: str | None,
                                       front: list[str]) -> None:
-    source = page(yaml_text, "## Body\n\ntext\n")
+    text = page(yaml_text, "## Body\n\ntext\n")
     reading = read(yaml_text)
-    result = frontmatter.myst_source(source, reading, heading)
+    result = source.myst_source(text, reading, heading)
     lines = result.split("\n")
-    assert len(lines) == len(source.split("\n"))
+    assert len(lines) == len(text.split("\n"))
     assert lines[: reading.end + 1] == front
-    assert lines[reading.end + 1:] == source.split("\n")[reading.end + 1:]
+    assert lines[reading.end + 1:] == text.split("\n")[reading.end + 1:]
 
 
 @pytest.mark.parametrize(
@@ -203,7 +209,7 @@ def test_myst_source_keeps_every_line(yaml_text: str, heading: str | None,
     ],
 )
 def test_first_heading_level(markdown: str, level: int | None) -> None:
-    assert frontmatter.first_heading_level(markdown) == level
+    assert source.first_heading_level(markdown) == level
 
 
 @pytest.mark.parametrize(
@@ -213,7 +219,7 @@ def test_first_heading_level(markdown: str, level: int | None) -> None:
      ("What does model.eval() do?", "What does model\\.eval\\(\\) do\\?")],
 )
 def test_escape_markdown(text: str, escaped: str) -> None:
-    assert frontmatter.escape_markdown(text) == escaped
+    assert source.escape_markdown(text) == escaped
 
 
 # --------------------------------------------------------------------------- dates, names
@@ -231,7 +237,7 @@ def test_escape_markdown(text: str, escaped: str) -> None:
     ],
 )
 def test_dates_line(created: date | None, updated: date | None, line: str) -> None:
-    assert frontmatter.dates_line(created, updated) == line
+    assert dates.dates_line(created, updated) == line
 
 
 @pytest.mark.parametrize(
@@ -240,7 +246,7 @@ def test_dates_line(created: date | None, updated: date | None, line: str) -> No
      (("Ada", "Alan", "Grace"), "Ada, Alan and Grace")],
 )
 def test_byline(authors: tuple[str, ...], line: str) -> None:
-    assert frontmatter.byline(authors) == line
+    assert dates.byline(authors) == line
 
 
 @pytest.mark.parametrize(
@@ -250,20 +256,48 @@ def test_byline(authors: tuple[str, ...], line: str) -> None:
 )
 def test_parse_when_errors(text: str, error: str) -> None:
     with pytest.raises(ValueError, match=error):
-        frontmatter.parse_when(text)
+        dates.parse_when(text)
 
 
-# --------------------------------------------------------------------------- tags
+# --------------------------------------------------------------------------- names
 
 
 @pytest.mark.parametrize(
     ("tag", "page"),
-    [("pytorch", "pytorch"), ("Deep Learning", "deep-learning"), ("deep-learning", "deep-learning"),
-     ("réseaux neuronaux", "réseaux-neuronaux"), ("C++", "c"), ("<script>x</script>", "script-x-script"),
-     ("???", "tag-" + __import__("hashlib").sha256(b"???").hexdigest()[:8])],
+    [("pytorch", "pytorch"), ("PyTorch", "pytorch"), ("Deep Learning", "deep-learning"),
+     ("deep_learning", "deep-learning"), ("réseaux neuronaux", "réseaux-neuronaux"),
+     ("2017", "2017"), ("C", "c"),
+     # punctuation, reserved and long names: a readable part, "_" and a hash of the name
+     ("C++", "c_" + names.file_name("C++").split("_")[1]),
+     ("<script>x</script>", "script-x-script_" + names.file_name("<SCRIPT>x</SCRIPT>")[-10:]),
+     ("index", "index_" + names.file_name("INDEX")[-10:]),
+     ("???", "tag_" + names.file_name("???")[-10:])],
 )
-def test_slug(tag: str, page: str) -> None:
-    assert slug(tag) == page
+def test_file_name(tag: str, page: str) -> None:
+    assert names.file_name(tag) == page
+    assert names.file_name(tag.upper()) == page  # case never makes another page
+
+
+def test_distinct_names_never_share_a_file() -> None:
+    tags = ["C", "C++", "C#", "c--", "c_", "index", "Index", "search", "con", "x" * 500,
+            "x" * 499 + "y", "-", "_", "c-2b2b", "c-plus-plus", "日本語", "日本 語"]
+    files = {names.key(t): names.file_name(t) for t in tags}
+    assert len(set(files.values())) == len(files)
+    for name in files.values():
+        assert "/" not in name and len(name.encode()) <= names.MAX_BYTES
+        assert name.split("_")[0] not in names.RESERVED or "_" in name
+    assert names.key("index") == names.key("Index")
+    assert names.file_name("x" * 500) == names.file_name("X" * 500)  # stable
+
+
+def test_groups_merge_spellings_and_keep_order() -> None:
+    groups = names.groups([("new", ["deep-learning", "pytorch"]),
+                           ("mid", ["Deep Learning", "C++"]), ("old", ["Deep Learning", "C"])])
+    assert {k: (g.label, g.docnames) for k, g in groups.items()} == {
+        "c": ("C", ("old",)), "c++": ("C++", ("mid",)),
+        "deep-learning": ("Deep Learning", ("new", "mid", "old")),
+        "pytorch": ("pytorch", ("new",))}
+    assert groups["c++"].file != groups["c"].file
 
 
 def _record(title: str, created: date | None, tags: tuple[str, ...] = ()) -> ArticleRecord:
@@ -279,17 +313,6 @@ def test_newest_first_respects_time_zones_and_puts_undated_last() -> None:
         "e": _record("e", date(2027, 1, 1)),
     }
     assert [name for name, _ in newest_first(records)] == ["e", "c", "a", "b", "d"]
-
-
-def test_tag_groups_merge_spellings() -> None:
-    records = {
-        "old": _record("old", date(2020, 1, 1), ("Deep Learning",)),
-        "new": _record("new", date(2026, 1, 1), ("deep-learning", "pytorch")),
-        "mid": _record("mid", date(2024, 1, 1), ("Deep Learning",)),
-    }
-    groups = tag_groups(records)
-    assert groups == {"deep-learning": ("Deep Learning", ["new", "mid", "old"]),
-                      "pytorch": ("pytorch", ["new"])}
 
 
 @pytest.mark.parametrize(
@@ -309,5 +332,79 @@ def test_meta_round_trips_through_json() -> None:
     meta = ArticleMeta(title="T", authors=("A",), tags=("x",),
                        created_at=datetime(2026, 1, 2, 3, 4, tzinfo=PLUS1),
                        updated_at=date(2026, 2, 3), thumbnail=Thumbnail("index", 1),
-                       extra={"private": True})
+                       private=True, allowed_groups=("sre",), path="a.kp",
+                       extra={"reviewed": "2026-01-01"})
     assert ArticleMeta.from_dict(meta.to_dict()) == meta
+
+
+# --------------------------------------------------------------------------- sections
+
+
+@pytest.mark.parametrize(
+    ("markdown", "shifted"),
+    [
+        ("### A\n\n#### B\n\n### C\n", "## A\n\n### B\n\n## C\n"),  # the KR template
+        ("#### A\n\n##### B\n", "## A\n\n### B\n"),
+        ("## A\n\n#### B\n", "## A\n\n#### B\n"),  # starts at ##: a real jump stays
+        ("### A\n\n## B\n\n### C\n", "## A\n\n## B\n\n## C\n"),  # never above ##
+        ("# Own H1\n\n### A\n", "# Own H1\n\n## A\n"),
+        ("   ### A ###\n", "   ## A ###\n"),
+        ("```\n### code\n```\n\n### A\n", "```\n### code\n```\n\n## A\n"),
+        ("> ### quoted\n\n### A\n", "> ### quoted\n\n## A\n"),
+        ("A\n---\n\n### B\n", "A\n---\n\n### B\n"),  # setext ## first: nothing to do
+        ("no heading\n", "no heading\n"),
+    ],
+)
+def test_shift_sections(markdown: str, shifted: str) -> None:
+    assert source.shift_sections(markdown) == shifted
+
+
+# --------------------------------------------------------------------------- tldr
+
+
+def _tree(markdown: str) -> list[str]:
+    return [block.pformat().strip() for block in tldr.parse(markdown)]
+
+
+def test_tldr_blocks_and_inline() -> None:
+    blocks = tldr.parse("One *a* `b` [c](https://x.org/) [d](other.md) ![e](i.png)\n\n"
+                        "- f\n- **g**\n\n1. h\n\n> q\n\n### H\n\n```{evaldemo}\nrun()\n```\n")
+    kinds = [type(block).__name__ for block in blocks]
+    assert kinds == ["paragraph", "bullet_list", "enumerated_list", "block_quote", "paragraph",
+                     "literal_block"]
+    first = blocks[0]
+    assert [type(n).__name__ for n in first.children] == [
+        "Text", "emphasis", "Text", "literal", "Text", "reference", "Text", "inline", "Text",
+        "Text"]
+    assert first.next_node(nodes.reference)["refuri"] == "https://x.org/"
+    assert first.astext() == "One a b c d e"
+    assert blocks[4]["classes"] == ["evaldemo-tldr-heading"]
+    assert blocks[5]["language"] == "text" and blocks[5].astext() == "run()"
+
+
+@pytest.mark.parametrize(
+    ("markdown", "plain"),
+    [
+        ("Resuming *without* `x` [docs](https://a.b).", "Resuming without x docs."),
+        ("Line one\nline two\n\n- a\n- b\n", "Line one line two a b"),
+        ("Text <b>bold</b> and <script>alert(1)</script>", "Text bold and alert(1)"),
+        ("<table><tr><td>1</td><td>2</td></tr></table>\n", "1 2"),
+        ("[x](javascript:alert(1))", "[x](javascript:alert(1))"),
+        ("word " * 80, ("word " * 60).strip() + "…"),
+        ("a" * 400, "a" * 300 + "…"),
+    ],
+)
+def test_tldr_plain_text(markdown: str, plain: str) -> None:
+    text = tldr.plain(tldr.parse(markdown))
+    assert text == plain
+    assert len(text) <= tldr.SUMMARY_LIMIT + 1
+
+
+def test_tldr_raw_html_is_text_and_unsafe_links_are_not_links() -> None:
+    blocks = tldr.parse("<div onclick='x()'>hi</div>\n\nSee <img src=x onerror=y> and "
+                        "[a](javascript:alert(1)) and [b](data:text/html,x)\n")
+    assert not [n for b in blocks for n in b.findall(nodes.raw)]
+    refs = [n for b in blocks for n in b.findall(nodes.reference)]
+    assert refs == []
+    assert blocks[0].astext() == "<div onclick='x()'>hi</div>"
+    assert "<img src=x onerror=y>" in blocks[1].astext()
