@@ -9,7 +9,6 @@ without it the links are relative to the feed file, and a warning says so.
 from __future__ import annotations
 
 import html
-import importlib.util
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,7 +47,12 @@ class FeedPlan:
 
 
 def available() -> bool:
-    return importlib.util.find_spec("feedgen") is not None
+    """Whether feedgen (the ``feeds`` extra) can be imported."""
+    try:
+        import feedgen.feed  # noqa: F401  # only to know that it is there
+    except ImportError:
+        return False
+    return True
 
 
 def plan_feeds(records: dict[str, ArticleRecord], project: str) -> FeedPlan:

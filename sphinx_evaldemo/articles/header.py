@@ -50,6 +50,16 @@ def is_markdown(app: Sphinx, docname: str) -> bool:
         return False
 
 
+def is_ablog_post(app: Sphinx, docname: str, reading: Reading) -> bool:
+    """Whether ABlog, when enabled, takes the page as its post (``blogpost`` in the front
+    matter, or ``blog_post_pattern``): then it is ABlog's alone, never also an article, so
+    no post is listed twice and ABlog gets its own keys (``tags``, ``author``) untouched."""
+    if "ablog" not in app.extensions:
+        return False
+    return ("blogpost" in reading.passthrough
+            or docname in getattr(app.config, "matched_blog_posts", ()))
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -58,7 +68,7 @@ def on_source_read(app: Sphinx, docname: str, source_text: list[str]) -> None:
     if not is_markdown(app, docname):
         return
     reading = frontmatter.read(source_text[0])
-    if reading is None:
+    if reading is None or is_ablog_post(app, docname, reading):
         return
     for problem in reading.problems:
         warn(problem, docname)

@@ -16,7 +16,7 @@ from sphinx.util import logging
 
 from ..config import EvalDemoConfig
 from . import frontmatter
-from .header import is_markdown
+from .header import is_ablog_post, is_markdown
 
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
@@ -25,22 +25,21 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def is_private(path: Path, encoding: str) -> bool:
+def is_private(app: Sphinx, docname: str) -> bool:
     """Whether the page's front matter says ``private: true`` (False when unreadable)."""
     try:
-        text = path.read_text(encoding=encoding)
+        text = Path(app.env.doc2path(docname)).read_text(encoding=app.config.source_encoding)
     except (OSError, UnicodeDecodeError):
         return False  # Sphinx reports it when it reads the page
     reading = frontmatter.read(text)
-    return reading is not None and reading.meta.private
+    return reading is not None and reading.meta.private and not is_ablog_post(app, docname, reading)
 
 
 def on_before_read(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
     settings, _ = EvalDemoConfig.from_sphinx(app.config)  # problems: see examples.wiring
     if settings.private != "exclude":
         return
-    dropped = [doc for doc in docnames if is_markdown(app, doc)
-               and is_private(Path(env.doc2path(doc)), app.config.source_encoding)]
+    dropped = [doc for doc in docnames if is_markdown(app, doc) and is_private(app, doc)]
     for docname in dropped:
         docnames.remove(docname)
         env.found_docs.discard(docname)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-
 from docutils import nodes
 
 from sphinx_evaldemo.articles import dates, frontmatter, names, source, tldr
