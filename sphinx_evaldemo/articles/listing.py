@@ -82,7 +82,8 @@ def listing_nodes(
         if picture is not None:
             picture["classes"].append("evaldemo-listing-thumb")
             holder = nodes.container(classes=["evaldemo-card-thumb"])
-            if uri:  # the same link as the title: hidden from screen readers' link lists
+            if uri:  # the same link as the title; the image's alt text names it
+                picture["alt"] = record.title
                 holder += nodes.reference("", "", picture, internal=True, refuri=uri,
                                           classes=["evaldemo-card-thumb-link"])
             else:
