@@ -11,6 +11,7 @@ or the ``browser`` extra is missing (failing under ``CI=true``).
 from __future__ import annotations
 
 import functools
+import itertools
 import http.server
 import threading
 from collections.abc import Callable, Iterator
@@ -208,7 +209,7 @@ def test_listing_cards(look: Any, theme: str, mode: str, width: int) -> None:
     facts = look(theme, mode, width, "cards")
     cards = facts["cards"]
     assert len(cards) == 5
-    for upper, lower in zip(cards, cards[1:], strict=False):
+    for upper, lower in itertools.pairwise(cards):
         assert lower["box"]["y"] >= upper["box"]["b"] - EPS  # one card after another
     with_thumb = [c for c in cards if c["thumb"] is not None]
     assert with_thumb, "the C++ post has a thumbnail"
