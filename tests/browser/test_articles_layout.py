@@ -11,8 +11,8 @@ or the ``browser`` extra is missing (failing under ``CI=true``).
 from __future__ import annotations
 
 import functools
-import itertools
 import http.server
+import itertools
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
