@@ -1,6 +1,7 @@
 """Knowledge-Repo front matter: YAML text -> a checked ArticleMeta, with each problem's line.
 
-Everything here is pure (no Sphinx): :mod:`.article` calls it from ``source-read``.
+Everything here is pure (no Sphinx): :mod:`.header` calls it from ``source-read``, and
+:mod:`.private` before reading, to find private posts.
 
 PyYAML's safe loader gives up on the whole document when one date does not exist
 (``2023-02-30``), so this module reads the YAML with a loader that leaves timestamps as

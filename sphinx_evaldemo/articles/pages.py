@@ -27,7 +27,7 @@ from sphinx.util import logging
 from sphinx.util.osutil import relative_uri
 
 from . import names
-from .catalog import ArticleRecord, public
+from .catalog import ArticleRecord, articles, public
 from .listing import listing_nodes, newest_first, select
 from .nodes import evaldemo_articles, evaldemo_pagelink
 
@@ -43,6 +43,8 @@ PAGE_BUILDERS = ("html", "dirhtml")
 MARKER = "evaldemo-tag-page"
 #: the plan of this build, on ``env``
 PLAN = "evaldemo_pages_plan"
+#: ``{(kind, key)}`` that had a page in the last build, on ``env``
+LINKABLE = "evaldemo_linkable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,22 @@ def on_env_updated(app: Sphinx, env: BuildEnvironment) -> None:
                        "an index" if page.endswith("/index") else "a tag or author page", reason,
                        type="evaldemo", subtype="tags")
     setattr(env, PLAN, plan)
+
+
+def on_get_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
+    """Articles whose tag or author links change because another article came, went or
+    changed (a private post's tag gets a page when a public post takes it): written again."""
+    plan = make_plan(public(env))
+    now = {(kind, key) for kind, groups in plan.groups.items() for key in groups}
+    before = getattr(env, LINKABLE, None)
+    setattr(env, LINKABLE, now)
+    if before is None or before == now:
+        return []
+    flipped = now ^ before
+    return sorted(
+        doc for doc, record in articles(env).items() if doc in env.found_docs
+        and any((kind, names.key(name)) in flipped
+                for kind, spec in KINDS.items() for name in spec.field(record)))
 
 
 def _unwritable(app: Sphinx, page: str) -> str | None:
@@ -307,5 +325,6 @@ def _remove_stale(app: Sphinx, current: set[str]) -> None:
 
 def setup(app: Sphinx) -> None:
     app.connect("env-updated", on_env_updated)
+    app.connect("env-get-updated", on_get_updated)
     app.connect("doctree-resolved", on_resolved)
     app.connect("html-collect-pages", on_collect_pages)

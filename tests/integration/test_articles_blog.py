@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
@@ -176,6 +178,27 @@ def test_private_posts_can_be_left_out_entirely(app: SphinxTestApp) -> None:
     assert "posts/private-note" not in search_index(app)["docnames"]  # type: ignore[operator]
     assert "1 private post left out" in app.status.getvalue()
     assert PRIVATE_TITLE not in soup(app, "index.html").get_text()
+
+
+@pytest.mark.sphinx("html", testroot="kp", srcdir="kp-incremental", freshenv=True)
+def test_a_tag_that_gets_a_page_later_is_linked_on_unchanged_pages(
+    app: SphinxTestApp, make_app: Callable[..., SphinxTestApp], app_params: Any
+) -> None:
+    app.build()
+    chip = soup(app, "posts/private-note.html").select("header .evaldemo-tag")[0]
+    assert (chip.name, chip.get_text()) == ("span", "incident")  # only a private post has it
+    app.cleanup()
+    (app.srcdir / "posts" / "postmortem.md").write_text(
+        "---\ntitle: Postmortems in public\nauthors: Ravi Kumar\ntags: [incident]\n"
+        "created_at: 2026-11-02\ntldr: How we write them.\n---\n\n## Body\n\nText.\n",
+        encoding="utf-8")
+    args, kwargs = app_params
+    again = make_app(*args, **{**kwargs, "freshenv": False})
+    again.build()
+    status = re.sub(r"\x1b\[[0-9;]*m", "", again.status.getvalue())
+    assert "1 added" in status and "private-note" not in status.split("writing output")[0]
+    chip = soup(again, "posts/private-note.html").select("header .evaldemo-tag")[0]
+    assert (chip.name, chip["href"]) == ("a", "../tags/incident.html")
 
 
 # --------------------------------------------------------------------------- tag pages
