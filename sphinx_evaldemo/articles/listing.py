@@ -13,6 +13,7 @@ from sphinx.util.docutils import SphinxDirective
 
 from . import dates
 from .catalog import LISTING_KEY, ArticleRecord, changed, listings, page_data
+from .names import key
 from .nodes import evaldemo_articles, evaldemo_pagelink
 
 if TYPE_CHECKING:
@@ -127,8 +128,7 @@ def listing_nodes(
 
 def select(records: dict[str, ArticleRecord], tags: tuple[str, ...], limit: int | None,
            exclude: str | None = None) -> list[tuple[str, ArticleRecord]]:
-    from .names import key
-
+    """The articles a listing shows: with one of ``tags`` (any spelling), newest first."""
     wanted = {key(tag) for tag in tags}
     chosen = [
         (docname, record) for docname, record in newest_first(records)
