@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 ExecuteMode = Literal["auto", "force", "cache", "never"]
 EXECUTE_MODES: tuple[ExecuteMode, ...] = ("auto", "force", "cache", "never")
+PrivateMode = Literal["unlisted", "exclude"]
+PRIVATE_MODES: tuple[PrivateMode, ...] = ("unlisted", "exclude")
 
 
 def _setting(default: Any, check: Callable[[Any], bool], expected: str, help: str) -> Any:
@@ -28,6 +30,7 @@ _SPHINX_TYPES: dict[str, tuple[type, ...]] = {
     "workers": (int, type(None)),
     "cache_dir": (str, os.PathLike, type(None)),
     "memory_limit": (int, type(None)),
+    "private": (str,),
 }
 
 
@@ -79,6 +82,15 @@ class EvalDemoConfig:
         "None or a positive number of megabytes",
         "Megabytes of memory an example may allocate in its worker; past it the example "
         "fails with a warning instead of taking the machine down. ``None``: no limit.",
+    )
+
+    private: PrivateMode = _setting(
+        "unlisted",
+        lambda v: v in PRIVATE_MODES,
+        "one of " + ", ".join(map(repr, PRIVATE_MODES)),
+        'Articles with ``private: true``: ``"unlisted"`` builds them as pages marked private '
+        "and ``noindex``, left out of listings, tag and author pages, feeds and the search "
+        'index; ``"exclude"`` leaves them out of the build.',
     )
 
     @classmethod

@@ -34,7 +34,7 @@ def setup_extension(app: Sphinx) -> dict[str, Any]:
     articles.setup(app)
     return {
         "version": __version__,
-        "env_version": 4,
+        "env_version": 5,  # 5: articles keep private posts, authors, block tldrs
         "parallel_read_safe": True,
         "parallel_write_safe": True,
     }

@@ -37,12 +37,12 @@ class ArticleRecord:
     meta: ArticleMeta
     #: the title for listings and og:title: the front matter's, else the page's
     title: str
-    #: the tldr as plain text, for ``<meta name="description">``
+    #: the tldr as plain text, cut near 300 characters: meta description, feeds
     summary: str
     #: the thumbnail as a file (relative to the source folder), or as a URL
     image: str | None = None
     image_url: str | None = None
-    #: the tldr as inline nodes, with only links that work on any page
+    #: the tldr's prose as block nodes, for listings (only links that work on any page)
     tldr: tuple[nodes.Node, ...] = ()
 
     def digest_data(self) -> dict[str, object]:
@@ -64,6 +64,11 @@ def articles(env: BuildEnvironment) -> dict[str, ArticleRecord]:
         setattr(env, ARTICLES, {})
     found: dict[str, ArticleRecord] = getattr(env, ARTICLES)
     return found
+
+
+def public(env: BuildEnvironment) -> dict[str, ArticleRecord]:
+    """The articles that listings, tag and author pages and feeds show: not private ones."""
+    return {name: record for name, record in articles(env).items() if not record.meta.private}
 
 
 def listings(env: BuildEnvironment) -> set[str]:

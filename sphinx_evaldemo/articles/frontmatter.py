@@ -1,6 +1,7 @@
 """Knowledge-Repo front matter: YAML text -> a checked ArticleMeta, with each problem's line.
 
-Everything here is pure (no Sphinx): :mod:`.article` calls it from ``source-read``.
+Everything here is pure (no Sphinx): :mod:`.header` calls it from ``source-read``, and
+:mod:`.private` before reading, to find private posts.
 
 PyYAML's safe loader gives up on the whole document when one date does not exist
 (``2023-02-30``), so this module reads the YAML with a loader that leaves timestamps as
@@ -11,13 +12,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import yaml
-from markdown_it import MarkdownIt
-from mdit_py_plugins.colon_fence import colon_fence_plugin
 
+from .dates import day, format_date, instant, parse_when
 from .meta import ArticleMeta, Thumbnail
 
 #: Keys an article must have.
@@ -25,6 +25,9 @@ REQUIRED = ("title", "authors", "tldr", "created_at")
 #: Keys that are shown; a page whose front matter has any of them is an article.
 ARTICLE_KEYS = ("title", "subtitle", "authors", "tags", "created_at", "updated_at", "tldr",
                 "thumbnail")
+#: Knowledge-Repo keys that are read and checked but do not make a page an article; they
+#: are also handed on to MyST-Parser, so they stay in the page's metadata.
+KR_KEYS = ("private", "allowed_groups", "path")
 #: Front-matter keys that configure MyST-Parser: handed on to it untouched.
 MYST_KEYS = ("myst", "mystnb", "substitutions", "html_meta")
 
@@ -36,19 +39,22 @@ EXPECTED = {
     "tags": "a list of strings",
     "created_at": _WHEN,
     "updated_at": _WHEN,
-    "tldr": "a string (inline Markdown)",
+    "tldr": "a string of Markdown (one line, or a block written `tldr: |`)",
     "thumbnail": "a path relative to the page, a URL, or a 0-based index into the page's images",
+    "private": "true or false",
+    "allowed_groups": "a list of group names",
+    "path": "a string",
 }
 
 _NULL = "tag:yaml.org,2002:null"
 _INT = "tag:yaml.org,2002:int"
 _STR = "tag:yaml.org,2002:str"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_BOOL = "tag:yaml.org,2002:bool"
 _YAML_ERRORS = (yaml.YAMLError, ValueError, TypeError, RecursionError)
 _FENCE = re.compile(r"-{3,}[ \t]*$")
 _END = re.compile(r"(?:-{3,}|\.\.\.)[ \t]*$")
 _URL = re.compile(r"(?:https?:|data:|//)", re.IGNORECASE)
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 class _Loader(yaml.SafeLoader):
@@ -131,6 +137,12 @@ def read(source: str) -> Reading | None:
             if value is not None:
                 values[key] = value
             continue
+        if key in KR_KEYS:
+            value, found = _COERCE[key](key, node, line, base)
+            problems.extend(found)
+            values.pop(key, None)
+            if value is not None:
+                values[key] = value
         try:
             value = _construct(node)
         except _YAML_ERRORS as error:
@@ -139,7 +151,7 @@ def read(source: str) -> Reading | None:
                                     f"({reason}); it is left out", key))
             continue
         passthrough[key] = value
-        if key not in MYST_KEYS:
+        if key not in MYST_KEYS and key not in KR_KEYS:
             extra[key] = value
 
     for key in REQUIRED:
@@ -327,8 +339,8 @@ def _thumbnail(key: str, node: yaml.Node, line: int, base: int) -> _Coerced:
     text = _text(node)
     if text is None:
         return None, _wrong(key, line, _kind(node))
-    if node.tag == _INT:
-        index = _construct(node)
+    if node.tag == _INT or (node.tag == _STR and text.isascii() and text.isdigit()):  # Knowledge Repo: "1" too
+        index = int(_construct(node))
         if index < 0:
             return None, _wrong(key, line, f"the index {index}")
         return Thumbnail("index", index), []
@@ -339,7 +351,16 @@ def _thumbnail(key: str, node: yaml.Node, line: int, base: int) -> _Coerced:
     return Thumbnail("path", text), []
 
 
+def _flag(key: str, node: yaml.Node, line: int, base: int) -> _Coerced:
+    if isinstance(node, yaml.ScalarNode) and node.tag == _BOOL:
+        return bool(_construct(node)), []
+    return None, _wrong(key, line, _kind(node))
+
+
 _COERCE = {
+    "private": _flag,
+    "allowed_groups": _names,
+    "path": _one_line,
     "title": _one_line,
     "subtitle": _one_line,
     "authors": _names,
@@ -358,119 +379,10 @@ def _check_order(meta: ArticleMeta, where: dict[str, int]) -> list[Problem]:
     if isinstance(created, datetime) and isinstance(updated, datetime):
         earlier = instant(updated) < instant(created)
     else:
-        earlier = _day(updated) < _day(created)
+        earlier = day(updated) < day(created)
     if not earlier:
         return []
     return [Problem(where["updated_at"], f"front matter key 'updated_at': {format_date(updated)} "
                     f"is before created_at ({format_date(created)})", "updated_at")]
 
 
-# --------------------------------------------------------------------------- dates
-
-_WHEN_RE = re.compile(
-    r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"
-    r"(?:(?:[Tt]|[ \t]+)(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d+))?)?"
-    r"[ \t]*(?:(?P<z>[Zz])|(?P<sign>[-+])(?P<oh>\d{1,2})(?::?(?P<om>\d{2}))?)?)?"
-)
-
-
-def parse_when(text: str) -> date:
-    """A YAML-style date or datetime (time zone kept); ValueError says what is wrong."""
-    match = _WHEN_RE.fullmatch(text.strip())
-    if match is None:
-        raise ValueError("not in the form YYYY-MM-DD or YYYY-MM-DD HH:MM")
-    day = date(int(match["y"]), int(match["m"]), int(match["d"]))
-    if match["H"] is None:
-        return day
-    tz: timezone | None = None
-    if match["z"]:
-        tz = timezone.utc
-    elif match["sign"]:
-        offset = timedelta(hours=int(match["oh"]), minutes=int(match["om"] or 0))
-        if offset >= timedelta(hours=24):
-            raise ValueError(f"time zone offset {match['sign']}{match['oh']} is out of range")
-        tz = timezone(-offset if match["sign"] == "-" else offset)
-    micro = int((match["f"] or "0")[:6].ljust(6, "0"))
-    return datetime(day.year, day.month, day.day, int(match["H"]), int(match["M"]),
-                    int(match["S"] or 0), micro, tzinfo=tz)
-
-
-def _day(value: date) -> date:
-    return value.date() if isinstance(value, datetime) else value
-
-
-def instant(value: date) -> datetime:
-    """A point in time to sort by: a date is its midnight, a naive time is taken as UTC."""
-    if not isinstance(value, datetime):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-
-
-def format_date(value: date) -> str:
-    """``28 Nov 2026``: the same on every page and in every locale."""
-    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
-
-
-def dates_shown(created: date | None, updated: date | None) -> list[tuple[str, date]]:
-    """``[("created", ...), ("updated", ...)]``; an update on the creation day is not shown."""
-    shown: list[tuple[str, date]] = []
-    if created is not None:
-        shown.append(("created", created))
-    if updated is not None and (created is None or _day(updated) != _day(created)):
-        shown.append(("updated", updated))
-    return shown
-
-
-def dates_line(created: date | None, updated: date | None) -> str:
-    """``created 28 Nov 2026 · updated 29 Nov 2026``: the same format on every page."""
-    return " · ".join(f"{label} {format_date(when)}" for label, when in dates_shown(created, updated))
-
-
-def byline(authors: tuple[str, ...]) -> str:
-    """``Ada``, ``Ada and Alan``, ``Ada, Alan and Grace``."""
-    if len(authors) < 2:
-        return "".join(authors)
-    return ", ".join(authors[:-1]) + " and " + authors[-1]
-
-
-# --------------------------------------------------------------------------- the page for MyST
-
-
-def first_heading_level(markdown: str) -> int | None:
-    """The level of the page's first heading (1 for ``#``), or None when it has none."""
-    parser = MarkdownIt("commonmark").use(colon_fence_plugin)
-    for token in parser.parse(markdown):
-        if token.type == "heading_open" and token.level == 0:
-            return int(token.tag[1:])
-    return None
-
-
-def escape_markdown(text: str) -> str:
-    """Backslash every ASCII punctuation mark, so the text reads as text and nothing else."""
-    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
-
-
-def myst_source(source: str, reading: Reading, heading: str | None) -> str:
-    """The page as MyST-Parser should see it, with every line after the header in place.
-
-    MyST-Parser reads front matter with PyYAML's safe loader, which drops the whole
-    header on one bad date, and it would show article keys in the docinfo. So it sees
-    only its own keys and the unknown ones (as one line of YAML, for ``env.metadata``),
-    and, when ``heading`` is given, that title as an H1 on the closing fence's line.
-    """
-    lines = source.split("\n")
-    end = reading.end
-    head: list[str] = []
-    room = end if heading is not None else end + 1
-    if reading.passthrough and room >= 3:
-        try:
-            flow = yaml.safe_dump(reading.passthrough, default_flow_style=True, width=2**30,
-                                  allow_unicode=True, sort_keys=False).strip()
-        except yaml.YAMLError:
-            flow = ""
-        if flow and "\n" not in flow:
-            head = ["---", flow, "---"]
-    head += [""] * (end + 1 - len(head))
-    if heading is not None:
-        head[end] = "# " + escape_markdown(heading)
-    return "\n".join(head + lines[end + 1:])

@@ -1,31 +1,30 @@
-"""An article page: its front matter as a header under the title, ``[TOC]``, and meta tags.
+"""An article page: its front matter as a header under the title, ``[TOC]``, private posts.
 
 Reading happens in three steps. ``source-read`` reads the YAML (:mod:`.frontmatter`),
 reports its problems, and hands MyST-Parser a page where the article keys are blanked
-out and, when there is no H1, the title is one (line numbers unchanged). A transform
-then puts the header under the title, replaces ``[TOC]`` and finds the thumbnail, and
-the collector (:mod:`.catalog`) keeps what listings and meta tags need.
+out and, when there is no H1, the title is one (line numbers unchanged; sections moved up
+to start at ``##``, :mod:`.source`). A transform then puts the header under the title,
+replaces ``[TOC]`` and finds the thumbnail, and the collector (:mod:`.catalog`) keeps what
+listings, feeds and meta tags need.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urljoin
 
 from docutils import nodes
-from myst_parser.parsers.sphinx_ import MystParser
 from sphinx import addnodes
 from sphinx.errors import FiletypeNotFoundError
 from sphinx.transforms import SphinxTransform
 from sphinx.util import get_filetype, logging
 
-from . import frontmatter
-from .catalog import RECORD_KEY, ArticleCollector, ArticleRecord, articles, page_data
+from . import dates, frontmatter, source, tldr
+from .catalog import RECORD_KEY, ArticleRecord, page_data
 from .frontmatter import Problem, Reading
 from .meta import ArticleMeta
+from .nodes import evaldemo_article, evaldemo_pagelink, evaldemo_time, evaldemo_tldr
 
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
@@ -34,23 +33,9 @@ logger = logging.getLogger(__name__)
 
 #: key of ``env.current_document`` holding the page's :class:`~.frontmatter.Reading`
 READING_KEY = "evaldemo_article_reading"
-
-
-class evaldemo_article(nodes.container):  # noqa: N801  # docutils names nodes in lowercase
-    """The article header: subtitle, byline and dates, tags, tldr, thumbnail."""
-
-
-class evaldemo_tldr(nodes.container):  # noqa: N801
-    """The summary box."""
-
-
-class evaldemo_time(nodes.inline):  # noqa: N801
-    """A date as shown; ``datetime`` holds it in ISO 8601 for HTML's ``<time>``."""
-
-
-class evaldemo_tag(nodes.inline):  # noqa: N801
-    """A tag (``tag`` attribute), or with ``tag=None`` the tag index; a link where there
-    are tag pages (see :mod:`.tags`), plain text elsewhere."""
+#: Furo shows an error banner over any table of contents without this class (its
+#: documented way to say that the table is wanted)
+FURO_TOC = "this-will-duplicate-information-and-it-is-still-useful-here"
 
 
 def warn(problem: Problem, docname: str, subtype: str = "frontmatter") -> None:
@@ -58,29 +43,42 @@ def warn(problem: Problem, docname: str, subtype: str = "frontmatter") -> None:
                    type="evaldemo", subtype=subtype)
 
 
+def is_markdown(app: Sphinx, docname: str) -> bool:
+    try:
+        return get_filetype(app.config.source_suffix, app.env.doc2path(docname)) == "markdown"
+    except FiletypeNotFoundError:
+        return False
+
+
+def is_ablog_post(app: Sphinx, docname: str, reading: Reading) -> bool:
+    """Whether ABlog, when enabled, takes the page as its post (``blogpost`` in the front
+    matter, or ``blog_post_pattern``): then it is ABlog's alone, never also an article, so
+    no post is listed twice and ABlog gets its own keys (``tags``, ``author``) untouched."""
+    if "ablog" not in app.extensions:
+        return False
+    return ("blogpost" in reading.passthrough
+            or docname in getattr(app.config, "matched_blog_posts", ()))
+
+
 # --------------------------------------------------------------------------- reading
 
 
-def on_source_read(app: Sphinx, docname: str, source: list[str]) -> None:
+def on_source_read(app: Sphinx, docname: str, source_text: list[str]) -> None:
     """Read the front matter ourselves; MyST-Parser gets the page without the article keys."""
-    env = app.env
-    try:
-        if get_filetype(app.config.source_suffix, env.doc2path(docname)) != "markdown":
-            return
-    except FiletypeNotFoundError:
+    if not is_markdown(app, docname):
         return
-    reading = frontmatter.read(source[0])
-    if reading is None:
+    reading = frontmatter.read(source_text[0])
+    if reading is None or is_ablog_post(app, docname, reading):
         return
     for problem in reading.problems:
         warn(problem, docname)
-    body = "\n".join(source[0].split("\n")[reading.end + 1:])
+    body = "\n".join(source_text[0].split("\n")[reading.end + 1:])
     heading = None
-    if frontmatter.first_heading_level(body) != 1:
+    if source.first_heading_level(body) != 1:
         # without a usable title the file's name stands in (the title was warned about)
         heading = reading.meta.title or Path(docname).name
-    source[0] = frontmatter.myst_source(source[0], reading, heading)
-    page_data(env)[READING_KEY] = reading
+    source_text[0] = source.myst_source(source_text[0], reading, heading)
+    page_data(app.env)[READING_KEY] = reading
 
 
 class ArticleTransform(SphinxTransform):
@@ -99,11 +97,13 @@ class ArticleTransform(SphinxTransform):
         title = meta.title or page_title or docname
 
         image, image_url = self._thumbnail(reading, docname)
-        tldr, summary = self._tldr(reading, docname)
+        blocks = tldr.parse(meta.tldr) if meta.tldr else []
         shown = None  # an index points at an image the page already shows
         if meta.thumbnail is not None and meta.thumbnail.kind != "index" and (image or image_url):
             shown = str(meta.thumbnail.value)
-        header = header_nodes(meta, tldr, shown)
+        metadata = self.env.metadata[docname]
+        reading_time = dates.reading_time((metadata.get("wordcount") or {}).get("minutes"))
+        header = header_nodes(meta, blocks, shown, reading_time)
         if section is not None:
             section.insert(section.index(section[0]) + 1, header)
         else:
@@ -111,8 +111,10 @@ class ArticleTransform(SphinxTransform):
         for paragraph in list(self.document.findall(nodes.paragraph)):
             if paragraph.astext().strip() == "[TOC]":
                 paragraph.replace_self(local_contents(paragraph))
+        if meta.private:
+            metadata["nosearch"] = True  # Sphinx then indexes neither its title nor its words
         page_data(self.env)[RECORD_KEY] = ArticleRecord(
-            meta, title, summary, image, image_url, tuple(_portable(tldr))
+            meta, title, tldr.plain(blocks), image, image_url, tuple(tldr.for_listing(blocks))
         )
 
     def _thumbnail(self, reading: Reading, docname: str) -> tuple[str | None, str | None]:
@@ -146,30 +148,6 @@ class ArticleTransform(SphinxTransform):
             return None, None
         return relative, None
 
-    def _tldr(self, reading: Reading, docname: str) -> tuple[list[nodes.Node], str]:
-        """The tldr as inline nodes (Markdown, any raw HTML turned into text) and as text."""
-        text = reading.meta.tldr
-        if not text:
-            return [], ""
-        side = nodes.document(self.document.settings, self.document.reporter,
-                              source=self.document["source"])
-        MystParser().parse(text, side)
-        for raw in list(side.findall(nodes.raw)):
-            raw.replace_self(nodes.Text(raw.astext()))
-        for message in list(side.findall(nodes.system_message)):
-            message.parent.remove(message)
-        # MyST-Parser adds what every page gets (html_meta tags, targets): not content
-        blocks = [child for child in side.children if not isinstance(child, nodes.PreBibliographic)]
-        if len(blocks) == 1 and isinstance(blocks[0], nodes.paragraph):
-            inline = list(blocks[0].children)
-            return inline, blocks[0].astext()
-        line = reading.lines.get("tldr", 1)
-        warn(Problem(line, "front matter key 'tldr': got several paragraphs or a block (a "
-                     "list, a heading...); expected one paragraph of inline Markdown; it is "
-                     "shown as plain text", "tldr"), docname)
-        plain = " ".join(text.split())
-        return [nodes.Text(plain)], plain
-
 
 def _portable(inline: list[nodes.Node]) -> list[nodes.Node]:
     """A copy that can go on any other page: cross-references become their text."""
@@ -189,43 +167,69 @@ def _portable(inline: list[nodes.Node]) -> list[nodes.Node]:
 # --------------------------------------------------------------------------- nodes
 
 
-def header_nodes(meta: ArticleMeta, tldr: list[nodes.Node],
-                 image_uri: str | None) -> evaldemo_article:
-    """The header as builder-neutral nodes: every builder shows it, as text at least."""
+def _joined(parent: nodes.Element, parts: list[nodes.Node], last: str = ", ") -> None:
+    """``a, b and c`` (or ``a, b, c`` with ``last=", "``); separators are their own spans."""
+    for index, part in enumerate(parts):
+        if index:
+            glue = last if index == len(parts) - 1 else ", "
+            parent += nodes.inline("", glue, classes=["evaldemo-sep"])
+        parent += part
+
+
+def header_nodes(meta: ArticleMeta, blocks: list[nodes.Element], image_uri: str | None,
+                 reading_time: str | None = None) -> evaldemo_article:
+    """The header as builder-neutral nodes: every builder shows it, as text at least.
+
+    In order: the thumbnail (HTML only; the stylesheet puts it beside the lines below),
+    the subtitle, one meta line (private · authors · dates · reading time), the tags, and
+    the TL;DR box.
+    """
     header = evaldemo_article(classes=["evaldemo-article"])
-    if meta.subtitle:
-        header += nodes.paragraph("", meta.subtitle, classes=["evaldemo-subtitle"])
-    byline = nodes.paragraph(classes=["evaldemo-byline"])
-    if meta.authors:
-        byline += nodes.Text("By ")
-        for index, author in enumerate(meta.authors):
-            if index:
-                byline += nodes.Text(" and " if index == len(meta.authors) - 1 else ", ")
-            byline += nodes.inline("", author, classes=["evaldemo-author"])
-    for label, when in frontmatter.dates_shown(meta.created_at, meta.updated_at):
-        byline += nodes.Text(f"{' · ' if len(byline) else ''}{label} ")
-        byline += evaldemo_time("", frontmatter.format_date(when), datetime=when.isoformat(),
-                                classes=["evaldemo-date"])
-    if len(byline):
-        header += byline
-    if meta.tags:
-        tags = nodes.paragraph("", "Tags: ", classes=["evaldemo-tags"])
-        for index, tag in enumerate(meta.tags):
-            if index:
-                tags += nodes.Text(", ")
-            tags += evaldemo_tag("", tag, tag=tag, classes=["evaldemo-tag"])
-        header += tags
-    if tldr:
-        box = evaldemo_tldr(classes=["evaldemo-tldr"])
-        box += nodes.paragraph("", "", nodes.strong("", "TL;DR"), nodes.Text(" "), *tldr)
-        header += box
     if image_uri:
         # HTML only: elsewhere the header is text. A remote image is left out where the
         # builder would have to download it (epub).
+        header["classes"].append("evaldemo-has-thumbnail")
         remote = "://" in image_uri or image_uri.startswith("data:")
         only = addnodes.only(expr="format_html and not builder_epub" if remote else "format_html")
-        only += nodes.image(uri=image_uri, alt="", classes=["evaldemo-thumbnail"])  # decorative
+        only += nodes.container("", nodes.image(uri=image_uri, alt="",  # decorative
+                                                classes=["evaldemo-thumbnail"]),
+                                classes=["evaldemo-article-thumb"])
         header += only
+    if meta.subtitle:
+        header += nodes.paragraph("", meta.subtitle, classes=["evaldemo-subtitle"])
+    line = nodes.paragraph(classes=["evaldemo-meta"])
+    parts: list[nodes.Element] = []
+    if meta.private:
+        parts.append(nodes.inline("", "private", classes=["evaldemo-private"]))
+    if meta.authors:
+        byline = nodes.inline("", "By ", classes=["evaldemo-authors"])
+        _joined(byline, [evaldemo_pagelink("", author, kind="authors", name=author, quiet=True,
+                                           classes=["evaldemo-author"])
+                         for author in meta.authors], last=" and ")
+        parts.append(byline)
+    for label, when in dates.dates_shown(meta.created_at, meta.updated_at):
+        parts.append(nodes.inline("", f"{label} ", evaldemo_time(
+            "", dates.format_date(when), datetime=when.isoformat(), classes=["evaldemo-date"]),
+            classes=[f"evaldemo-{label}"]))
+    if reading_time:
+        parts.append(nodes.inline("", reading_time, classes=["evaldemo-reading-time"]))
+    for index, part in enumerate(parts):
+        if index:
+            line += nodes.inline("", " · ", classes=["evaldemo-sep"])
+        line += part
+    if parts:
+        header += line
+    if meta.tags:
+        tags = nodes.paragraph("", "", nodes.inline("", "Tags: ", classes=["evaldemo-label"]),
+                               classes=["evaldemo-tags"])
+        _joined(tags, [evaldemo_pagelink("", tag, kind="tags", name=tag, quiet=True,
+                                         classes=["evaldemo-tag"]) for tag in meta.tags])
+        header += tags
+    if blocks:
+        box = evaldemo_tldr(classes=["evaldemo-tldr"])
+        box += nodes.paragraph("", "", nodes.strong("", "TL;DR"), classes=["evaldemo-tldr-label"])
+        box.extend(blocks)
+        header += box
     return header
 
 
@@ -234,7 +238,7 @@ def local_contents(marker: nodes.paragraph) -> nodes.topic:
     scope: nodes.Element = marker.parent
     while scope is not None and not isinstance(scope, nodes.section | nodes.document):
         scope = scope.parent
-    topic = nodes.topic(classes=["contents", "local", "evaldemo-toc"])
+    topic = nodes.topic(classes=["contents", "local", "evaldemo-toc", FURO_TOC])
     items = _section_list(scope)
     if items is not None:
         topic += items
@@ -259,100 +263,6 @@ def _section_list(parent: nodes.Element) -> nodes.bullet_list | None:
     return nodes.bullet_list("", *entries) if entries else None
 
 
-def visit_article_html(self: Any, node: evaldemo_article) -> None:
-    self.body.append(self.starttag(node, "header"))
-
-
-def depart_article_html(self: Any, node: evaldemo_article) -> None:
-    self.body.append("</header>\n")
-
-
-def visit_tldr_html(self: Any, node: evaldemo_tldr) -> None:
-    self.body.append(self.starttag(node, "div", role="doc-abstract"))
-
-
-def depart_tldr_html(self: Any, node: evaldemo_tldr) -> None:
-    self.body.append("</div>\n")
-
-
-def visit_time_html(self: Any, node: evaldemo_time) -> None:
-    self.body.append(self.starttag(node, "time", "", datetime=node["datetime"]))
-
-
-def depart_time_html(self: Any, node: evaldemo_time) -> None:
-    self.body.append("</time>")
-
-
-# --------------------------------------------------------------------------- meta tags
-
-#: When sphinxext-opengraph is enabled, it writes the Open Graph tags and ours step aside.
-_OPENGRAPH = "sphinxext.opengraph"
-
-
-def meta_tags(record: ArticleRecord, image: str | None, *, open_graph: bool = True
-              ) -> list[tuple[str, str, str]]:
-    """``(attribute, name, content)`` of the page's meta tags, content as plain text."""
-    meta = record.meta
-    tags = []
-    if record.summary:
-        tags.append(("name", "description", " ".join(record.summary.split())))
-    if meta.tags:
-        tags.append(("name", "keywords", ", ".join(meta.tags)))
-    if meta.authors:
-        tags.append(("name", "author", ", ".join(meta.authors)))
-    if open_graph:
-        tags += [("property", "og:title", record.title), ("property", "og:type", "article")]
-        if record.summary:
-            tags.append(("property", "og:description", " ".join(record.summary.split())))
-        if image:
-            tags.append(("property", "og:image", image))
-        if meta.created_at is not None:
-            tags.append(("property", "article:published_time", meta.created_at.isoformat()))
-        if meta.updated_at is not None:
-            tags.append(("property", "article:modified_time", meta.updated_at.isoformat()))
-        tags += [("property", "article:tag", tag) for tag in meta.tags]
-    return tags
-
-
-def image_url(app: Sphinx, record: ArticleRecord, pathto: Any) -> str | None:
-    """The thumbnail's URL: absolute under ``html_baseurl``, else relative to the page."""
-    if record.image_url:
-        return None if record.image_url.startswith("data:") else record.image_url
-    if record.image is None or record.image not in app.env.images:
-        return None
-    target = f"{app.builder.imagedir}/{quote(app.env.images[record.image][1])}"
-    base = app.config.html_baseurl
-    if base:
-        return urljoin(str(base).rstrip("/") + "/", target)
-    return str(pathto(target, resource=True))
-
-
-def on_page_context(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any],
-                    doctree: nodes.document | None) -> None:
-    record = articles(app.env).get(pagename)
-    if record is None or doctree is None:
-        return
-    existing = context.get("metatags", "")
-    present = {name.lower() for name in
-               re.findall(r"""(?:name|property)\s*=\s*["']([^"']+)""", existing)}
-    image = image_url(app, record, context["pathto"])
-    tags = meta_tags(record, image, open_graph=_OPENGRAPH not in app.extensions)
-    added = "".join(
-        f'\n    <meta {attr}="{html.escape(name)}" content="{html.escape(content)}" />'
-        for attr, name, content in tags
-        if name.lower() not in present
-    )
-    context["metatags"] = existing + added
-
-
 def setup(app: Sphinx) -> None:
-    app.add_node(evaldemo_article, html=(visit_article_html, depart_article_html))
-    app.add_node(evaldemo_tldr, html=(visit_tldr_html, depart_tldr_html))
-    app.add_node(evaldemo_time, html=(visit_time_html, depart_time_html))
-    app.add_node(evaldemo_tag)
     app.add_transform(ArticleTransform)
-    app.add_env_collector(ArticleCollector)
     app.connect("source-read", on_source_read)
-    # after sphinxext-opengraph and MyST's html_meta, so that theirs win over ours
-    app.connect("html-page-context", on_page_context, priority=600)
-

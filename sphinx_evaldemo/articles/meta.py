@@ -23,7 +23,7 @@ class ArticleMeta:
     """An article's Knowledge-Repo header, with every value checked and typed.
 
     A value that was invalid is absent (None or empty), never half-read. ``extra`` holds
-    the keys this extension does not show (``private``, ``allowed_groups``, ``path``...).
+    the keys this extension does not know (a team's own keys, ABlog's...).
     """
 
     title: str | None = None
@@ -34,12 +34,17 @@ class ArticleMeta:
     updated_at: date | None = None
     tldr: str | None = None
     thumbnail: Thumbnail | None = None
+    #: Knowledge-Repo keys that are not shown: a private post is left out of every listing
+    private: bool = False
+    allowed_groups: tuple[str, ...] = ()
+    path: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["authors"] = list(self.authors)
         data["tags"] = list(self.tags)
+        data["allowed_groups"] = list(self.allowed_groups)
         for key in ("created_at", "updated_at"):
             value = getattr(self, key)
             data[key] = None if value is None else value.isoformat()
@@ -62,5 +67,8 @@ class ArticleMeta:
             updated_at=when(data.get("updated_at")),
             tldr=data.get("tldr"),
             thumbnail=None if thumbnail is None else Thumbnail(**thumbnail),
+            private=bool(data.get("private", False)),
+            allowed_groups=tuple(data.get("allowed_groups", ())),
+            path=data.get("path"),
             extra=dict(data.get("extra", {})),
         )

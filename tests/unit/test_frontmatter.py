@@ -1,4 +1,5 @@
-"""Front-matter coercion, dates, tags and the page handed to MyST: pure functions, from tables."""
+"""Front-matter coercion, dates, names, the tldr and the page handed to MyST: pure functions,
+from tables."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from sphinx_evaldemo.articles import frontmatter
+from sphinx_evaldemo.articles import dates, frontmatter, source
 from sphinx_evaldemo.articles.catalog import ArticleRecord
+from sphinx_evaldemo.articles.listing import newest_first, parse_options
 from sphinx_evaldemo.articles.meta import ArticleMeta, Thumbnail
-from sphinx_evaldemo.articles.tags import newest_first, parse_options, slug, tag_groups
 
 VALID = """\
 title: T
@@ -60,7 +61,7 @@ VALUES = [
     ("tldr: '*Markdown* stays as `text`'", "tldr", "*Markdown* stays as `text`"),
     ("thumbnail: 0", "thumbnail", Thumbnail("index", 0)),
     ("thumbnail: img/a.png", "thumbnail", Thumbnail("path", "img/a.png")),
-    ("thumbnail: '0'", "thumbnail", Thumbnail("path", "0")),
+    ("thumbnail: '0'", "thumbnail", Thumbnail("index", 0)),  # as the Knowledge Repo reads it
     ("thumbnail: https://example.org/a.png", "thumbnail",
      Thumbnail("url", "https://example.org/a.png")),
 ]
@@ -109,7 +110,7 @@ PROBLEMS = [
     ("thumbnail: -1\n", [(6, "thumbnail", "the index -1")], lambda m: m.thumbnail is None),
     ("thumbnail: 1.5\n", [(6, "thumbnail", "got '1.5'")], lambda m: m.thumbnail is None),
     ("thumbnail: [a.png]\n", [(6, "thumbnail", "got a list")], lambda m: m.thumbnail is None),
-    ("tldr: [x]\n", [(6, "tldr", "expected a string (inline Markdown)")],
+    ("tldr: [x]\n", [(6, "tldr", "expected a string of Markdown")],
      lambda m: m.tldr is None),
     ("tags: [a]\ntags: [b]\n", [(7, "tags", "appears twice (lines 6 and 7)")],
      lambda m: m.tags == ("b",)),
@@ -119,10 +120,13 @@ PROBLEMS = [
      lambda m: m.tags == ("kept",) and m.title == "T"),
     ("tags: [a, b\nsubtitle: kept\n",
      [(6, "tags", "not valid YAML: expected ',' or ']'")], lambda m: m.subtitle == "kept"),
-    # unknown keys are kept with their types, dates as written, and not checked
-    ("private: true\nallowed_groups: [a, b]\nreviewed: 2023-02-30\n", [],
-     lambda m: m.extra == {"private": True, "allowed_groups": ["a", "b"],
-                           "reviewed": "2023-02-30"}),
+    # the Knowledge Repo's own keys are read and checked; unknown keys are kept with their
+    # types, dates as written, and not checked
+    ("private: true\nallowed_groups: [a, b]\npath: /x/y.kp\nreviewed: 2023-02-30\n", [],
+     lambda m: (m.private, m.allowed_groups, m.path, m.extra)
+     == (True, ("a", "b"), "/x/y.kp", {"reviewed": "2023-02-30"})),
+    ("private: maybe\n", [(6, "private", "got 'maybe'; expected true or false")],
+     lambda m: m.private is False),
 ]
 
 
@@ -181,13 +185,13 @@ def test_not_an_article(source: str) -> None:
 )
 def test_myst_source_keeps_every_line(yaml_text: str, heading: str | None,
                                       front: list[str]) -> None:
-    source = page(yaml_text, "## Body\n\ntext\n")
+    text = page(yaml_text, "## Body\n\ntext\n")
     reading = read(yaml_text)
-    result = frontmatter.myst_source(source, reading, heading)
+    result = source.myst_source(text, reading, heading)
     lines = result.split("\n")
-    assert len(lines) == len(source.split("\n"))
+    assert len(lines) == len(text.split("\n"))
     assert lines[: reading.end + 1] == front
-    assert lines[reading.end + 1:] == source.split("\n")[reading.end + 1:]
+    assert lines[reading.end + 1:] == text.split("\n")[reading.end + 1:]
 
 
 @pytest.mark.parametrize(
@@ -203,7 +207,7 @@ def test_myst_source_keeps_every_line(yaml_text: str, heading: str | None,
     ],
 )
 def test_first_heading_level(markdown: str, level: int | None) -> None:
-    assert frontmatter.first_heading_level(markdown) == level
+    assert source.first_heading_level(markdown) == level
 
 
 @pytest.mark.parametrize(
@@ -213,7 +217,7 @@ def test_first_heading_level(markdown: str, level: int | None) -> None:
      ("What does model.eval() do?", "What does model\\.eval\\(\\) do\\?")],
 )
 def test_escape_markdown(text: str, escaped: str) -> None:
-    assert frontmatter.escape_markdown(text) == escaped
+    assert source.escape_markdown(text) == escaped
 
 
 # --------------------------------------------------------------------------- dates, names
@@ -231,7 +235,7 @@ def test_escape_markdown(text: str, escaped: str) -> None:
     ],
 )
 def test_dates_line(created: date | None, updated: date | None, line: str) -> None:
-    assert frontmatter.dates_line(created, updated) == line
+    assert dates.dates_line(created, updated) == line
 
 
 @pytest.mark.parametrize(
@@ -240,7 +244,7 @@ def test_dates_line(created: date | None, updated: date | None, line: str) -> No
      (("Ada", "Alan", "Grace"), "Ada, Alan and Grace")],
 )
 def test_byline(authors: tuple[str, ...], line: str) -> None:
-    assert frontmatter.byline(authors) == line
+    assert dates.byline(authors) == line
 
 
 @pytest.mark.parametrize(
@@ -250,20 +254,7 @@ def test_byline(authors: tuple[str, ...], line: str) -> None:
 )
 def test_parse_when_errors(text: str, error: str) -> None:
     with pytest.raises(ValueError, match=error):
-        frontmatter.parse_when(text)
-
-
-# --------------------------------------------------------------------------- tags
-
-
-@pytest.mark.parametrize(
-    ("tag", "page"),
-    [("pytorch", "pytorch"), ("Deep Learning", "deep-learning"), ("deep-learning", "deep-learning"),
-     ("réseaux neuronaux", "réseaux-neuronaux"), ("C++", "c"), ("<script>x</script>", "script-x-script"),
-     ("???", "tag-" + __import__("hashlib").sha256(b"???").hexdigest()[:8])],
-)
-def test_slug(tag: str, page: str) -> None:
-    assert slug(tag) == page
+        dates.parse_when(text)
 
 
 def _record(title: str, created: date | None, tags: tuple[str, ...] = ()) -> ArticleRecord:
@@ -279,17 +270,6 @@ def test_newest_first_respects_time_zones_and_puts_undated_last() -> None:
         "e": _record("e", date(2027, 1, 1)),
     }
     assert [name for name, _ in newest_first(records)] == ["e", "c", "a", "b", "d"]
-
-
-def test_tag_groups_merge_spellings() -> None:
-    records = {
-        "old": _record("old", date(2020, 1, 1), ("Deep Learning",)),
-        "new": _record("new", date(2026, 1, 1), ("deep-learning", "pytorch")),
-        "mid": _record("mid", date(2024, 1, 1), ("Deep Learning",)),
-    }
-    groups = tag_groups(records)
-    assert groups == {"deep-learning": ("Deep Learning", ["new", "mid", "old"]),
-                      "pytorch": ("pytorch", ["new"])}
 
 
 @pytest.mark.parametrize(
@@ -309,5 +289,6 @@ def test_meta_round_trips_through_json() -> None:
     meta = ArticleMeta(title="T", authors=("A",), tags=("x",),
                        created_at=datetime(2026, 1, 2, 3, 4, tzinfo=PLUS1),
                        updated_at=date(2026, 2, 3), thumbnail=Thumbnail("index", 1),
-                       extra={"private": True})
+                       private=True, allowed_groups=("sre",), path="a.kp",
+                       extra={"reviewed": "2026-01-01"})
     assert ArticleMeta.from_dict(meta.to_dict()) == meta
