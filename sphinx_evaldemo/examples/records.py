@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,6 +16,9 @@ if TYPE_CHECKING:
     from docutils import nodes
     from sphinx.application import Sphinx
     from sphinx.environment import BuildEnvironment
+
+#: What an HTML id may not hold (docutils' own ids are lowercase letters, digits, hyphens).
+_NOT_ID = re.compile(r"[^a-z0-9]+")
 
 #: ``{docname: [ExampleRecord, ...]}`` in page order
 ATTRIBUTE = "evaldemo_examples"
@@ -46,8 +50,13 @@ class ExampleRecord:
 
     @property
     def anchor(self) -> str:
-        """A stable id for the example on its page (``evaldemo-<line>``)."""
-        return f"evaldemo-{self.lineno}"
+        """A stable id for the example (``evaldemo-<page>-<line>``).
+
+        The page is part of it so that ids stay unique where several pages share one
+        HTML file (singlehtml).
+        """
+        page = _NOT_ID.sub("-", self.docname.lower()).strip("-")
+        return f"evaldemo-{page}-{self.lineno}"
 
 
 def examples(env: BuildEnvironment) -> dict[str, list[ExampleRecord]]:

@@ -113,7 +113,8 @@ def test_report_rows_link_to_their_example(html_app: SphinxTestApp) -> None:
         assert link is not None
         page, anchor = link["href"].split("#")
         docname = page.removesuffix(".html")
-        line = int(anchor.removeprefix("evaldemo-"))
+        assert anchor.startswith(f"evaldemo-{docname}-")
+        line = int(anchor.rsplit("-", 1)[1])
         assert shown[0] == f"{docname}:{line}"
         assert FENCES[docname, line] == shown[1]  # the caption, where the example has one
         # the anchor is the example itself on that page
