@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import copy
+import dataclasses
 import linecache
 import os
 import random
@@ -13,7 +14,7 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import compare
+from .. import compare, detect, trace
 from ..model import (
     Comparison,
     ExampleRequest,
@@ -170,12 +171,21 @@ def _fresh(value: Any) -> Any:
         return value
 
 
-def run_mode(request: ExampleRequest, mode: Mode, model: nn.Module, value: Any) -> tuple[ModeRun, Any]:
+def _no_trace(index: int) -> None:
+    """The default for :func:`run_mode`'s ``on_pass``: nothing is traced."""
+
+
+def run_mode(
+    request: ExampleRequest, mode: Mode, model: nn.Module, value: Any,
+    on_pass: Callable[[int], None] = _no_trace, buffer_name: Callable[[str], str] = str,
+) -> tuple[ModeRun, Any]:
     """The mode's passes, each on a fresh copy of the input, each recorded as it ends.
 
     The output is printed and copied right after its pass, so an in-place module
     (``Dropout(inplace=True)``) or a later pass cannot change what the page shows.
     The determinism check is one more pass whose printed output is discarded.
+    ``on_pass(n)`` is called before pass ``n`` (0, 1, ...; the check is pass 1 when
+    ``:repeat:`` is 1) and with -1 after the last: the trace records passes 0 and 1.
     """
     started = time.perf_counter()
     model.train(mode == "train")
@@ -189,19 +199,23 @@ def run_mode(request: ExampleRequest, mode: Mode, model: nn.Module, value: Any) 
     memory.reset_peak()
     try:
         with redirected(printed):
-            for _ in range(request.repeat):
+            for index in range(request.repeat):
+                on_pass(index)
                 out = _call(model, _fresh(value), no_grad)
                 texts.append(repr(out))
                 kept.append(compare.snapshot(out))
                 grad = compare.requires_grad(out) if grad is None else grad
         changed = tuple(
-            n for n, b in model.named_buffers() if n not in before or not torch.equal(before[n], b)
+            buffer_name(n) for n, b in model.named_buffers()
+            if n not in before or not torch.equal(before[n], b)
         )
         if len(kept) > 1:
             second = kept[1]
         else:
+            on_pass(1)
             with redirected(Capture(1000)):
                 second = compare.snapshot(_call(model, _fresh(value), no_grad))
+        on_pass(-1)
     except BaseException as exc:  # noqa: BLE001  # the example's failure, reported
         failure = failure_from(exc, kind_of(exc), f"model.{mode}() pass: ", request.memory_limit)
         raise ExampleFailed(failure) from None
@@ -220,6 +234,66 @@ def run_mode(request: ExampleRequest, mode: Mode, model: nn.Module, value: Any) 
     return run, kept[0]
 
 
+def _materialise(model: nn.Module, value: Any, setup: Capture) -> None:
+    """Give lazy modules their shapes with one eval pass under no_grad, before the start state.
+
+    The parameters are drawn from the generators as the setup left them; each mode is
+    then re-seeded as usual, so both modes still start from the same state and seed.
+    """
+    lazy = nn.modules.lazy.LazyModuleMixin
+    if not any(isinstance(m, lazy) and m.has_uninitialized_params() for m in model.modules()):
+        return
+    flags = {id(m): m.training for m in model.modules()}
+    model.eval()
+    try:
+        with redirected(setup):
+            _call(model, _fresh(value), no_grad=True)
+    except BaseException as exc:  # noqa: BLE001  # the example's failure, reported
+        prefix = "could not materialise the lazy modules (one eval pass on the input): "
+        raise ExampleFailed(failure_from(exc, kind_of(exc), prefix)) from None
+    finally:
+        for module in model.modules():
+            module.training = flags.get(id(module), module.training)
+
+
+def _start_state(model: nn.Module) -> dict[str, Any]:
+    """A copy of the model's state that each mode starts from; a failure says what to fix."""
+    try:
+        return {
+            key: value.detach().clone() if isinstance(value, torch.Tensor) else copy.deepcopy(value)
+            for key, value in model.state_dict().items()
+        }
+    except Exception as exc:  # noqa: BLE001  # reported as the harness step it is
+        raise ExampleFailed(Failure(
+            "model",
+            f"could not take the model's start state: {type(exc).__name__}: {exc}; "
+            "model.state_dict() must work on the model as the code leaves it "
+            "(an uninitialised parameter, for instance, needs one forward pass first)",
+            exc_type=type(exc).__name__, exc_mro=tuple(k.__name__ for k in type(exc).__mro__),
+        )) from None
+
+
+def _restore(model: nn.Module, state: dict[str, Any], mode: Mode) -> None:
+    try:
+        model.load_state_dict(state)
+    except Exception as exc:  # noqa: BLE001  # reported as the harness step it is
+        raise ExampleFailed(Failure(
+            "model",
+            f"could not restore the model's start state before the {mode} pass: "
+            f"{type(exc).__name__}: {exc}; a pass must not add or remove parameters or buffers",
+            exc_type=type(exc).__name__,
+        )) from None
+
+
+def _harness(step: str, notes: list[str], work: Callable[[], Any], default: Any) -> Any:
+    """Run one of the comparison's own steps; a failure becomes a note, not a lost example."""
+    try:
+        return work()
+    except Exception as exc:  # noqa: BLE001  # our own step must not cost the example
+        notes.append(f"the {step} could not be made: {type(exc).__name__}: {exc}")
+        return default
+
+
 def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capture) -> dict[str, Any]:
     name, model = find_model(namespace, request.model)
     try:
@@ -227,22 +301,55 @@ def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capt
             value = eval(request.input or "", namespace)  # noqa: S307  # the page's own expression
     except BaseException as exc:  # noqa: BLE001
         raise ExampleFailed(failure_from(exc, "input", prefix=f":input: {request.input!r} failed: ")) from None
-    found = compare.mode_dependent(model, name)
-    state = {name: value.detach().clone() for name, value in model.state_dict().items()}
+    _materialise(model, value, setup)
+    notes: list[str] = []
+    found = _harness("list of mode-dependent modules", notes,
+                     lambda: detect.mode_dependent(model, name), ())
+    state = _start_state(model)
+    recorder = trace.Recorder(model)
+    traced = len(request.modes) == 2 and _harness("trace", notes, recorder.attach, False) is None
+    passes: dict[Mode, tuple[list[trace.Call], list[trace.Call]]] = {}
+
+    def on_pass(index: int) -> None:
+        if not traced or index not in (0, 1):
+            recorder.stop()
+        elif index == 0:
+            passes[mode] = (recorder.record(copies=True), [])
+        else:
+            passes[mode] = (passes[mode][0], recorder.record(copies=False))
+
+    def buffer_name(qualname: str) -> str:
+        owner, _, buffer = qualname.rpartition(".")
+        return f"{detect.access_path(name, owner, model)}.{buffer}"
+
     runs: list[ModeRun] = []
     firsts: dict[str, Any] = {}
     partial: dict[str, Any] = {"mode_dependent": found, "runs": runs}
-    for mode in request.modes:
-        model.load_state_dict(state)
-        try:
-            run, first = run_mode(request, mode, model, value)
-        except ExampleFailed as failed:
-            raise PartialFailure(failed.failure, partial) from None
-        runs.append(run)
-        firsts[mode] = first
+    try:
+        for mode in request.modes:
+            _restore(model, state, mode)
+            try:
+                run, first = run_mode(request, mode, model, value, on_pass, buffer_name)
+            except ExampleFailed as failed:
+                raise PartialFailure(failed.failure, partial) from None
+            if traced and not recorder.failed and run.deterministic is False and mode in passes:
+                varied = trace.varied(*passes[mode])
+                run = dataclasses.replace(run, varied=tuple(
+                    detect.access_path(name, qualname, model) for qualname in varied))
+            runs.append(run)
+            firsts[mode] = first
+    finally:
+        recorder.detach()
+    if recorder.failed:
+        notes.append(f"the trace stopped: a hook failed ({recorder.failed})")
     if len(request.modes) == 2:
         a, b = request.modes
         partial["comparison"] = Comparison((a, b), compare.diff_leaves(firsts[a], firsts[b]))
+        if traced and not recorder.failed and a in passes and b in passes:
+            partial["trace"] = _harness("trace", notes, lambda: trace.build(
+                (a, b), passes[a][0], passes[b][0], model, name), None)
+    notes += _harness("notes", notes, lambda: compare.notes(runs, model, name), [])
+    partial["notes"] = tuple(notes)
     return partial
 
 
