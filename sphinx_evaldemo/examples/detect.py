@@ -14,7 +14,6 @@ without running statistics, a one-layer RNN): they are still listed, with the re
 
 from __future__ import annotations
 
-import functools
 import inspect
 import keyword
 import types
@@ -90,15 +89,19 @@ def _reads_training(
     return False
 
 
-@functools.cache
+#: Answers per class: a model with a thousand layers of one class reads its code once.
+_ANSWERS: dict[type, bool] = {}
+
+
 def class_reads_mode(cls: type) -> bool:
     """Whether a module class's code reads ``training`` or overrides ``train()``."""
-    classes = _own_classes(cls)
-    if any("train" in vars(klass) for klass in classes):
-        return True
-    starts = [function for klass in classes if "forward" in vars(klass)
-              for function in _functions(vars(klass)["forward"])]
-    return _reads_training(starts, classes, set(), 0)
+    if cls not in _ANSWERS:
+        classes = _own_classes(cls)
+        starts = [function for klass in classes if "forward" in vars(klass)
+                  for function in _functions(vars(klass)["forward"])]
+        _ANSWERS[cls] = any("train" in vars(klass) for klass in classes) or _reads_training(
+            starts, classes, set(), 0)
+    return _ANSWERS[cls]
 
 
 def _hooks_read_mode(module: nn.Module) -> bool:
@@ -107,9 +110,8 @@ def _hooks_read_mode(module: nn.Module) -> bool:
         *module._forward_pre_hooks.values(), *module._forward_hooks.values()
     ]
     for hook in hooks:
-        target = hook if isinstance(hook, types.FunctionType | types.MethodType) else getattr(
-            type(hook), "__call__", None
-        )
+        plain = isinstance(hook, types.FunctionType | types.MethodType)
+        target = hook if plain else vars(type(hook)).get("__call__")  # a callable object's method
         functions = list(_functions(target)) if target is not None else []
         classes = [klass for klass in type(hook).__mro__ if klass is not object]
         if _reads_training(functions, classes, set(), 0):

@@ -197,6 +197,7 @@ class Trace:
     differing_calls: int = 0  # of which the output differs
     before: int = 0  # calls left out before the first row shown
     after: int = 0  # calls left out after the last row shown
+    differing_after: int = 0  # of which the output differs
     largest_after: float | None = None  # the largest difference among the calls left out after
 
 

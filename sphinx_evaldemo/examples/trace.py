@@ -237,5 +237,6 @@ def _capped(modes: tuple[Mode, Mode], rows: list[LayerDiff], parting: list[str])
     return Trace(
         modes=modes, layers=tuple(shown), parting=tuple(parting), calls=len(rows),
         differing_calls=sum(not row.equal for row in rows), before=start, after=len(rest),
+        differing_after=sum(not row.equal for row in rest),
         largest_after=largest,
     )
