@@ -214,8 +214,7 @@ def facts(result: ExampleResult, claims: nodes.Node | None = None) -> nodes.cont
     if claims is not None:
         items += _item(claims)
     box += items
-    effective = [module for module in result.mode_dependent if not module.no_effect]
-    if comparison is not None and effective and not comparison.differ:
+    if comparison is not None and result.mode_dependent and not comparison.differ:
         box += _para(SAME_OUTPUT_NOTE, classes=["evaldemo-note"])
     for note in result.notes:
         box += _para("Note: ", *_with_names(note), classes=["evaldemo-note"])
