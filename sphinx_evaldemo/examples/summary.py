@@ -128,24 +128,28 @@ def _outputs(comparison: Comparison) -> list[nodes.Node]:
     return [_para(f"Outputs ({a} vs {b}) {verdict}, leaf by leaf:"), listing]
 
 
+def _calls(count: int) -> str:
+    return "1 module call" if count == 1 else f"{count} module calls"
+
+
 def _label(row: LayerDiff) -> str:
     return f"{row.type}, {row.settings}" if row.settings else row.type
 
 
-def _parting(trace: Trace, outputs_differ: bool) -> nodes.paragraph:
+def _parting(trace: Trace, outputs_differ: bool, fulls: dict[str, str]) -> nodes.paragraph:
     rows = {row.name: row for row in trace.layers}
     if not trace.parting:
         if trace.differing_calls or outputs_differ:
             return _para("The modes part outside the traced modules: no module's output differs "
                          "while its inputs were equal.")
-        return _para(f"The modes do not part: all {trace.calls} traced module calls gave the "
-                     "same output in both modes.")
+        every = "the one traced module call" if trace.calls == 1 else f"all {_calls(trace.calls)} traced"
+        return _para(f"The modes do not part: {every} gave the same output in both modes.")
     para = _para("The modes part at ")
     for index, name in enumerate(trace.parting[:5]):
         if index:
             para += nodes.Text(" and " if index == len(trace.parting[:5]) - 1 else ", ")
         row = rows.get(name)
-        para += _named(name, _label(row) if row else "")
+        para += _named(name, _label(row) if row else "", fulls.get(name, ""))
     if len(trace.parting) > 5:
         para += nodes.Text(f" (and {len(trace.parting) - 5} more)")
     if trace.differing_calls > len(trace.parting):
@@ -205,7 +209,8 @@ def facts(result: ExampleResult, claims: nodes.Node | None = None) -> nodes.cont
     if comparison is not None:
         items += _item(*_outputs(comparison))
     if trace is not None:
-        items += _item(_parting(trace, comparison is not None and comparison.differ))
+        fulls = {module.name: module.full for module in result.mode_dependent}
+        items += _item(_parting(trace, comparison is not None and comparison.differ, fulls))
     items += _item(*_modules(result.mode_dependent))
     items += _item(_repeatability(result.runs))
     items += _item(_para("Output tracks gradients (requires_grad): "
@@ -254,7 +259,7 @@ def _remark(row: LayerDiff) -> str:
 def table(trace: Trace) -> evaldemo_trace:
     """The calls in call order, capped; left-out calls are counted in a row of their own."""
     a, b = trace.modes
-    title = (f"Layer by layer: {trace.calls} module calls, {trace.differing_calls} with different "
+    title = (f"Layer by layer: {_calls(trace.calls)}, {trace.differing_calls} with different "
              f"outputs in {a} and {b}")
     headers = ("layer", "module", f"largest |{a} - {b}|", "values that differ", "note")
     table_node = nodes.table(classes=["evaldemo-trace-table"])
@@ -269,8 +274,11 @@ def table(trace: Trace) -> evaldemo_trace:
         body += _row(_cell(f"… {trace.before} earlier calls"), *(_cell("") for _ in headers[1:]))
     for layer in trace.layers:
         largest, share = _figures(layer)
-        body += _row(_cell(_path(layer.name)), _cell(_label(layer)), _cell(largest), _cell(share),
-                     _cell(_remark(layer)))
+        row = _row(_cell(_path(layer.name)), _cell(_label(layer)), _cell(largest), _cell(share),
+                   _cell(_remark(layer)))
+        if layer.parts:
+            row["classes"].append("evaldemo-parts")
+        body += row
     if trace.after:
         size = ("" if trace.largest_after is None
                 else f", largest difference {_number(trace.largest_after)}")
