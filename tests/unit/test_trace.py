@@ -33,8 +33,8 @@ def direct_outputs(make: str, x: str, seed: int = 0) -> dict[str, list[torch.Ten
     found: dict[str, list[torch.Tensor]] = {"train": [], "eval": []}
     seed_all(seed)
     namespace: dict[str, Any] = {"torch": torch, "nn": nn}
-    exec(make, namespace)  # noqa: S102  # the same code the worker runs
-    net, value = namespace["net"], eval(x, namespace)  # noqa: S307
+    exec(make, namespace)  # the same code the worker runs
+    net, value = namespace["net"], eval(x, namespace)
     state = {k: v.clone() for k, v in net.state_dict().items()}
     for mode in ("train", "eval"):
         net.load_state_dict(state)
