@@ -75,19 +75,33 @@ def _diff_leaf(path: str, x: Any, y: Any) -> LeafDiff:
         note = f"shapes differ: {tuple(x.shape)} vs {tuple(y.shape)}"
         return LeafDiff(path, equal=False, note=note)
     with torch.no_grad():
-        xd, yd = x.detach(), y.detach()
-        if xd.is_complex() or yd.is_complex():
-            xd, yd = xd.to(torch.complex128), yd.to(torch.complex128)
-        else:
-            xd, yd = xd.to(torch.float64), yd.to(torch.float64)
-        both_nan = xd.isnan() & yd.isnan()
-        differs = (xd != yd) & ~both_nan
-        count = int(differs.sum())
-        delta = (xd - yd).abs()[differs]
-        largest = float(delta.max()) if count else 0.0
+        count, largest = figures(x.detach(), y.detach())
     return LeafDiff(
         path, equal=count == 0, max_abs_diff=largest, differing=count, total=x.numel()
     )
+
+
+#: Dtypes whose differences are taken as they are; others are widened first.
+_NATIVE = (torch.float32, torch.float64)
+
+
+def figures(x: torch.Tensor, y: torch.Tensor) -> tuple[int, float]:
+    """How many elements differ (NaN in both counts as equal), and the largest difference.
+
+    float32 and float64 pairs are compared in their own dtype, with no widened copy;
+    the rest (integers, halves, complex, mixed dtypes) as float64 or complex128.
+    """
+    if not (x.dtype == y.dtype and x.dtype in _NATIVE and x.device == y.device):
+        wide = torch.complex128 if x.is_complex() or y.is_complex() else torch.float64
+        x, y = x.to("cpu", wide), y.to("cpu", wide)
+    delta = (x - y).abs()
+    largest = float(delta.max()) if delta.numel() else 0.0
+    if largest == largest:  # no NaN anywhere: the quick way
+        count = int((x != y).sum())
+        return count, largest if count else 0.0
+    differs = (x != y) & ~(x.isnan() & y.isnan())
+    count = int(differs.sum())
+    return count, float(delta[differs].max()) if count else 0.0
 
 
 def views(value: Any) -> tuple[TensorView, ...]:
@@ -118,7 +132,7 @@ def views(value: Any) -> tuple[TensorView, ...]:
 def _named(path: str, module: nn.Module | None) -> str:
     if module is None:
         return f"`{path}`"
-    kind, settings, _ = detect.describe(module)
+    kind, settings = detect.short(module)
     return f"`{path}` ({kind}, {settings})" if settings else f"`{path}` ({kind})"
 
 

@@ -166,18 +166,26 @@ def _top_level(text: str) -> list[str]:
     return [*items, text[start:]]
 
 
+#: ``__init__`` defaults per class, as ``repr`` text: read once per class.
+_DEFAULTS: dict[type, dict[str, str]] = {}
+
+
+def _defaults(cls: type) -> dict[str, str]:
+    if cls not in _DEFAULTS:
+        try:
+            parameters = inspect.signature(cls).parameters.items()
+            _DEFAULTS[cls] = {name: repr(parameter.default) for name, parameter in parameters
+                              if parameter.default is not inspect.Parameter.empty}
+        except (TypeError, ValueError):  # a signature Python cannot read
+            _DEFAULTS[cls] = {}
+    return _DEFAULTS[cls]
+
+
 def _settings(module: nn.Module) -> str:
     """The module's own settings, short: its first one, then those not at their defaults."""
     items = [item.strip() for item in _top_level(module.extra_repr()) if item.strip()]
     items = [item for item in items if item != "inplace=False"]
-    try:
-        defaults = {
-            name: repr(parameter.default)
-            for name, parameter in inspect.signature(type(module).__init__).parameters.items()
-            if parameter.default is not inspect.Parameter.empty
-        }
-    except (TypeError, ValueError):  # a signature Python cannot read
-        defaults = {}
+    defaults = _defaults(type(module))
     kept = items[:1] + [
         item for item in items[1:]
         if "=" not in item or defaults.get(item.split("=", 1)[0]) != item.split("=", 1)[1]
@@ -186,17 +194,22 @@ def _settings(module: nn.Module) -> str:
     return text if len(text) <= 48 else text[:47] + "…"
 
 
+def short(module: nn.Module) -> tuple[str, str]:
+    """``("Dropout", "p=0.5")``: a module's type and short settings."""
+    try:
+        return type(module).__name__, _settings(module)
+    except Exception:  # noqa: BLE001  # a user's extra_repr may raise
+        return type(module).__name__, ""
+
+
 def describe(module: nn.Module) -> tuple[str, str, str]:
     """``("Dropout", "p=0.5", full repr)``: a module's type, short settings and full ``repr``."""
     try:
         full = repr(module)
     except Exception as exc:  # noqa: BLE001  # a user's extra_repr may raise
         full = f"{type(module).__name__}(<repr failed: {type(exc).__name__}>)"
-    try:
-        settings = _settings(module)
-    except Exception:  # noqa: BLE001  # as above
-        settings = ""
-    return type(module).__name__, settings, full[:MAX_REPR]
+    kind, settings = short(module)
+    return kind, settings, full[:MAX_REPR]
 
 
 def mode_dependent(model: nn.Module, name: str) -> tuple[ModeModule, ...]:

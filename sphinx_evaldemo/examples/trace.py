@@ -2,18 +2,22 @@
 
 Hooks sit on the model's leaf modules, on the modules whose own code reads the mode
 (``MultiheadAttention`` computes its dropout inside, with no child to hook) and on the
-model itself. A pass records, per call in call order, a checksum of the inputs and of
-the output, and a detached copy of the output while a budget of elements lasts; the
-determinism pass records checksums only. Two passes' records are then paired call by
-call (``net.rnn`` and ``net.rnn (call 2)``) to say where they first part.
+model itself. Each mode's first pass is a *reference* pass: per call, in call order, it
+keeps a copy of the inputs and of the output (a tensor that is the previous call's
+output is kept once), while a budget of elements lasts, and a checksum past it. The
+two modes' reference passes are then paired call by call (``net.rnn`` and ``net.rnn
+(call 2)``) to say where they first part. The determinism pass is *compared* live
+against its mode's reference pass, in the hooks, keeping nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import weakref
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -21,7 +25,7 @@ from torch import nn
 from . import compare, detect
 from .model import LayerDiff, Mode, Trace
 
-#: Output elements copied per pass for exact figures; past it, checksums only.
+#: Elements copied per reference pass for exact figures; past it, checksums only.
 ELEMENT_BUDGET = 1 << 22
 
 #: Calls recorded per pass; a model that makes more is traced up to here.
@@ -34,6 +38,45 @@ MAX_ROWS = 24
 CONTEXT = 3
 
 
+class Sum(NamedTuple):
+    """A tensor past the budget: a CRC-32 of its dtype, shape and bytes (a chance match
+    is one in four billion) and its size."""
+
+    crc: int
+    numel: int
+
+
+#: A leaf as a reference pass keeps it: a tensor's copy, its checksum, or a text.
+Kept = torch.Tensor | Sum | str
+
+
+def checksum(tensor: torch.Tensor) -> Sum:
+    data = tensor.detach()
+    crc = zlib.crc32(f"{data.dtype}{tuple(data.shape)}".encode())
+    try:
+        crc = zlib.crc32(data.to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().data, crc)
+    except Exception:  # noqa: BLE001  # quantised, nested, meta tensors: their text
+        crc = zlib.crc32(repr(data).encode(), crc)
+    return Sum(crc, data.numel())
+
+
+def text(leaf: Any) -> str:
+    """A non-tensor leaf as compared: its repr for plain values, else its type (a repr may hold an address)."""
+    if leaf is None or isinstance(leaf, bool | int | float | complex | str | bytes):
+        return repr(leaf)
+    return f"<{type(leaf).__qualname__}>"
+
+
+def _same_kept(x: Kept, y: Kept) -> bool:
+    if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor):
+        return x.shape == y.shape and x.dtype == y.dtype and bool(torch.equal(x, y))
+    if isinstance(x, torch.Tensor):
+        return isinstance(y, Sum) and checksum(x) == y
+    if isinstance(y, torch.Tensor):
+        return isinstance(x, Sum) and checksum(y) == x
+    return x == y
+
+
 @dataclass(slots=True)
 class Call:
     """One call of one hooked module during one pass."""
@@ -42,52 +85,48 @@ class Call:
     number: int  # 1 for the module's first call in the pass, 2 for the second ...
     start: int
     leaf: bool
-    inputs: bytes = b""
     end: int = -1
-    outputs: bytes = b""
-    value: Any = None  # a detached copy of the output, when the budget allowed
+    #: a reference pass's copies: ``(path, kept)`` per leaf of the inputs and of the output
+    inputs: list[tuple[str, Kept]] = field(default_factory=list)
+    output: list[tuple[str, Kept]] = field(default_factory=list)
+    #: a compared pass's verdicts against the reference call (None: no such call there)
+    inputs_equal: bool | None = None
+    equal: bool | None = None
 
 
-def _digest_leaf(leaf: Any, into: Any) -> None:
-    if isinstance(leaf, torch.Tensor):
-        data = leaf.detach()
-        into.update(f"{data.dtype}{tuple(data.shape)}".encode())
-        try:
-            flat = data.to("cpu").contiguous().reshape(-1)
-            into.update(flat.view(torch.uint8).numpy().tobytes())
-        except Exception:  # noqa: BLE001  # quantised, nested, meta tensors: their text
-            into.update(repr(data).encode())
-    elif leaf is None or isinstance(leaf, bool | int | float | complex | str | bytes):
-        into.update(repr(leaf).encode())
-    else:  # an arbitrary object: its repr may hold an address, so only its type counts
-        into.update(type(leaf).__qualname__.encode())
+class _Memo:
+    """What is known about tensors of the running pass while they are unchanged (their version)."""
 
+    def __init__(self) -> None:
+        self.known: dict[int, tuple[weakref.ref[torch.Tensor], int, Any]] = {}
 
-def digest(value: Any) -> bytes:
-    """A checksum of every leaf of a value (tensors by their bytes)."""
-    hashed = hashlib.blake2b(digest_size=16)
-    for path, leaf in compare.leaves(value):
-        hashed.update(path.encode())
-        _digest_leaf(leaf, hashed)
-    return hashed.digest()
+    def get(self, tensor: torch.Tensor, key: object = None) -> Any:
+        found = self.known.get(id(tensor))
+        if found and found[0]() is tensor and found[1] == tensor._version:
+            value, seen_key = found[2]
+            if seen_key is key:
+                return value
+        return None
 
-
-def _elements(value: Any) -> int:
-    return sum(leaf.numel() for _, leaf in compare.leaves(value) if isinstance(leaf, torch.Tensor))
+    def put(self, tensor: torch.Tensor, value: Any, key: object = None) -> Any:
+        with contextlib.suppress(TypeError):  # a tensor type without weak references: not kept
+            self.known[id(tensor)] = (weakref.ref(tensor), tensor._version, (value, key))
+        return value
 
 
 @dataclass(slots=True)
 class Recorder:
-    """Hooks on one model; :meth:`record` turns recording on for one pass."""
+    """Hooks on one model: :meth:`reference` or :meth:`compare` turns them on for one pass."""
 
     model: nn.Module
     handles: list[Any] = field(default_factory=list)
     calls: list[Call] | None = None  # the pass being recorded, or None
-    copies: bool = False
+    against: dict[tuple[str, int], Call] | None = None  # a compared pass's reference
     budget: int = 0
     clock: int = 0
     pending: dict[int, list[Call]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    memo: _Memo = field(default_factory=_Memo)
     failed: str = ""  # why the trace stopped, if a hook failed
 
     def attach(self) -> None:
@@ -103,14 +142,56 @@ class Recorder:
             handle.remove()
         self.handles.clear()
 
-    def record(self, copies: bool) -> list[Call]:
-        """Start a pass; the list it returns fills as the pass runs."""
-        self.calls, self.copies, self.budget = [], copies, ELEMENT_BUDGET
-        self.clock, self.pending, self.counts = 0, {}, {}
+    def _start(self, against: list[Call] | None) -> list[Call]:
+        self.calls, self.budget, self.clock = [], ELEMENT_BUDGET, 0
+        self.pending, self.counts, self.memo = {}, {}, _Memo()
+        self.against = None if against is None else {(c.qualname, c.number): c for c in against}
         return self.calls
+
+    def reference(self) -> list[Call]:
+        """Start a reference pass; the list it returns fills as the pass runs."""
+        return self._start(None)
+
+    def compare(self, reference: list[Call]) -> list[Call]:
+        """Start a pass compared, call by call, with an earlier reference pass."""
+        return self._start(reference)
 
     def stop(self) -> None:
         self.calls = None
+
+    def _keep(self, value: Any) -> list[tuple[str, Kept]]:
+        kept: list[tuple[str, Kept]] = []
+        for path, leaf in compare.leaves(value):
+            if not isinstance(leaf, torch.Tensor):
+                kept.append((path, text(leaf)))
+                continue
+            copy = self.memo.get(leaf)
+            if copy is None:
+                size = leaf.numel()
+                if size <= self.budget:
+                    self.budget -= size
+                    copy = leaf.detach().clone()
+                else:
+                    copy = checksum(leaf)
+                self.memo.put(leaf, copy)
+            kept.append((path, copy))
+        return kept
+
+    def _matches(self, value: Any, kept: list[tuple[str, Kept]]) -> bool:
+        live = list(compare.leaves(value))
+        if [path for path, _ in live] != [path for path, _ in kept]:
+            return False
+        for (_, leaf), (_, other) in zip(live, kept, strict=True):
+            if not isinstance(leaf, torch.Tensor):
+                if text(leaf) != other:
+                    return False
+                continue
+            verdict = self.memo.get(leaf, other)
+            if verdict is None:
+                verdict = self.memo.put(leaf, _same_kept(leaf.detach(), other), other)
+            if not verdict:
+                return False
+        return True
 
     def _before(self, qualname: str, leaf: bool) -> Callable[..., None]:
         def hook(module: nn.Module, args: Any, kwargs: Any) -> None:
@@ -119,7 +200,12 @@ class Recorder:
                 return
             try:
                 number = self.counts[qualname] = self.counts.get(qualname, 0) + 1
-                call = Call(qualname, number, self.clock, leaf, digest((args, kwargs)))
+                call = Call(qualname, number, self.clock, leaf)
+                value = (args, kwargs) if kwargs else args
+                if self.against is None:
+                    call.inputs = self._keep(value)
+                elif (other := self.against.get((qualname, number))) is not None:
+                    call.inputs_equal = self._matches(value, other.inputs)
                 self.clock += 1
                 calls.append(call)
                 self.pending.setdefault(id(module), []).append(call)
@@ -135,11 +221,10 @@ class Recorder:
         try:
             call = stack.pop()
             call.end, self.clock = self.clock, self.clock + 1
-            call.outputs = digest(output)
-            size = _elements(output)
-            if self.copies and size <= self.budget:
-                self.budget -= size
-                call.value = compare.snapshot(output)
+            if self.against is None:
+                call.output = self._keep(output)
+            elif (other := self.against.get((call.qualname, call.number))) is not None:
+                call.equal = self._matches(output, other.output)
         except Exception as exc:  # noqa: BLE001  # as above
             self._fail(exc)
 
@@ -153,19 +238,45 @@ def _label(qualname: str, number: int, names: dict[str, str], repeated: set[str]
     return f"{name} (call {number})" if qualname in repeated else name
 
 
-def _diff(a: Call, b: Call) -> tuple[bool, float | None, int | None, int | None, str]:
-    """``(equal, largest, differing, total, note)`` of two calls' outputs."""
-    if a.value is None or b.value is None or a.end < 0 or b.end < 0:
-        return a.outputs == b.outputs, None, None, None, ""
-    leaves = compare.diff_leaves(a.value, b.value)
-    measured = [leaf for leaf in leaves if leaf.total is not None]
-    notes = sorted({leaf.note for leaf in leaves if leaf.note})
-    if not measured:
-        return all(leaf.equal for leaf in leaves), None, None, None, "; ".join(notes)
-    largest = max(leaf.max_abs_diff or 0.0 for leaf in measured)
-    differing = sum(leaf.differing or 0 for leaf in measured)
-    total = sum(leaf.total or 0 for leaf in measured)
-    return all(leaf.equal for leaf in leaves), largest, differing, total, "; ".join(notes)
+class _Pairs:
+    """Two reference passes compared call by call; equal kept leaves are compared once."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[int, int], bool] = {}
+
+    def same(self, x: Kept, y: Kept) -> bool:
+        key = (id(x), id(y))
+        if key not in self.seen:
+            self.seen[key] = _same_kept(x, y)
+        return self.seen[key]
+
+    def inputs_equal(self, a: Call, b: Call) -> bool:
+        return [p for p, _ in a.inputs] == [p for p, _ in b.inputs] and all(
+            self.same(x, y) for (_, x), (_, y) in zip(a.inputs, b.inputs, strict=True))
+
+    def output(self, a: Call, b: Call) -> LayerDiff:
+        """The figures of two calls' outputs, leaf by leaf (name and type filled in later)."""
+        if [p for p, _ in a.output] != [p for p, _ in b.output]:
+            return LayerDiff("", "", equal=False, max_abs_diff=None, differing=None, total=None,
+                             note="outputs of different structure")
+        equal, largest, differing, total, notes = True, 0.0, 0, 0, []
+        measured = True
+        for (_, x), (_, y) in zip(a.output, b.output, strict=True):
+            if self.same(x, y):
+                total += x.numel() if isinstance(x, torch.Tensor) else getattr(x, "numel", 0)
+                continue
+            equal = False
+            if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.shape == y.shape:
+                count, size = compare.figures(x, y)
+                differing, total, largest = differing + count, total + x.numel(), max(largest, size)
+            else:
+                measured = False
+                if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor):
+                    notes.append(f"shapes differ: {tuple(x.shape)} vs {tuple(y.shape)}")
+        if not measured:
+            return LayerDiff("", "", equal=equal, max_abs_diff=None, differing=None, total=None,
+                             note="; ".join(notes))
+        return LayerDiff("", "", equal=equal, max_abs_diff=largest, differing=differing, total=total)
 
 
 def _innermost(found: list[Call]) -> list[Call]:
@@ -176,53 +287,53 @@ def _innermost(found: list[Call]) -> list[Call]:
     ]
 
 
-def pair(first: list[Call], second: list[Call]) -> list[tuple[Call, Call | None]]:
-    other = {(call.qualname, call.number): call for call in second}
-    return [(call, other.get((call.qualname, call.number))) for call in first]
-
-
-def varied(first: list[Call], second: list[Call]) -> list[str]:
-    """Qualnames of the innermost calls whose output changed between two passes on equal inputs."""
-    found = [a for a, b in pair(first, second)
-             if b is not None and a.inputs == b.inputs and a.outputs != b.outputs]
+def varied(compared: list[Call]) -> list[str]:
+    """Qualnames of the innermost calls of a compared pass whose output changed on equal inputs."""
+    found = [call for call in compared if call.inputs_equal and call.equal is False]
     return [call.qualname for call in _innermost(found)]
 
 
 def build(
     modes: tuple[Mode, Mode], first: list[Call], second: list[Call], model: nn.Module, name: str
 ) -> Trace:
-    """Pair the two modes' calls and say where they part, with a capped table of the calls."""
+    """Pair the two modes' reference passes and say where they part, with a capped table."""
     modules = dict(model.named_modules())
     names = {qualname: detect.access_path(name, qualname, model) for qualname in modules}
     repeated = {call.qualname for call in first + second if call.number > 1}
-    paired = pair(first, second)
+    other = {(call.qualname, call.number): call for call in second}
     seen = {(call.qualname, call.number) for call in first}
-    extra = [call for call in second if (call.qualname, call.number) not in seen]
-    diffs = {id(a): _diff(a, b) for a, b in paired if b is not None}
-    parting = _innermost([
-        a for a, b in paired if b is not None and a.inputs == b.inputs and not diffs[id(a)][0]
-    ])
+    pairs = _Pairs()
+    found: dict[int, LayerDiff] = {}
+    for a in first:
+        b = other.get((a.qualname, a.number))
+        if b is not None:
+            diff = pairs.output(a, b)
+            found[id(a)] = LayerDiff("", "", inputs_equal=pairs.inputs_equal(a, b), equal=diff.equal,
+                                     max_abs_diff=diff.max_abs_diff, differing=diff.differing,
+                                     total=diff.total, note=diff.note)
+    parting = _innermost([a for a in first if id(a) in found
+                          and found[id(a)].inputs_equal and not found[id(a)].equal])
     parts_at = {id(call) for call in parting}
     rows: list[LayerDiff] = []
-    for a, b in paired:
+    for a in first:
         if not a.leaf and id(a) not in parts_at:
             continue  # containers are hooked to find partings, not listed
-        kind, settings, _ = detect.describe(modules[a.qualname])
+        kind, settings = detect.short(modules[a.qualname])
         label = _label(a.qualname, a.number, names, repeated)
-        if b is None:
-            rows.append(LayerDiff(label, kind, settings, equal=False,
-                                  note=f"called in {modes[0]} only"))
+        if id(a) not in found:
+            rows.append(LayerDiff(label, kind, settings, equal=False, note=f"called in {modes[0]} only"))
             continue
-        equal, largest, differing, total, note = diffs[id(a)]
+        diff = found[id(a)]
         rows.append(LayerDiff(
-            label, kind, settings, inputs_equal=a.inputs == b.inputs, equal=equal,
-            max_abs_diff=largest, differing=differing, total=total,
-            parts=id(a) in parts_at, note=note,
+            label, kind, settings, inputs_equal=diff.inputs_equal, equal=diff.equal,
+            max_abs_diff=diff.max_abs_diff, differing=diff.differing, total=diff.total,
+            parts=id(a) in parts_at, note=diff.note,
         ))
-    for call in extra:
-        kind, settings, _ = detect.describe(modules[call.qualname])
-        rows.append(LayerDiff(_label(call.qualname, call.number, names, repeated), kind, settings,
-                              equal=False, note=f"called in {modes[1]} only"))
+    for call in second:
+        if (call.qualname, call.number) not in seen and call.leaf:
+            kind, settings = detect.short(modules[call.qualname])
+            rows.append(LayerDiff(_label(call.qualname, call.number, names, repeated), kind,
+                                  settings, equal=False, note=f"called in {modes[1]} only"))
     return _capped(modes, rows, [_label(c.qualname, c.number, names, repeated) for c in parting])
 
 

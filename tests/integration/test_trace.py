@@ -43,7 +43,7 @@ def layer_figures() -> list[tuple[str, str, str]]:
         net.load_state_dict(state)
         net.train(mode == "train")
         hooks = [layer.register_forward_hook(
-            lambda _m, _a, out, mode=mode: found[mode].append(out.detach().double().clone()))
+            lambda _m, _a, out, mode=mode: found[mode].append(out.detach().clone()))
             for layer in net]
         seed_all(0)
         net(x.clone())

@@ -314,9 +314,9 @@ def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capt
         if not traced or index not in (0, 1):
             recorder.stop()
         elif index == 0:
-            passes[mode] = (recorder.record(copies=True), [])
+            passes[mode] = (recorder.reference(), [])
         else:
-            passes[mode] = (passes[mode][0], recorder.record(copies=False))
+            passes[mode] = (passes[mode][0], recorder.compare(passes[mode][0]))
 
     def buffer_name(qualname: str) -> str:
         owner, _, buffer = qualname.rpartition(".")
@@ -333,7 +333,7 @@ def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capt
             except ExampleFailed as failed:
                 raise PartialFailure(failed.failure, partial) from None
             if traced and not recorder.failed and run.deterministic is False and mode in passes:
-                varied = trace.varied(*passes[mode])
+                varied = trace.varied(passes[mode][1])
                 run = dataclasses.replace(run, varied=tuple(
                     detect.access_path(name, qualname, model) for qualname in varied))
             runs.append(run)
