@@ -257,3 +257,41 @@ net[0].register_forward_hook(lambda m, a, out: print("user hook saw", tuple(out.
 def test_a_single_mode_has_no_trace() -> None:
     result = run(IMPORTS + MLP, input="torch.randn(4, 6)", modes=("eval",))
     assert result.ok and result.trace is None
+
+
+def test_a_module_called_in_one_mode_only_is_said_so() -> None:
+    code = IMPORTS + """\
+class Extra(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.extra = nn.Linear(4, 4)
+
+    def forward(self, x):
+        x = self.a(x)
+        return self.extra(x) if self.training else x
+
+net = Extra()
+"""
+    found = traced(code, input="torch.randn(2, 4)")
+    assert [(row.name, row.equal, row.note) for row in found.layers] == [
+        ("net", False, ""), ("net.a", True, ""), ("net.extra", False, "called in train only")]
+    assert found.parting == ("net",)
+
+
+def test_in_place_modules_leave_the_kept_outputs_alone() -> None:
+    make = "net = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.ReLU(inplace=True), nn.Dropout(0.5, inplace=True))\n"
+    found = traced(IMPORTS + make, input="torch.randn(3, 4)")
+    direct = direct_outputs(make.replace("inplace=True", "inplace=False"), "torch.randn(3, 4)")
+    assert found.parting == ("net[1]",)
+    for row, a, b in zip(found.layers, direct["train"], direct["eval"], strict=True):
+        assert row.differing == int((a != b).sum()), row.name
+
+
+def test_a_script_module_runs_and_says_why_it_has_no_trace() -> None:
+    code = IMPORTS + "net = torch.jit.script(nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5)))\n"
+    result = run(code, input="torch.randn(2, 4)")
+    assert result.ok and result.trace is None
+    assert result.comparison is not None and result.comparison.differ
+    (note,) = result.notes
+    assert note.startswith("the trace could not be made: RuntimeError: ")
