@@ -31,7 +31,7 @@ from ..model import (
     Mode,
     ModeRun,
 )
-from . import memory
+from . import memory, state
 from .capture import Capture, truncate
 
 #: The file name an example's code is compiled under; tracebacks show it.
@@ -235,63 +235,13 @@ def run_mode(
 
 
 def _materialise(model: nn.Module, value: Any, setup: Capture) -> None:
-    """Give lazy modules their shapes with one eval pass under no_grad, before the start state.
-
-    The parameters are drawn from the generators as the setup left them; each mode is
-    then re-seeded as usual, so both modes still start from the same state and seed.
-    """
-    lazy = nn.modules.lazy.LazyModuleMixin
-    if not any(isinstance(m, lazy) and m.has_uninitialized_params() for m in model.modules()):
-        return
-    flags = {id(m): m.training for m in model.modules()}
-    model.eval()
+    """Lazy modules get their shapes before the start state is taken (see :mod:`.state`)."""
     try:
         with redirected(setup):
-            _call(model, _fresh(value), no_grad=True)
+            state.materialise(model, lambda: _call(model, _fresh(value), no_grad=True))
     except BaseException as exc:  # noqa: BLE001  # the example's failure, reported
         prefix = "could not materialise the lazy modules (one eval pass on the input): "
         raise ExampleFailed(failure_from(exc, kind_of(exc), prefix)) from None
-    finally:
-        for module in model.modules():
-            module.training = flags.get(id(module), module.training)
-
-
-def _start_state(model: nn.Module) -> dict[str, Any]:
-    """A copy of the model's state that each mode starts from; a failure says what to fix."""
-    try:
-        return {
-            key: value.detach().clone() if isinstance(value, torch.Tensor) else copy.deepcopy(value)
-            for key, value in model.state_dict().items()
-        }
-    except Exception as exc:  # noqa: BLE001  # reported as the harness step it is
-        raise ExampleFailed(Failure(
-            "model",
-            f"could not take the model's start state: {type(exc).__name__}: {exc}; "
-            "model.state_dict() must work on the model as the code leaves it "
-            "(an uninitialised parameter, for instance, needs one forward pass first)",
-            exc_type=type(exc).__name__, exc_mro=tuple(k.__name__ for k in type(exc).__mro__),
-        )) from None
-
-
-def _restore(model: nn.Module, state: dict[str, Any], mode: Mode) -> None:
-    try:
-        model.load_state_dict(state)
-    except Exception as exc:  # noqa: BLE001  # reported as the harness step it is
-        raise ExampleFailed(Failure(
-            "model",
-            f"could not restore the model's start state before the {mode} pass: "
-            f"{type(exc).__name__}: {exc}; a pass must not add or remove parameters or buffers",
-            exc_type=type(exc).__name__,
-        )) from None
-
-
-def _harness(step: str, notes: list[str], work: Callable[[], Any], default: Any) -> Any:
-    """Run one of the comparison's own steps; a failure becomes a note, not a lost example."""
-    try:
-        return work()
-    except Exception as exc:  # noqa: BLE001  # our own step must not cost the example
-        notes.append(f"the {step} could not be made: {type(exc).__name__}: {exc}")
-        return default
 
 
 def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capture) -> dict[str, Any]:
@@ -303,11 +253,14 @@ def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capt
         raise ExampleFailed(failure_from(exc, "input", prefix=f":input: {request.input!r} failed: ")) from None
     _materialise(model, value, setup)
     notes: list[str] = []
-    found = _harness("list of mode-dependent modules", notes,
-                     lambda: detect.mode_dependent(model, name), ())
-    state = _start_state(model)
+    found = state.guarded("list of mode-dependent modules", notes,
+                          lambda: detect.mode_dependent(model, name), ())
+    try:
+        start = state.take(model)
+    except state.StateFailed as failed:
+        raise ExampleFailed(failed.failure) from None
     recorder = trace.Recorder(model)
-    traced = len(request.modes) == 2 and _harness("trace", notes, recorder.attach, False) is None
+    traced = len(request.modes) == 2 and state.guarded("trace", notes, recorder.attach, False) is None
     passes: dict[Mode, tuple[list[trace.Call], list[trace.Call]]] = {}
 
     def on_pass(index: int) -> None:
@@ -327,9 +280,11 @@ def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capt
     partial: dict[str, Any] = {"mode_dependent": found, "runs": runs}
     try:
         for mode in request.modes:
-            _restore(model, state, mode)
             try:
+                state.restore(model, start, mode)
                 run, first = run_mode(request, mode, model, value, on_pass, buffer_name)
+            except state.StateFailed as failed:
+                raise PartialFailure(failed.failure, partial) from None
             except ExampleFailed as failed:
                 raise PartialFailure(failed.failure, partial) from None
             if traced and not recorder.failed and run.deterministic is False and mode in passes:
@@ -346,9 +301,9 @@ def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capt
         a, b = request.modes
         partial["comparison"] = Comparison((a, b), compare.diff_leaves(firsts[a], firsts[b]))
         if traced and not recorder.failed and a in passes and b in passes:
-            partial["trace"] = _harness("trace", notes, lambda: trace.build(
+            partial["trace"] = state.guarded("trace", notes, lambda: trace.build(
                 (a, b), passes[a][0], passes[b][0], model, name), None)
-    notes += _harness("notes", notes, lambda: compare.notes(runs, model, name), [])
+    notes += state.guarded("notes", notes, lambda: compare.notes(runs, model, name), [])
     partial["notes"] = tuple(notes)
     return partial
 
