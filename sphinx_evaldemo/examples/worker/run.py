@@ -6,6 +6,7 @@ import builtins
 import contextlib
 import copy
 import dataclasses
+import functools
 import linecache
 import os
 import random
@@ -271,6 +272,9 @@ def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capt
         else:
             passes[mode] = (passes[mode][0], recorder.compare(passes[mode][0]))
 
+    def varied_names(compared: list[trace.Call]) -> tuple[str, ...]:
+        return tuple(detect.access_path(name, q, model) for q in trace.varied(compared))
+
     def buffer_name(qualname: str) -> str:
         owner, _, buffer = qualname.rpartition(".")
         return f"{detect.access_path(name, owner, model)}.{buffer}"
@@ -288,9 +292,9 @@ def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capt
             except ExampleFailed as failed:
                 raise PartialFailure(failed.failure, partial) from None
             if traced and not recorder.failed and run.deterministic is False and mode in passes:
-                varied = trace.varied(passes[mode][1])
-                run = dataclasses.replace(run, varied=tuple(
-                    detect.access_path(name, qualname, model) for qualname in varied))
+                varied = state.guarded("list of modules that varied", notes,
+                                       functools.partial(varied_names, passes[mode][1]), ())
+                run = dataclasses.replace(run, varied=varied)
             runs.append(run)
             firsts[mode] = first
     finally:
