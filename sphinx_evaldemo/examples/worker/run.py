@@ -265,6 +265,8 @@ def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capt
     passes: dict[Mode, tuple[list[trace.Call], list[trace.Call]]] = {}
 
     def on_pass(index: int) -> None:
+        """Pass 0 of each mode is its reference; pass 1 (the check) is compared with it."""
+        # ``mode`` is the loop's below: run_mode calls this during that mode's passes
         if not traced or index not in (0, 1):
             recorder.stop()
         elif index == 0:
