@@ -288,6 +288,8 @@ def test_in_place_modules_leave_the_kept_outputs_alone() -> None:
         assert row.differing == int((a != b).sum()), row.name
 
 
+# torch deprecates TorchScript, yet models written with it still reach docs pages
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_a_script_module_runs_and_says_why_it_has_no_trace() -> None:
     code = IMPORTS + "net = torch.jit.script(nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5)))\n"
     result = run(code, input="torch.randn(2, 4)")
