@@ -1,76 +1,18 @@
-"""Train-versus-eval facts drawn from a real run (imported by the worker only)."""
+"""Train-versus-eval facts drawn from a real run: outputs leaf by leaf, notes (worker only)."""
 
 from __future__ import annotations
 
-import inspect
-import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from .model import LeafDiff, TensorView
+from . import detect
+from .model import LeafDiff, ModeRun, TensorView
 
 #: Tensors up to this many elements carry every value (for marks and charts).
 MAX_VALUES = 256
-
-_DROPOUT = (nn.modules.dropout._DropoutNd,)
-_BATCHNORM = (nn.modules.batchnorm._BatchNorm,)
-_INSTANCENORM = (nn.modules.instancenorm._InstanceNorm,)
-
-
-def describe(module: nn.Module) -> str:
-    """``Dropout(p=0.5)``: the type and its own settings, never its children."""
-    extra = module.extra_repr().replace("inplace=False", "").strip(" ,")
-    return f"{type(module).__name__}({extra})"
-
-
-def _reads_training(cls: type) -> bool:
-    """Whether a user class's own code reads ``self.training`` or overrides ``train()``."""
-    for klass in cls.__mro__:
-        if klass.__module__.startswith("torch.") or klass is nn.Module:
-            break
-        if "train" in vars(klass):
-            return True
-        for value in vars(klass).values():
-            func = inspect.unwrap(value) if callable(value) else None
-            code = getattr(func, "__code__", None)
-            if isinstance(code, types.CodeType) and _code_mentions(code, "training"):
-                return True
-    return False
-
-
-def _code_mentions(code: types.CodeType, name: str) -> bool:
-    if name in code.co_names:
-        return True
-    return any(
-        isinstance(const, types.CodeType) and _code_mentions(const, name)
-        for const in code.co_consts
-    )
-
-
-def depends_on_mode(module: nn.Module) -> bool:
-    """Whether this module (not its children) behaves differently in train and eval."""
-    if isinstance(module, _DROPOUT):
-        return True
-    if isinstance(module, _BATCHNORM):
-        return True
-    if isinstance(module, _INSTANCENORM):
-        return bool(module.track_running_stats)
-    if isinstance(module, nn.RNNBase | nn.MultiheadAttention):
-        return float(module.dropout) > 0
-    return _reads_training(type(module))
-
-
-def mode_dependent(model: nn.Module, name: str) -> tuple[str, ...]:
-    """``"1.dropout: Dropout(p=0.5)"`` for every mode-dependent submodule."""
-    found = []
-    for qualname, module in model.named_modules():
-        if depends_on_mode(module):
-            found.append(f"{qualname or name}: {describe(module)}")
-    return tuple(found)
-
 
 def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     """Flatten tuples, lists and dicts into ``(path, leaf)`` pairs."""
@@ -133,19 +75,33 @@ def _diff_leaf(path: str, x: Any, y: Any) -> LeafDiff:
         note = f"shapes differ: {tuple(x.shape)} vs {tuple(y.shape)}"
         return LeafDiff(path, equal=False, note=note)
     with torch.no_grad():
-        xd, yd = x.detach(), y.detach()
-        if xd.is_complex() or yd.is_complex():
-            xd, yd = xd.to(torch.complex128), yd.to(torch.complex128)
-        else:
-            xd, yd = xd.to(torch.float64), yd.to(torch.float64)
-        both_nan = xd.isnan() & yd.isnan()
-        differs = (xd != yd) & ~both_nan
-        count = int(differs.sum())
-        delta = (xd - yd).abs()[differs]
-        largest = float(delta.max()) if count else 0.0
+        count, largest = figures(x.detach(), y.detach())
     return LeafDiff(
         path, equal=count == 0, max_abs_diff=largest, differing=count, total=x.numel()
     )
+
+
+#: Dtypes whose differences are taken as they are; others are widened first.
+_NATIVE = (torch.float32, torch.float64)
+
+
+def figures(x: torch.Tensor, y: torch.Tensor) -> tuple[int, float]:
+    """How many elements differ (NaN in both counts as equal), and the largest difference.
+
+    float32 and float64 pairs are compared in their own dtype, with no widened copy;
+    the rest (integers, halves, complex, mixed dtypes) as float64 or complex128.
+    """
+    if not (x.dtype == y.dtype and x.dtype in _NATIVE and x.device == y.device):
+        wide = torch.complex128 if x.is_complex() or y.is_complex() else torch.float64
+        x, y = x.to("cpu", wide), y.to("cpu", wide)
+    delta = (x - y).abs()
+    largest = float(delta.max()) if delta.numel() else 0.0
+    if largest == largest:  # no NaN anywhere: the quick way
+        count = int((x != y).sum())
+        return count, largest if count else 0.0
+    differs = (x != y) & ~(x.isnan() & y.isnan())
+    count = int(differs.sum())
+    return count, float(delta[differs].max()) if count else 0.0
 
 
 def views(value: Any) -> tuple[TensorView, ...]:
@@ -171,3 +127,48 @@ def views(value: Any) -> tuple[TensorView, ...]:
                 )
             )
     return tuple(found)
+
+
+def _named(path: str, module: nn.Module | None) -> str:
+    if module is None:
+        return f"`{path}`"
+    kind, settings = detect.short(module)
+    return f"`{path}` ({kind}, {settings})" if settings else f"`{path}` ({kind})"
+
+
+def notes(runs: Sequence[ModeRun], model: nn.Module, name: str) -> list[str]:
+    """Plain words for what a reader would not expect: eval not repeatable, eval changing buffers."""
+    modules = {detect.access_path(name, q, model): m for q, m in model.named_modules()}
+    found = []
+    for run in runs:
+        if run.mode != "eval":
+            continue
+        if run.deterministic is False:
+            found.append(_eval_random(run.varied, modules))
+        owners: dict[str, list[str]] = {}
+        for buffer in run.buffers_changed:
+            owner, _, short = buffer.rpartition(".")
+            owners.setdefault(owner, []).append(short)
+        for owner, shorts in owners.items():
+            found.append(
+                f"In eval mode {_named(owner, modules.get(owner))} changed its buffers "
+                f"({', '.join(shorts)}): each eval pass starts from a different state, "
+                "which eval mode usually promises not to do."
+            )
+    return found
+
+
+def _eval_random(varied: Sequence[str], modules: Mapping[str, nn.Module]) -> str:
+    lead = "In eval mode a second pass gave different values"
+    if not varied:
+        return (f"{lead}, yet no module's output changed on equal inputs: the randomness "
+                "comes from outside the model's modules (a global state, a hook).")
+    path = varied[0]
+    module = modules.get(path)
+    where = f"{lead}; the first module whose output varied is {_named(path, module)}"
+    if module is not None and not detect.reads_mode(module):
+        return (f"{where}. Its code does not read the mode, so it draws random numbers in eval "
+                "too: a likely cause is a call such as F.dropout(x, 0.5) without "
+                "training=self.training (or an nn.Dropout submodule instead).")
+    return (f"{where}. It reads the mode but still draws random numbers in eval: check what "
+            "its forward does when self.training is False.")

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 #: Bumped whenever the shape or meaning of a result changes, so old cache files miss.
-SCHEMA = 1
+SCHEMA = 2
 
 Mode = Literal["train", "eval"]
 MODES: tuple[Mode, ...] = ("train", "eval")
@@ -122,6 +122,8 @@ class ModeRun:
     peak_memory: int = 0
     truncated: bool = False  # an output or the printed text was cut at max_output
     tensors: tuple[TensorView, ...] = ()
+    #: modules whose output changed on the second pass while their inputs were equal
+    varied: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +151,57 @@ class Comparison:
 
 
 @dataclass(frozen=True, slots=True)
+class ModeModule:
+    """A submodule whose own code reads the mode (``net[2]``, ``Dropout``, ``p=0.5``)."""
+
+    name: str  # the model's own access path: ``net[2]``, ``net.encoder.dropout``
+    type: str
+    settings: str = ""  # short: the first setting and those not at their defaults
+    full: str = ""  # the full ``repr``, for hover or a folded view
+    #: why, with these settings, reading the mode cannot change the result ("" if it can)
+    no_effect: str = ""
+
+    @property
+    def label(self) -> str:
+        """``Dropout, p=0.5``: the type and the short settings."""
+        return f"{self.type}, {self.settings}" if self.settings else self.type
+
+
+@dataclass(frozen=True, slots=True)
+class LayerDiff:
+    """One traced module call: how its output differs between the two modes."""
+
+    name: str  # access path, with `` (call 2)`` for a module called more than once
+    type: str
+    settings: str = ""
+    inputs_equal: bool = True
+    equal: bool = True
+    max_abs_diff: float | None = None  # None: not measured (only a checksum was kept)
+    differing: int | None = None
+    total: int | None = None
+    #: the first modules whose outputs differ while their inputs were equal
+    parts: bool = False
+    note: str = ""  # "called in one mode only", "not a tensor output", ...
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """Where the two modes part, from forward hooks on the model's leaf modules."""
+
+    modes: tuple[Mode, Mode]
+    #: the calls shown, in call order (capped: see ``before`` and ``after``)
+    layers: tuple[LayerDiff, ...] = ()
+    #: names of the first partings, in call order (all of them, even past the cap)
+    parting: tuple[str, ...] = ()
+    calls: int = 0  # module calls traced in all
+    differing_calls: int = 0  # of which the output differs
+    before: int = 0  # calls left out before the first row shown
+    after: int = 0  # calls left out after the last row shown
+    differing_after: int = 0  # of which the output differs
+    largest_after: float | None = None  # the largest difference among the calls left out after
+
+
+@dataclass(frozen=True, slots=True)
 class Segment:
     """Printed output of an as-written example, in the mode its models were in."""
 
@@ -164,7 +217,10 @@ class ExampleResult:
     runs: tuple[ModeRun, ...] = ()
     comparison: Comparison | None = None
     segments: tuple[Segment, ...] = ()
-    mode_dependent: tuple[str, ...] = ()
+    mode_dependent: tuple[ModeModule, ...] = ()
+    trace: Trace | None = None
+    #: what the run found surprising, in plain words (eval not deterministic, ...)
+    notes: tuple[str, ...] = ()
     failure: Failure | None = None
     seconds: float = 0.0
     #: the streams cut at ``max_output`` characters ("setup", "train output", ...)
@@ -203,6 +259,7 @@ def result_from_dict(data: dict[str, Any]) -> ExampleResult:
                     **run,
                     "outputs": tuple(run["outputs"]),
                     "buffers_changed": tuple(run["buffers_changed"]),
+                    "varied": tuple(run.get("varied", ())),
                     "tensors": tuple(
                         TensorView(**{
                             **view,
@@ -222,7 +279,9 @@ def result_from_dict(data: dict[str, Any]) -> ExampleResult:
             leaves=tuple(LeafDiff(**leaf) for leaf in comparison["leaves"]),
         ),
         segments=tuple(Segment(**seg) for seg in data.get("segments", ())),
-        mode_dependent=tuple(data.get("mode_dependent", ())),
+        mode_dependent=tuple(ModeModule(**found) for found in data.get("mode_dependent", ())),
+        trace=_trace_from_dict(data.get("trace")),
+        notes=tuple(data.get("notes", ())),
         failure=None
         if failure is None
         else Failure(**{**failure, "exc_mro": tuple(failure.get("exc_mro", ()))}),
@@ -230,3 +289,14 @@ def result_from_dict(data: dict[str, Any]) -> ExampleResult:
         truncated=tuple(data.get("truncated", ())),
         extra=data.get("extra", {}),
     )
+
+
+def _trace_from_dict(data: dict[str, Any] | None) -> Trace | None:
+    if data is None:
+        return None
+    return Trace(**{
+        **data,
+        "modes": tuple(data["modes"]),
+        "layers": tuple(LayerDiff(**layer) for layer in data["layers"]),
+        "parting": tuple(data["parting"]),
+    })

@@ -6,14 +6,12 @@ from collections.abc import Iterable, Sequence
 
 from docutils import nodes
 
-from . import visual
+from . import summary, visual
 from .claims import Verdict
 from .model import (
-    Comparison,
     ExampleRequest,
     ExampleResult,
     Failure,
-    LeafDiff,
     ModeRun,
     TensorView,
 )
@@ -89,7 +87,7 @@ def output_nodes(result: ExampleResult, verdicts: Sequence[Verdict] = ()) -> lis
             out.append(claims_nodes(verdicts))
         out += _charts(result.runs)
     if result.runs and result.failure is None:
-        out.append(_facts(result))
+        out.append(summary.facts(result))
     return out
 
 
@@ -192,37 +190,6 @@ def _leaf_label(view: TensorView, run: ModeRun) -> str:
     return "" if len(run.tensors) == 1 else f"{view.path}: "
 
 
-def _facts(result: ExampleResult) -> nodes.container:
-    box = nodes.container(classes=["evaldemo-comparison"])
-    box += _para(nodes.strong("", "What the run shows"), classes=["evaldemo-title"])
-    items = nodes.bullet_list()
-    items += _item(_mode_dependent(result.mode_dependent))
-    if result.comparison is not None:
-        items += _item(_differences(result.comparison))
-    by_mode = {run.mode: run for run in result.runs}
-    items += _item(
-        [_para("Deterministic for this input (checked with a second pass): "
-               + ", ".join(f"{m} {_yes(r.deterministic)}" for m, r in by_mode.items()))]
-    )
-    items += _item(
-        [_para("Output tracks gradients (requires_grad): "
-               + ", ".join(f"{m} {_yes(r.requires_grad)}" for m, r in by_mode.items()))]
-    )
-    items += _item(
-        [_para("Buffers changed by the pass: "
-               + "; ".join(f"{m}: {', '.join(r.buffers_changed) or 'none'}" for m, r in by_mode.items()))]
-    )
-    box += items
-    comparison = result.comparison
-    if comparison is not None and result.mode_dependent and not comparison.differ:
-        box += _para(
-            "Note: the model has mode-dependent submodules, yet both modes gave the same "
-            "output for this input, so the example may not show what it means to.",
-            classes=["evaldemo-note"],
-        )
-    return box
-
-
 def claims_nodes(verdicts: Sequence[Verdict]) -> nodes.container:
     """The claims as pass/fail badges: the words say it, the icon (HTML only) and colour add to it."""
     broken = any(not verdict.held for verdict in verdicts)
@@ -241,48 +208,6 @@ def claims_nodes(verdicts: Sequence[Verdict]) -> nodes.container:
         para += badge
     box += para
     return box
-
-
-def _item(children: list[nodes.Node]) -> nodes.list_item:
-    item = nodes.list_item()
-    item += children
-    return item
-
-
-def _mode_dependent(found: tuple[str, ...]) -> list[nodes.Node]:
-    if not found:
-        return [_para("Mode-dependent submodules: none found")]
-    para = _para("Mode-dependent submodules: ")
-    for index, entry in enumerate(found):
-        if index:
-            para += nodes.Text(", ")
-        para += nodes.literal(entry, entry)
-    return [para]
-
-
-def _leaf_text(leaf: LeafDiff) -> str:
-    if leaf.equal:
-        return "equal"
-    if leaf.note:
-        return leaf.note
-    if leaf.max_abs_diff is None or not leaf.total:
-        return "differ"
-    share = 100 * (leaf.differing or 0) / leaf.total
-    return (
-        f"differ: largest absolute difference {_number(leaf.max_abs_diff)}, "
-        f"{leaf.differing} of {leaf.total} elements ({share:.1f}%)"
-    )
-
-
-def _differences(comparison: Comparison) -> list[nodes.Node]:
-    a, b = comparison.modes
-    if len(comparison.leaves) == 1:
-        return [_para(f"Outputs ({a} vs {b}): {_leaf_text(comparison.leaves[0])}")]
-    listing = nodes.bullet_list()
-    for leaf in comparison.leaves:
-        listing += _item([_para(nodes.literal(leaf.path, leaf.path), f": {_leaf_text(leaf)}")])
-    verdict = "differ" if comparison.differ else "are equal"
-    return [_para(f"Outputs ({a} vs {b}) {verdict}, leaf by leaf:"), listing]
 
 
 def failure_nodes(failure: Failure, expected: bool) -> nodes.container:

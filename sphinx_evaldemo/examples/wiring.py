@@ -14,7 +14,7 @@ from sphinx.util import logging
 from sphinx.util.display import status_iterator
 
 from ..config import EvalDemoConfig
-from . import claims, report
+from . import claims, report, summary
 from .cache import Cache
 from .directive import EvalDemoDirective
 from .nodes import (
@@ -155,6 +155,9 @@ def setup(app: Sphinx) -> None:
     app.add_node(evaldemo_grid, html=(visit_grid_html, None))
     app.add_node(evaldemo_chart, html=(visit_chart_html, None))
     app.add_node(report.evaldemo_report)
+    app.add_node(summary.evaldemo_module, html=(summary.visit_module_html, None))
+    app.add_node(summary.evaldemo_trace, html=(summary.visit_trace_html, summary.depart_trace_html))
+    app.add_node(summary.evaldemo_trace_title, html=(summary.skip_html, None))
     app.add_directive("evaldemo", EvalDemoDirective)
     app.add_directive("evaldemo-report", report.ReportDirective)
     app.add_event("evaldemo-record")

@@ -61,12 +61,13 @@ def test_comparison_facts_are_the_measured_ones(page: str, direct: dict[str, tor
     largest = float((train - ev).abs()[differs].max())
     count, total = int(differs.sum()), train.numel()
     text = flat(page)
-    assert 'Mode-dependent submodules: "1: Dropout(p=0.5)"' in text
+    assert 'Mode-dependent modules: "net[1]" (Dropout, p=0.5)' in text
+    assert f"Outputs (train vs eval): {count} of {total} values differ (largest difference {largest:.4g})" in text
+    assert 'The modes part at "net[1]" (Dropout, p=0.5)' in text
     assert (
-        f"Outputs (train vs eval): differ: largest absolute difference {largest:.4g}, "
-        f"{count} of {total} elements ({100 * count / total:.1f}%)"
+        'Repeatability: train: a second pass gave different values, first at "net[1]"; '
+        "eval: a second pass gave the same values"
     ) in text
-    assert "Deterministic for this input (checked with a second pass): train no, eval yes" in text
     assert "Output tracks gradients (requires_grad): train yes, eval yes" in text
     assert "Buffers changed by the pass: train: none; eval: none" in text
 

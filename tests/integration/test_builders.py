@@ -16,11 +16,13 @@ from tests.helpers import NUMBER, outputs, warnings
 BUILDERS = ("html", "latex", "singlehtml", "dirhtml", "epub", "man")
 FACTS = (
     "What the run shows",
-    "Mode-dependent submodules",
-    "largest absolute difference",
-    "Deterministic for this input",
+    "Mode-dependent modules",
+    "values differ (largest difference",
+    "The modes part at",
+    "Repeatability",
     "Output tracks gradients",
     "Buffers changed by the pass",
+    "Layer by layer",
 )
 
 

@@ -94,15 +94,26 @@ def test_train_output_is_eval_output_zeroed_or_doubled(page: dict[str, str]) -> 
     assert any(t != 0.0 for t in shown_train)
 
 
+def differ_text(a: torch.Tensor, b: torch.Tensor) -> str:
+    """``3 of 6 values differ (largest difference 1.09)``, computed here from the two tensors."""
+    x, y = a.detach().double(), b.detach().double()
+    differs = x != y
+    count = int(differs.sum())
+    largest = float((x - y).abs()[differs].max())
+    return f"{count} of {x.numel()} {'value differs' if count == 1 else 'values differ'} (largest difference {largest:.4g})"
+
+
 def test_batchnorm_buffers_change_in_train_only(page: dict[str, str]) -> None:
     section = page["batchnorm"]
     assert (
-        "Buffers changed by the pass: train: 1.running_mean, 1.running_var, "
-        "1.num_batches_tracked; eval: none"
+        'Buffers changed by the pass: train: "net[1].running_mean", "net[1].running_var", '
+        '"net[1].num_batches_tracked"; eval: none'
     ) in flat(section)
-    assert "Deterministic for this input (checked with a second pass): train yes, eval yes" in flat(
-        section
-    )
+    assert (
+        "Repeatability: train: a second pass gave the same values; "
+        "eval: a second pass gave the same values"
+    ) in flat(section)
+    assert 'The modes part at "net[1]" (BatchNorm1d, 3)' in flat(section)
 
 
 def test_batchnorm_statistics_do_not_leak_between_modes(page: dict[str, str]) -> None:
@@ -223,7 +234,7 @@ def test_modes_option_sets_panel_order(page: dict[str, str]) -> None:
     assert titles(section) == ["model.eval()", "model.train()"]
     assert outputs(section, "model.eval()") == [repr(runs["eval"][0])]
     assert outputs(section, "model.train()") == [repr(runs["train"][0])]
-    assert "Outputs (eval vs train): differ" in flat(section)
+    assert f"Outputs (eval vs train): {differ_text(runs['eval'][0], runs['train'][0])}" in flat(section)
 
 
 def test_repeat_shows_each_pass_continuing_the_stream(page: dict[str, str]) -> None:
@@ -296,8 +307,9 @@ def test_tuple_output_compared_leaf_by_leaf(page: dict[str, str]) -> None:
     text = flat(section)
     assert "Outputs (train vs eval) differ, leaf by leaf:" in text
     assert '"[0]": equal' in text
-    assert '"[1]": differ: largest absolute difference' in text
-    assert 'Mode-dependent submodules: "drop: Dropout(p=0.5)"' in text
+    assert f'"[1]": {differ_text(runs["train"][0][1], runs["eval"][0][1])}' in text
+    assert 'Mode-dependent modules: "net.drop" (Dropout, p=0.5)' in text
+    assert 'The modes part at "net.drop" (Dropout, p=0.5)' in text
 
 
 def test_dict_output_compared_leaf_by_leaf(page: dict[str, str]) -> None:
@@ -306,7 +318,8 @@ def test_dict_output_compared_leaf_by_leaf(page: dict[str, str]) -> None:
     assert outputs(section, "model.train()") == [repr(runs["train"][0])]
     assert outputs(section, "model.eval()") == [repr(runs["eval"][0])]
     text = flat(section)
-    assert "\"['logits']\": differ: largest absolute difference" in text
+    logits = differ_text(runs["train"][0]["logits"], runs["eval"][0]["logits"])
+    assert f"\"['logits']\": {logits}" in text
     assert "\"['hidden']\": equal" in text
 
 

@@ -60,7 +60,10 @@ def test_worker_result_equals_the_in_process_run(pool: Pool) -> None:
     ]
     assert remote.comparison == local.comparison
     assert remote.setup_output == local.setup_output == "built\n"
-    assert remote.mode_dependent == ("2: Dropout(p=0.5)",)
+    assert remote.mode_dependent == local.mode_dependent
+    assert [(m.name, m.label) for m in remote.mode_dependent] == [("net[2]", "Dropout, p=0.5")]
+    assert remote.trace == local.trace
+    assert remote.trace is not None and remote.trace.parting == ("net[2]",)
 
 
 def test_worker_reuses_its_process_and_never_imports_sphinx(pool: Pool) -> None:

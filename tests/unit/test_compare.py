@@ -1,4 +1,4 @@
-"""compare: mode-dependent submodules, leaf-by-leaf differences, gradient tracking."""
+"""compare: leaf-by-leaf differences, gradient tracking (mode detection: test_detect.py)."""
 
 from __future__ import annotations
 
@@ -7,129 +7,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F  # noqa: N812  # the usual alias
 from torch import nn
 
-from sphinx_evaldemo.examples.compare import (
-    describe,
-    diff_leaves,
-    leaves,
-    mode_dependent,
-    requires_grad,
-)
+from sphinx_evaldemo.examples.compare import diff_leaves, leaves, requires_grad
 from sphinx_evaldemo.examples.model import LeafDiff
-
-
-class Block(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.linear = nn.Linear(4, 4)
-        self.dropout = nn.Dropout(0.1)
-
-
-class Outer(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.embed = nn.Linear(4, 4)
-        self.block = Block()
-
-
-class ReadsTraining(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * 2 if self.training else x
-
-
-class FunctionalDropout(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.dropout(x, 0.5, self.training)
-
-
-class ReadsTrainingInHelper(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        def scale(value: torch.Tensor) -> torch.Tensor:
-            return value * (2 if self.training else 1)
-
-        return scale(x)
-
-
-class OverridesTrain(nn.Module):
-    def train(self, mode: bool = True) -> OverridesTrain:
-        super().train(mode)
-        return self
-
-
-class Plain(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.linear = nn.Linear(2, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x)
-
-
-class MyDropout(nn.Dropout):
-    pass
-
-
-def _entry(model: nn.Module, entry: str) -> str:
-    """``"1"`` stands for ``"1: BatchNorm1d(<its extra_repr>)"``; full entries are kept."""
-    if ":" in entry:
-        return entry
-    module = dict(model.named_modules())[entry]
-    return f"{entry}: {type(module).__name__}({module.extra_repr()})"
-
-
-MODE_DEPENDENT: list[tuple[str, nn.Module, list[str]]] = [
-    ("linear-relu-dropout", nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Dropout(0.5)), ["2: Dropout(p=0.5)"]),
-    ("batchnorm", nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3)), ["1"]),
-    ("batchnorm2d", nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)), ["1"]),
-    ("lazy-batchnorm", nn.Sequential(nn.LazyBatchNorm1d()), ["0"]),
-    ("sync-batchnorm", nn.Sequential(nn.SyncBatchNorm(3)), ["0"]),
-    ("nested", nn.Sequential(nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))), ["0.1: Dropout(p=0.5)"]),
-    ("attribute", Outer(), ["block.dropout: Dropout(p=0.1)"]),
-    (
-        "dropout-family",
-        nn.Sequential(nn.Dropout2d(), nn.AlphaDropout(0.2), nn.FeatureAlphaDropout()),
-        ["0: Dropout2d(p=0.5)", "1: AlphaDropout(p=0.2)", "2: FeatureAlphaDropout(p=0.5)"],
-    ),
-    ("subclass-of-dropout", nn.Sequential(MyDropout(0.3)), ["0: MyDropout(p=0.3)"]),
-    ("instancenorm-tracking", nn.Sequential(nn.InstanceNorm1d(3, track_running_stats=True)), ["0"]),
-    ("instancenorm-plain", nn.Sequential(nn.InstanceNorm1d(3)), []),
-    ("lstm-dropout", nn.Sequential(nn.LSTM(2, 3, num_layers=2, dropout=0.2)), ["0"]),
-    ("lstm-no-dropout", nn.Sequential(nn.LSTM(2, 3, num_layers=2)), []),
-    ("gru-dropout", nn.Sequential(nn.GRU(2, 3, num_layers=2, dropout=0.1)), ["0"]),
-    ("attention-dropout", nn.Sequential(nn.MultiheadAttention(4, 2, dropout=0.1)), ["0"]),
-    ("attention-no-dropout", nn.Sequential(nn.MultiheadAttention(4, 2)), []),
-    ("norms-without-mode", nn.Sequential(nn.LayerNorm(3), nn.GroupNorm(1, 3), nn.ReLU()), []),
-    ("reads-training", nn.Sequential(nn.Linear(2, 2), ReadsTraining()), ["1"]),
-    ("functional-dropout", nn.Sequential(FunctionalDropout()), ["0"]),
-    ("training-in-nested-function", nn.Sequential(ReadsTrainingInHelper()), ["0"]),
-    ("overrides-train", nn.Sequential(OverridesTrain()), ["0"]),
-    ("plain-user-module", nn.Sequential(Plain()), []),
-]
-
-
-@pytest.mark.parametrize(("case", "model", "names"), MODE_DEPENDENT, ids=[c[0] for c in MODE_DEPENDENT])
-def test_mode_dependent_submodules(case: str, model: nn.Module, names: list[str]) -> None:
-    assert mode_dependent(model, "net") == tuple(_entry(model, name) for name in names)
-
-
-def test_model_itself_is_named_by_its_variable() -> None:
-    assert mode_dependent(nn.Dropout(0.2), "drop") == ("drop: Dropout(p=0.2)",)
-    assert mode_dependent(ReadsTraining(), "scaler") == ("scaler: ReadsTraining()",)
-
-
-@pytest.mark.parametrize(
-    ("module", "text"),
-    [
-        (nn.Dropout(0.5), "Dropout(p=0.5)"),
-        (nn.Dropout(0.25, inplace=True), "Dropout(p=0.25, inplace=True)"),
-        (nn.Sequential(nn.Linear(2, 2)), "Sequential()"),
-        (nn.Linear(2, 3), "Linear(in_features=2, out_features=3, bias=True)"),
-    ],
-)
-def test_describe_shows_type_and_own_settings(module: nn.Module, text: str) -> None:
-    assert describe(module) == text
 
 
 def test_leaves_name_each_path() -> None:

@@ -15,10 +15,13 @@ from sphinx_evaldemo.examples.model import (
     ExampleRequest,
     ExampleResult,
     Failure,
+    LayerDiff,
     LeafDiff,
+    ModeModule,
     ModeRun,
     Segment,
     TensorView,
+    Trace,
 )
 
 FINGERPRINT = "python=3.11 torch=2.13 numpy=2 sphinx-evaldemo=test"
@@ -44,13 +47,14 @@ FULL_RESULT = ExampleResult(
             printed="forward\n",
             requires_grad=True,
             deterministic=False,
-            buffers_changed=("1.running_mean", "1.num_batches_tracked"),
+            buffers_changed=("net[1].running_mean", "net[1].num_batches_tracked"),
             seconds=0.25,
             peak_memory=1024,
             truncated=True,
             tensors=(
                 TensorView("output", (2,), "torch.float32", (0.0, 2.0), 1.0, 1.4142, 0.0, 2.0, 0.5),
             ),
+            varied=("net[1]",),
         ),
         ModeRun(mode="eval", outputs=("tensor([1., 1.])",), requires_grad=None),
     ),
@@ -63,7 +67,26 @@ FULL_RESULT = ExampleResult(
         ),
     ),
     segments=(Segment("train", "a\n"), Segment("eval", "b\n")),
-    mode_dependent=("1: Dropout(p=0.5)",),
+    mode_dependent=(
+        ModeModule("net[1]", "Dropout", "p=0.5", "Dropout(p=0.5, inplace=False)"),
+        ModeModule("net[2]", "Dropout", "p=0.0", "Dropout(p=0.0, inplace=False)", "reads the mode, but"),
+    ),
+    trace=Trace(
+        modes=("train", "eval"),
+        layers=(
+            LayerDiff("net[0]", "Linear", "in_features=2", True, True, 0.0, 0, 4),
+            LayerDiff("net[1]", "Dropout", "p=0.5", True, False, 2.0, 3, 4, parts=True),
+            LayerDiff("net.lstm (call 2)", "LSTM", "", False, False, None, None, None, note="x"),
+        ),
+        parting=("net[1]",),
+        calls=40,
+        differing_calls=38,
+        before=2,
+        after=35,
+        differing_after=35,
+        largest_after=1.5,
+    ),
+    notes=("In eval mode `net[1]` changed its buffers",),
     failure=Failure(
         kind="exception",
         message="ValueError: bad",

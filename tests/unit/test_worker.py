@@ -52,7 +52,7 @@ def test_compared_outputs_equal_direct_calls() -> None:
     assert runs["eval"].outputs == (repr(ev),)
     assert runs["train"].deterministic is False
     assert runs["eval"].deterministic is True
-    assert result.mode_dependent == ("2: Dropout(p=0.5)",)
+    assert [(m.name, m.label, m.no_effect) for m in result.mode_dependent] == [("net[2]", "Dropout, p=0.5", "")]
     assert result.comparison is not None
     (leaf,) = result.comparison.leaves
     assert leaf.differing == int((train != ev).sum())
@@ -139,7 +139,7 @@ def test_batchnorm_statistics_do_not_leak_between_modes() -> None:
         runs = by_mode(result)
         assert runs["eval"].outputs == (repr(expected_eval),)
         assert runs["eval"].buffers_changed == ()
-        assert runs["train"].buffers_changed == ("running_mean", "running_var", "num_batches_tracked")
+        assert runs["train"].buffers_changed == ("net.running_mean", "net.running_var", "net.num_batches_tracked")
         assert [r.mode for r in result.runs] == list(modes)
 
 

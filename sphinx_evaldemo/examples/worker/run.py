@@ -5,6 +5,8 @@ from __future__ import annotations
 import builtins
 import contextlib
 import copy
+import dataclasses
+import functools
 import linecache
 import os
 import random
@@ -13,7 +15,7 @@ import sys
 import time
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import compare
+from .. import compare, detect, trace
 from ..model import (
     Comparison,
     ExampleRequest,
@@ -30,7 +32,7 @@ from ..model import (
     Mode,
     ModeRun,
 )
-from . import memory
+from . import memory, state
 from .capture import Capture, truncate
 
 #: The file name an example's code is compiled under; tracebacks show it.
@@ -170,12 +172,21 @@ def _fresh(value: Any) -> Any:
         return value
 
 
-def run_mode(request: ExampleRequest, mode: Mode, model: nn.Module, value: Any) -> tuple[ModeRun, Any]:
+def _no_trace(index: int) -> None:
+    """The default for :func:`run_mode`'s ``on_pass``: nothing is traced."""
+
+
+def run_mode(
+    request: ExampleRequest, mode: Mode, model: nn.Module, value: Any,
+    on_pass: Callable[[int], None] = _no_trace, buffer_name: Callable[[str], str] = str,
+) -> tuple[ModeRun, Any]:
     """The mode's passes, each on a fresh copy of the input, each recorded as it ends.
 
     The output is printed and copied right after its pass, so an in-place module
     (``Dropout(inplace=True)``) or a later pass cannot change what the page shows.
     The determinism check is one more pass whose printed output is discarded.
+    ``on_pass(n)`` is called before pass ``n`` (0, 1, ...; the check is pass 1 when
+    ``:repeat:`` is 1) and with -1 after the last: the trace records passes 0 and 1.
     """
     started = time.perf_counter()
     model.train(mode == "train")
@@ -189,19 +200,23 @@ def run_mode(request: ExampleRequest, mode: Mode, model: nn.Module, value: Any) 
     memory.reset_peak()
     try:
         with redirected(printed):
-            for _ in range(request.repeat):
+            for index in range(request.repeat):
+                on_pass(index)
                 out = _call(model, _fresh(value), no_grad)
                 texts.append(repr(out))
                 kept.append(compare.snapshot(out))
                 grad = compare.requires_grad(out) if grad is None else grad
         changed = tuple(
-            n for n, b in model.named_buffers() if n not in before or not torch.equal(before[n], b)
+            buffer_name(n) for n, b in model.named_buffers()
+            if n not in before or not torch.equal(before[n], b)
         )
         if len(kept) > 1:
             second = kept[1]
         else:
+            on_pass(1)
             with redirected(Capture(1000)):
                 second = compare.snapshot(_call(model, _fresh(value), no_grad))
+        on_pass(-1)
     except BaseException as exc:  # noqa: BLE001  # the example's failure, reported
         failure = failure_from(exc, kind_of(exc), f"model.{mode}() pass: ", request.memory_limit)
         raise ExampleFailed(failure) from None
@@ -220,6 +235,16 @@ def run_mode(request: ExampleRequest, mode: Mode, model: nn.Module, value: Any) 
     return run, kept[0]
 
 
+def _materialise(model: nn.Module, value: Any, setup: Capture) -> None:
+    """Lazy modules get their shapes before the start state is taken (see :mod:`.state`)."""
+    try:
+        with redirected(setup):
+            state.materialise(model, lambda: _call(model, _fresh(value), no_grad=True))
+    except BaseException as exc:  # noqa: BLE001  # the example's failure, reported
+        prefix = "could not materialise the lazy modules (one eval pass on the input): "
+        raise ExampleFailed(failure_from(exc, kind_of(exc), prefix)) from None
+
+
 def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capture) -> dict[str, Any]:
     name, model = find_model(namespace, request.model)
     try:
@@ -227,22 +252,65 @@ def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capt
             value = eval(request.input or "", namespace)  # noqa: S307  # the page's own expression
     except BaseException as exc:  # noqa: BLE001
         raise ExampleFailed(failure_from(exc, "input", prefix=f":input: {request.input!r} failed: ")) from None
-    found = compare.mode_dependent(model, name)
-    state = {name: value.detach().clone() for name, value in model.state_dict().items()}
+    _materialise(model, value, setup)
+    notes: list[str] = []
+    found = state.guarded("list of mode-dependent modules", notes,
+                          lambda: detect.mode_dependent(model, name), ())
+    try:
+        start = state.take(model)
+    except state.StateFailed as failed:
+        raise ExampleFailed(failed.failure) from None
+    recorder = trace.Recorder(model)
+    traced = len(request.modes) == 2 and state.guarded("trace", notes, recorder.attach, False) is None
+    passes: dict[Mode, tuple[list[trace.Call], list[trace.Call]]] = {}
+
+    def on_pass(index: int) -> None:
+        """Pass 0 of each mode is its reference; pass 1 (the check) is compared with it."""
+        # ``mode`` is the loop's below: run_mode calls this during that mode's passes
+        if not traced or index not in (0, 1):
+            recorder.stop()
+        elif index == 0:
+            passes[mode] = (recorder.reference(), [])
+        else:
+            passes[mode] = (passes[mode][0], recorder.compare(passes[mode][0]))
+
+    def varied_names(compared: list[trace.Call]) -> tuple[str, ...]:
+        return tuple(detect.access_path(name, q, model) for q in trace.varied(compared))
+
+    def buffer_name(qualname: str) -> str:
+        owner, _, buffer = qualname.rpartition(".")
+        return f"{detect.access_path(name, owner, model)}.{buffer}"
+
     runs: list[ModeRun] = []
     firsts: dict[str, Any] = {}
     partial: dict[str, Any] = {"mode_dependent": found, "runs": runs}
-    for mode in request.modes:
-        model.load_state_dict(state)
-        try:
-            run, first = run_mode(request, mode, model, value)
-        except ExampleFailed as failed:
-            raise PartialFailure(failed.failure, partial) from None
-        runs.append(run)
-        firsts[mode] = first
+    try:
+        for mode in request.modes:
+            try:
+                state.restore(model, start, mode)
+                run, first = run_mode(request, mode, model, value, on_pass, buffer_name)
+            except state.StateFailed as failed:
+                raise PartialFailure(failed.failure, partial) from None
+            except ExampleFailed as failed:
+                raise PartialFailure(failed.failure, partial) from None
+            if traced and not recorder.failed and run.deterministic is False and mode in passes:
+                varied = state.guarded("list of modules that varied", notes,
+                                       functools.partial(varied_names, passes[mode][1]), ())
+                run = dataclasses.replace(run, varied=varied)
+            runs.append(run)
+            firsts[mode] = first
+    finally:
+        recorder.detach()
+    if recorder.failed:
+        notes.append(f"the trace stopped: a hook failed ({recorder.failed})")
     if len(request.modes) == 2:
         a, b = request.modes
         partial["comparison"] = Comparison((a, b), compare.diff_leaves(firsts[a], firsts[b]))
+        if traced and not recorder.failed and a in passes and b in passes:
+            partial["trace"] = state.guarded("trace", notes, lambda: trace.build(
+                (a, b), passes[a][0], passes[b][0], model, name), None)
+    notes += state.guarded("notes", notes, lambda: compare.notes(runs, model, name), [])
+    partial["notes"] = tuple(notes)
     return partial
 
 
