@@ -13,6 +13,7 @@ import gc
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from .parent import FORK, SPAWN, WarmParent, stop_on_sigterm
@@ -30,7 +31,7 @@ print(net)
 def threads() -> int:
     """Threads of this process (Linux); 1 where that cannot be read."""
     try:
-        return len(os.listdir("/proc/self/task"))
+        return len(list(Path("/proc/self/task").iterdir()))
     except OSError:
         return 1
 

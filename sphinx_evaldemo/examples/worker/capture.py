@@ -39,7 +39,7 @@ _tee: Callable[[str], object] | None = None
 
 def stream_to(tee: Callable[[str], object] | None) -> None:
     """Send every captured write to ``tee`` as well (``None``: stop)."""
-    global _tee  # noqa: PLW0603  # one stream per process: the child's pipe to its parent
+    global _tee  # one stream per process: the child's pipe to its parent
     _tee = tee
 
 

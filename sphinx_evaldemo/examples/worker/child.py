@@ -10,6 +10,7 @@ line, written with functions taken before the example could replace them.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import json
@@ -41,11 +42,9 @@ _PR_SET_PDEATHSIG = 1
 def write_all(fd: int, data: bytes) -> None:
     """Write all of ``data`` (a pipe may take it in parts); a closed pipe loses it."""
     view = memoryview(data)
-    try:
+    with contextlib.suppress(OSError):  # the parent is gone, or the example closed the pipe
         while view:
             view = view[_write(fd, view) :]
-    except OSError:
-        pass  # the parent is gone or the example closed the pipe: nobody to tell
 
 
 def die_with_parent() -> None:
@@ -70,10 +69,8 @@ def detach(err_fd: int, close: Iterable[int]) -> None:
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE):
         signal.signal(number, signal.SIG_DFL)
     for fd in close:
-        try:
+        with contextlib.suppress(OSError):  # already closed
             os.close(fd)
-        except OSError:
-            pass  # already closed
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
@@ -98,21 +95,39 @@ def run_and_report(request: ExampleRequest, numpy_print: dict[str, Any], result_
     write_all(result_fd, line.encode("utf-8", "replace") + b"\n")
 
 
+def read_request(fd: int) -> ExampleRequest | None:
+    """The request the parent writes down the pipe (``None``: it closed it without one)."""
+    data = bytearray()
+    while chunk := os.read(fd, 1 << 16):
+        data += chunk
+    os.close(fd)
+    return ExampleRequest.from_dict(json.loads(data)) if data else None
+
+
+def serve_one(request_fd: int, numpy_print: dict[str, Any], result_fd: int, stream_fd: int) -> None:
+    """Wait for the one request (a forked spare), run it, report."""
+    request = read_request(request_fd)
+    if request is not None:
+        run_and_report(request, numpy_print, result_fd, stream_fd)
+
+
 def spawned(argv: list[str]) -> None:
     """``--child RESULT_FD STREAM_FD``: a freshly started child (where fork is unsafe).
 
-    The request arrives on stdin; the parent has already put this process in a
-    session of its own, and its fd 1 and 2 lead to the parent.
+    The request arrives on stdin, which is then ``/dev/null``; the parent has already
+    put this process in a session of its own, and its fd 1 and 2 lead to the parent.
     """
     import numpy as np
 
     result_fd, stream_fd = int(argv[0]), int(argv[1])
-    request = ExampleRequest.from_dict(json.loads(sys.stdin.buffer.read()))
+    die_with_parent()
+    request_fd = os.dup(0)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    die_with_parent()
-    run_and_report(request, dict(np.get_printoptions()), result_fd, stream_fd)
+    request = read_request(request_fd)
+    if request is not None:
+        run_and_report(request, dict(np.get_printoptions()), result_fd, stream_fd)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

@@ -11,69 +11,32 @@ own parent (the build) is gone.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
-import ctypes
 import json
 import os
-import re
 import selectors
 import signal
 import subprocess
 import sys
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
-from ..model import ExampleRequest, ExampleResult, Failure, Segment, result_from_dict
+from ..model import ExampleRequest
 from .capture import Capture, visible_tree
 from .child import READY
+from .processes import Child, answer, become_subreaper, own_children
 
 #: How a child is made: forked from this warm process, or started fresh (``spawn``).
 FORK, SPAWN = "fork", "spawn"
-#: How long a freshly started child may take to import torch.
-STARTUP_TIMEOUT = 180.0
 #: How often the parent checks that the build that started it is still there.
 PARENT_CHECK = 0.25
 #: Characters of a child's stderr kept for its crash report.
 ERR_KEEP = 8000
-#: Linux ``prctl`` option: orphaned descendants are re-parented to this process.
-_PR_SET_CHILD_SUBREAPER = 36
 
 
 class Stop(Exception):
     """SIGTERM: the build is aborting."""
-
-
-@dataclass
-class Child:
-    """One example's process, its pipes and what came through them so far."""
-
-    id: int
-    request: ExampleRequest
-    pid: int
-    fds: dict[int, str]  # read end -> "result" | "stream" | "err" | "exit" (a pidfd)
-    started: float
-    printed: Capture
-    result: bytearray = field(default_factory=bytearray)
-    err: bytearray = field(default_factory=bytearray)
-    ready_at: float | None = None
-    status: int | None = None  # the wait status, once reaped
-    decoder: codecs.IncrementalDecoder = field(
-        default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace")
-    )
-
-    @property
-    def deadline(self) -> float:
-        if self.ready_at is None:
-            return self.started + STARTUP_TIMEOUT
-        return self.ready_at + self.request.timeout
-
-    @property
-    def answered(self) -> bool:
-        """The child wrote its whole result line (after the ready line)."""
-        return self.ready_at is not None and self.result.endswith(b"\n")
 
 
 class WarmParent:
@@ -86,25 +49,39 @@ class WarmParent:
         self.numpy_print = numpy_print
         self.selector = selectors.DefaultSelector()
         self.queue: deque[tuple[int, ExampleRequest]] = deque()
-        self.children: dict[int, Child] = {}  # by pid
+        self.children: dict[int, Child] = {}  # running examples, by pid
+        self.spares: dict[int, Child] = {}  # made ahead, waiting for a request
+        self.spare_deaths = 0
         self.dying: set[int] = set()  # killed after they answered, not reaped yet
         self.by_fd: dict[int, Child] = {}
+        #: every descriptor of this process's own (a child closes them all)
+        self.private: set[int] = {protocol.fileno(), self.selector.fileno()}
         self.control = b""
         self.build = os.getppid()
         self.open = True
-        self.subreaper = _become_subreaper()
+        self.subreaper = become_subreaper()
+
+    @property
+    def wanted_spares(self) -> int:
+        """A fork is quick: one spare will do; a fresh start is not: one per slot."""
+        if self.spare_deaths >= 3:
+            return 0  # spares die on their own: make each child when it is needed
+        return 1 if self.start == FORK else self.size
 
     # -- the loop -----------------------------------------------------------------
 
     def serve(self) -> None:
         self.selector.register(0, selectors.EVENT_READ)
         try:
+            self._make_spares()
             while self.open:  # once the build is gone, nobody waits for what still runs
                 self._wait()
                 self._expire()
                 self._reap()
                 if os.getppid() != self.build:
                     self.open = False
+                elif not self.queue:
+                    self._make_spares()
         except Stop:
             pass
         finally:
@@ -142,37 +119,78 @@ class WarmParent:
     def _start_queued(self) -> None:
         while self.queue and len(self.children) < self.size:
             ident, request = self.queue.popleft()
+            child = None
+            while child is None:
+                try:
+                    child = self._take_spare()
+                except OSError as error:  # fork or pipe refused: no child, no blame
+                    self._send({"id": ident, "harness": f"could not start a process for the example: {error}"})
+                    break
+                if not self._assign(child, ident, request):
+                    child = None  # it died waiting: take another
+            if child is not None:
+                self._send({"id": ident, "pid": child.pid})
+        if not self.queue:
+            self._make_spares()
+
+    def _take_spare(self) -> Child:
+        if self.spares:
+            return self.spares.pop(next(iter(self.spares)))
+        return self._make()
+
+    def _make_spares(self) -> None:
+        while self.open and len(self.spares) < self.wanted_spares:
             try:
-                child = self._start(ident, request)
-            except OSError as error:  # fork or pipe refused: no child, no blame
-                self._send({"id": ident, "harness": f"could not start a process for the example: {error}"})
-                continue
-            self.children[child.pid] = child
-            for fd in child.fds:
-                self.by_fd[fd] = child
-                self.selector.register(fd, selectors.EVENT_READ)
-            self._send({"id": ident, "pid": child.pid})
+                child = self._make()
+            except OSError:
+                return  # no room for a spare now: children are made when needed
+            self.spares[child.pid] = child
+
+    def _assign(self, child: Child, ident: int, request: ExampleRequest) -> bool:
+        """Send the request down the child's request pipe; ``False`` if it is gone."""
+        fd = child.request_fd
+        assert fd is not None
+        child.request_fd = None
+        child.id, child.request, child.started = ident, request, time.monotonic()
+        child.printed = Capture(request.max_output)
+        try:
+            os.set_blocking(fd, True)
+            view = memoryview(json.dumps(request.to_dict()).encode())
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError:
+            self._discard(child)
+            return False
+        finally:
+            self._close(fd)
+        self.children[child.pid] = child
+        return True
 
     # -- a child's life -------------------------------------------------------------
 
-    def _start(self, ident: int, request: ExampleRequest) -> Child:
-        pipes = [os.pipe() for _ in range(3)]  # result, stream, err
-        (result_r, result_w), (stream_r, stream_w), (err_r, err_w) = pipes
+    def _make(self) -> Child:
+        pipes = [os.pipe() for _ in range(4)]  # request, result, stream, err
+        (request_r, request_w), (result_r, result_w), (stream_r, stream_w), (err_r, err_w) = pipes
+        ends = [request_w, result_r, stream_r, err_r]
         if self.start == FORK:
-            pid = self._fork(request, result_w, stream_w, err_w, [result_r, stream_r, err_r])
+            pid = self._fork(request_r, result_w, stream_w, err_w, ends)
         else:
-            pid = self._spawn(request, result_w, stream_w, err_w)
-        for fd in (result_w, stream_w, err_w):
+            pid = self._spawn(request_r, result_w, stream_w, err_w)
+        for fd in (request_r, result_w, stream_w, err_w):
             os.close(fd)
         fds = {result_r: "result", stream_r: "stream", err_r: "err"}
         for fd in fds:
             os.set_blocking(fd, False)
         with contextlib.suppress(AttributeError, OSError):  # Linux 5.3+: a pollable exit
             fds[os.pidfd_open(pid)] = "exit"
-        printed = Capture(request.max_output)
-        return Child(ident, request, pid, fds, time.monotonic(), printed)
+        child = Child(pid, fds, request_w)
+        self.private.update(fds, [request_w])
+        for fd in fds:
+            self.by_fd[fd] = child
+            self.selector.register(fd, selectors.EVENT_READ)
+        return child
 
-    def _fork(self, request: ExampleRequest, result_w: int, stream_w: int, err_w: int, own: list[int]) -> int:
+    def _fork(self, request_r: int, result_w: int, stream_w: int, err_w: int, ends: list[int]) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -180,24 +198,20 @@ class WarmParent:
             return pid
         status = 70
         try:
-            from .child import detach, run_and_report
+            from .child import detach, serve_one
 
-            private = [0, self.protocol.fileno(), self.selector.fileno(), *own, *self.by_fd]
-            detach(err_w, [fd for fd in private if fd != 0])
-            run_and_report(request, self.numpy_print, result_w, stream_w)
+            detach(err_w, [*self.private, *ends])
+            serve_one(request_r, self.numpy_print, result_w, stream_w)
             status = 0
         finally:
             os._exit(status)
 
-    def _spawn(self, request: ExampleRequest, result_w: int, stream_w: int, err_w: int) -> int:
+    def _spawn(self, request_r: int, result_w: int, stream_w: int, err_w: int) -> int:
         process = subprocess.Popen(
             [sys.executable, "-m", "sphinx_evaldemo.examples.worker", "--child", str(result_w), str(stream_w)],
-            stdin=subprocess.PIPE, stdout=err_w, stderr=err_w, pass_fds=(result_w, stream_w),
+            stdin=request_r, stdout=err_w, stderr=err_w, pass_fds=(result_w, stream_w),
             start_new_session=True,
         )
-        assert process.stdin is not None
-        process.stdin.write(json.dumps(request.to_dict()).encode())
-        process.stdin.close()
         # reaped by _reap (waitpid); stop the Popen object from reaping it first
         process.returncode = 0
         return process.pid
@@ -206,13 +220,12 @@ class WarmParent:
         child = self.by_fd.get(fd)
         if child is None:
             return
-        what = child.fds[fd]
-        if what == "exit":
+        if child.fds[fd] == "exit":
             self._forget_fd(child, fd)
             self._reap()
             return
         self._drain(child, fd)
-        if child.answered:
+        if child.answered and child.pid in self.children:
             self._finish(child)
 
     def _drain(self, child: Child, fd: int) -> None:
@@ -244,7 +257,23 @@ class WarmParent:
         self.by_fd.pop(fd, None)
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(fd)
-        os.close(fd)
+        self._close(fd)
+
+    def _close(self, fd: int) -> None:
+        self.private.discard(fd)
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+    def _discard(self, child: Child) -> None:
+        """A child that is no longer wanted (a spare that died, or the end)."""
+        with contextlib.suppress(OSError):
+            os.killpg(child.pid, signal.SIGKILL)
+        self.dying.add(child.pid)
+        for fd in list(child.fds):
+            self._forget_fd(child, fd)
+        if child.request_fd is not None:
+            self._close(child.request_fd)
+            child.request_fd = None
 
     def _expire(self) -> None:
         now = time.monotonic()
@@ -262,6 +291,11 @@ class WarmParent:
             if pid == 0:
                 return
             self.dying.discard(pid)
+            spare = self.spares.pop(pid, None)
+            if spare is not None:
+                self.spare_deaths += 1
+                self._discard(spare)
+                self.dying.discard(pid)
             child = self.children.get(pid)
             if child is not None:
                 child.status = status
@@ -286,38 +320,10 @@ class WarmParent:
             if fd in child.fds:
                 self._forget_fd(child, fd)
         del self.children[child.pid]
-        self._send({"id": child.id, **self._answer(child, timed_out)})
+        self._send({"id": child.id, **answer(child, timed_out)})
         if not self.children:
             self._kill_orphans(wait=False)
         self._start_queued()
-
-    def _answer(self, child: Child, timed_out: bool) -> dict[str, Any]:
-        request = child.request
-        if child.answered and not timed_out:
-            try:
-                data = json.loads(child.result)
-                if isinstance(data, dict) and set(data) == {"harness"}:
-                    return {"harness": str(data["harness"])}
-                result_from_dict(data)  # checks the shape before it leaves
-            except (ValueError, TypeError, KeyError) as error:
-                text = bytes(child.result[:200]).decode("utf-8", "replace")
-                return {"harness": f"the example's process answered with something that is not a result ({error}): {text!r}"}
-            return {"result": data}
-        if timed_out:
-            failure = Failure("timeout", f"timed out after {request.timeout:g} s")
-            seconds = request.timeout
-        else:
-            failure = _crash(child.status, bytes(child.err).decode("utf-8", "replace"))
-            seconds = round(time.monotonic() - (child.ready_at or child.started), 4)
-        fields: dict[str, Any] = {"failure": failure, "seconds": seconds}
-        text = child.printed.text()
-        if text and request.compared:
-            fields["setup_output"] = text
-        elif text:
-            fields["segments"] = (Segment("", text),)
-        if child.printed.cut:
-            fields["truncated"] = ("printed output",)
-        return {"result": asdict(ExampleResult(**fields))}
 
     # -- the end ------------------------------------------------------------------
 
@@ -332,7 +338,7 @@ class WarmParent:
         deadline = time.monotonic() + 5.0
         while True:
             self._reap()
-            found = _own_children() - set(self.children) - self.dying
+            found = own_children() - set(self.children) - set(self.spares) - self.dying
             if wait:
                 found |= self.dying
             for pid in found:
@@ -343,14 +349,11 @@ class WarmParent:
             time.sleep(0.005)
 
     def shutdown(self) -> None:
-        """Kill every running example's group and every adopted process."""
-        for child in list(self.children.values()):
-            with contextlib.suppress(OSError):
-                os.killpg(child.pid, signal.SIGKILL)
-        for child in list(self.children.values()):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(child.pid, 0)
+        """Kill every running example's group, the spares, and every adopted process."""
+        for child in [*self.children.values(), *self.spares.values()]:
+            self._discard(child)
         self.children.clear()
+        self.spares.clear()
         self._kill_orphans(wait=True)
 
     def _send(self, message: dict[str, Any]) -> None:
@@ -359,79 +362,6 @@ class WarmParent:
             self.protocol.flush()
         except (OSError, ValueError):
             self.open = False  # the build is gone
-
-
-def _crash(status: int | None, err: str) -> Failure:
-    """A child that ended without a result: how it ended, located where it can be."""
-    if status is not None and os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        try:
-            name = signal.Signals(number).name
-        except ValueError:
-            name = f"signal {number}"
-        how = f"the example's process was killed by {name}"
-    else:
-        code = os.WEXITSTATUS(status) if status is not None else None
-        how = f"the example's process exited with status {code} (os._exit or a crash in native code)"
-    where = re.findall(r'File "<example>", line (\d+)', err)
-    return Failure(
-        "crash", how + " while running this example", traceback=_crash_report(err),
-        lineno=int(where[0]) if where else None,
-    )
-
-
-def _crash_report(stderr: str) -> str:
-    """What faulthandler wrote about the crashing thread, down to the example's frames.
-
-    Thread ids and other threads change from run to run and are left out, so the page
-    is the same for every build.
-    """
-    marker = stderr.rfind("Fatal Python error")
-    if marker < 0:
-        return stderr.strip()
-    kept = []
-    skipping = False
-    for line in stderr[marker:].splitlines():
-        if line.startswith("Thread 0x"):
-            skipping = True
-        elif line.startswith("Current thread"):
-            skipping = False
-            line = "Current thread (most recent call first):"
-        if skipping or line.startswith("Extension modules:"):
-            continue
-        if "sphinx_evaldemo" in line or "<frozen runpy>" in line or "threading.py" in line:
-            continue
-        kept.append(line)
-    return "\n".join(kept).strip() + "\n"
-
-
-def _become_subreaper() -> bool:
-    """Linux: adopt the orphans of the examples' processes, so none escapes the build."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
-
-
-def _own_children() -> set[int]:
-    """Live child processes of this one (Linux ``/proc``)."""
-    me = os.getpid()
-    found = set()
-    try:
-        with open(f"/proc/{me}/task/{me}/children", encoding="ascii") as listing:
-            return {int(pid) for pid in listing.read().split()}
-    except OSError:
-        pass
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
-                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == me:
-                        found.add(int(entry))
-    return found
 
 
 def stop_on_sigterm() -> None:
