@@ -217,3 +217,22 @@ def test_close_leaves_no_process(cwd: Path) -> None:
     executor.close(abort=True)
     assert future.result(timeout=10).failure is not None
     assert gone(family) == []
+
+
+def test_a_parent_that_cannot_start_is_the_harness_once(tmp_path: Path) -> None:
+    """A ``torch.py`` in the working directory shadows torch: the warm parent cannot start.
+    Every example then fails as a harness failure, with the parent's own error, and no
+    new parent is tried for each of them."""
+    (tmp_path / "torch.py").write_text("raise ImportError('this is not torch')\n", encoding="utf-8")
+    executor = LocalExecutor(2, str(tmp_path))
+    try:
+        results = [f.result(timeout=120) for f in [executor.submit(ExampleRequest(code=f"print({n})")) for n in range(3)]]
+        later = executor.run(ExampleRequest(code="print('later')"))
+    finally:
+        executor.close()
+    for result in [*results, later]:
+        assert result.failure is not None
+        assert result.failure.kind == "worker"
+        assert "could not start (is torch installed for this Python?)" in result.failure.message
+        assert "ImportError: this is not torch" in result.failure.traceback
+    assert executor.started == 1

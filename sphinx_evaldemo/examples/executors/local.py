@@ -169,10 +169,10 @@ class _ParentProcess:
         for item in pending:
             _kill_group(item.pid)
         if not self.reason:
-            self.reason = _ended_how(code, self.ready, self._stderr_tail())
+            self.reason = _ended_how(code, self.ready, self.stderr_tail())
         self._on_end(self, pending)
 
-    def _stderr_tail(self) -> str:
+    def stderr_tail(self) -> str:
         with contextlib.suppress(OSError, ValueError):
             self._stderr.seek(0)
             return self._stderr.read()[-4000:].decode(errors="replace").strip()
@@ -242,6 +242,7 @@ class LocalExecutor:
         self._parent: _ParentProcess | None = None
         self._parents: list[_ParentProcess] = []
         self._broken: str | None = None  # why no parent can start, once one could not
+        self._broken_details = ""  # what that parent wrote to stderr
         self._closed = False
 
     def _current(self) -> _ParentProcess:
@@ -272,9 +273,12 @@ class LocalExecutor:
         while True:
             with self._lock:
                 failed = self._broken or ("the executor was closed" if self._closed else None)
-                parent = None if failed else self._current()
+                try:
+                    parent = None if failed else self._current()
+                except OSError as error:  # no process can be started (too many open files...)
+                    parent, failed = None, f"the worker process could not be started: {error}"
             if parent is None:
-                pending.future.set_result(_harness(failed or ""))
+                pending.future.set_result(_harness(failed or "", self._broken_details))
                 return
             if parent.send(next(self._ids), pending):
                 return
@@ -284,10 +288,11 @@ class LocalExecutor:
         if not parent.ready and not parent.closing:
             with self._lock:
                 self._broken = parent.reason
+                self._broken_details = parent.stderr_tail()
         for item in pending:
             if parent.closing or self._broken or item.attempt >= ATTEMPTS:
                 message = "the build stopped before this example finished" if parent.closing else parent.reason
-                item.future.set_result(_harness(message))
+                item.future.set_result(_harness(message, self._broken_details))
             else:
                 item.attempt += 1
                 item.pid = None
