@@ -236,3 +236,20 @@ def test_a_parent_that_cannot_start_is_the_harness_once(tmp_path: Path) -> None:
         assert "could not start (is torch installed for this Python?)" in result.failure.message
         assert "ImportError: this is not torch" in result.failure.traceback
     assert executor.started == 1
+
+
+def test_submitting_never_waits_for_the_parent_to_import_torch(cwd: Path) -> None:
+    """More requests than a pipe holds, handed over while the parent still imports torch:
+    the build's thread (Sphinx reading pages, in a serial build) must not wait."""
+    executor = LocalExecutor(2, str(cwd))
+    padding = "# " + "x" * 2000 + "\n"
+    try:
+        executor.prestart(1)
+        started = time.monotonic()
+        futures = [executor.submit(ExampleRequest(code=f"{padding}print({n})")) for n in range(60)]
+        handed_over = time.monotonic() - started
+        results = [future.result(timeout=300) for future in futures]
+    finally:
+        executor.close()
+    assert handed_over < 0.5  # 120 kB of requests; a pipe holds 64 kB
+    assert [r.segments for r in results] == [(Segment("", f"{n}\n"),) for n in range(60)]

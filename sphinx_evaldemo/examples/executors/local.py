@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import json
 import os
+import queue
 import selectors
 import signal
 import subprocess
@@ -69,7 +70,7 @@ def _kill_group(pid: int | None) -> None:
 
 
 class _ParentProcess:
-    """One warm parent process, and the thread that reads its answers."""
+    """One warm parent process, and the two threads that feed it and read its answers."""
 
     def __init__(self, cwd: str, size: int, start: str,
                  on_end: Callable[[_ParentProcess, list[_Pending]], None]) -> None:
@@ -88,6 +89,8 @@ class _ParentProcess:
         self._lock = threading.Lock()
         self._pending: dict[int, _Pending] = {}
         self._reader: threading.Thread | None = None
+        self._writer: threading.Thread | None = None
+        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self.ready = False
         self.ended = False
         self.closing = False
@@ -101,17 +104,27 @@ class _ParentProcess:
                 return False
             self._pending[ident] = pending
             if self._reader is None:  # first use: never before Sphinx's -j forks
-                self._reader = threading.Thread(target=self._read, name="evaldemo-parent", daemon=True)
+                self._reader = threading.Thread(target=self._read, name="evaldemo-read", daemon=True)
+                self._writer = threading.Thread(target=self._write, name="evaldemo-write", daemon=True)
                 self._reader.start()
+                self._writer.start()
             line = json.dumps({"id": ident, "request": pending.request.to_dict()}) + "\n"
-            stdin = self.process.stdin
-            assert stdin is not None
+            self._outbox.put(line.encode())
+            return True
+
+    def _write(self) -> None:
+        """Feed the requests to the parent; a full pipe (the parent still importing torch)
+        holds up this thread, never the build's."""
+        stdin = self.process.stdin
+        assert stdin is not None
+        while (line := self._outbox.get()) is not None:
             try:
-                stdin.write(line.encode())
+                stdin.write(line)
                 stdin.flush()
             except (OSError, ValueError):
-                pass  # the parent died: the reader finds out and hands the request on
-            return True
+                pass  # the parent died: the reader finds out and hands the requests on
+        with contextlib.suppress(OSError, ValueError):
+            stdin.close()
 
     # -- the reading thread ----------------------------------------------------------
 
@@ -184,10 +197,11 @@ class _ParentProcess:
         """Ask the parent to stop (it kills its children), make sure it did, clean up."""
         with self._lock:
             self.closing = True
-        stdin = self.process.stdin
-        with contextlib.suppress(OSError, ValueError):
-            if stdin is not None:
-                stdin.close()
+        self._outbox.put(None)  # the writer closes stdin when it gets here
+        if self._writer is None:
+            with contextlib.suppress(OSError, ValueError):
+                if self.process.stdin is not None:
+                    self.process.stdin.close()
         if self.process.poll() is None:
             with contextlib.suppress(OSError):
                 self.process.send_signal(signal.SIGTERM)
@@ -196,7 +210,8 @@ class _ParentProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self._reader is not None:
+        if self._reader is not None and self._writer is not None:
+            self._writer.join()
             self._reader.join()
         else:
             self._end()

@@ -365,6 +365,8 @@ class WarmParent:
 
 
 def stop_on_sigterm() -> None:
+    """Make SIGTERM (the build stopping) end :meth:`WarmParent.serve`, which cleans up."""
+
     def stop(signum: int, frame: object) -> None:
         raise Stop
 
