@@ -80,7 +80,7 @@ class WarmParent:
                 self._reap()
                 if os.getppid() != self.build:
                     self.open = False
-                elif not self.queue:
+                else:
                     self._make_spares()
         except Stop:
             pass
@@ -130,8 +130,7 @@ class WarmParent:
                     child = None  # it died waiting: take another
             if child is not None:
                 self._send({"id": ident, "pid": child.pid})
-        if not self.queue:
-            self._make_spares()
+        self._make_spares()  # while the children run: the next example need not wait for a fork
 
     def _take_spare(self) -> Child:
         if self.spares:
