@@ -67,8 +67,9 @@ class EvalDemoConfig:
     workers: int | None = _setting(
         None, lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v > 0),
         "None or a positive integer",
-        "Worker processes that run examples; ``None`` means one per CPU (examples run "
-        "while Sphinx reads, and after reading, when ``-j`` processes are idle).",
+        "Examples that run at the same time, each in a fresh process forked from one warm "
+        "parent; ``None`` means one per CPU (examples run while Sphinx reads, and after "
+        "reading, when ``-j`` processes are idle).",
     )
     cache_dir: str | None = _setting(
         None, lambda v: v is None or isinstance(v, str | os.PathLike), "None or a path",

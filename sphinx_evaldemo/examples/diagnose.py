@@ -15,8 +15,9 @@ _ADVICE = {
     "exit": "remove the call: an example must not end the interpreter",
     "timeout": "make the example faster, or raise :timeout: (or evaldemo_timeout in conf.py)",
     "memory": "allocate less, or raise evaldemo_memory_limit (megabytes) in conf.py",
-    "crash": "a new worker runs the next example",
-    "worker": "check that torch imports in the Python that runs Sphinx",
+    "crash": "the example ran in a process of its own, so nothing else was affected",
+    "worker": "this is a failure of sphinx-evaldemo's harness, not of the example: it is not "
+    "cached, and the next build runs the example again",
     "not-run": "evaldemo_execute is 'cache': build once with 'auto' to store it",
 }
 

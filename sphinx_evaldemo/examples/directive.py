@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -93,11 +94,20 @@ class EvalDemoDirective(SphinxDirective):
         return [node]
 
     def _depends(self, paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-        """Hash each ``:depends:`` file, and have Sphinx re-read the page when one changes."""
+        """Hash each ``:depends:`` file, and have Sphinx re-read the page when one changes.
+
+        Only regular files: reading a device or a pipe may never end.
+        """
         found = []
         for path in paths:
             relative, absolute = self.env.relfn2path(path, self.env.docname)
             try:
+                if not stat.S_ISREG(Path(absolute).stat().st_mode):
+                    raise options.OptionError(
+                        "depends", f"{path!r} is not a regular file (a folder, a device such as "
+                        "/dev/zero, or a pipe cannot be hashed: some never end); list the files "
+                        "the example reads",
+                    )
                 digest = hashlib.sha256(Path(absolute).read_bytes()).hexdigest()
             except OSError:
                 raise options.OptionError(

@@ -22,8 +22,8 @@ FailureKind = Literal[
     "exit",  # the example called sys.exit()
     "timeout",  # the example ran past its limit
     "memory",  # the example ran past evaldemo_memory_limit
-    "crash",  # the worker process died (segfault, os._exit, killed)
-    "worker",  # the worker could not be started at all
+    "crash",  # the example's process died (segfault, os._exit, killed)
+    "worker",  # the harness failed (could not start, its protocol broke): never cached
     "not-run",  # execute="cache" and the cache had no result
 ]
 

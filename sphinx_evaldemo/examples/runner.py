@@ -153,7 +153,8 @@ class Runner:
     def obtain(self, records: list[ExampleRecord]) -> Iterator[Outcome]:
         """Yield an outcome per record: cached results first, then fresh runs as they finish.
 
-        Identical examples (same key) run once. Failures are cached like successes.
+        Identical examples (same key) run once. Failures of the example are cached like
+        successes; a failure of the harness (``worker``) is not: the next build runs it again.
         """
         if not self.executes:
             return
@@ -176,7 +177,8 @@ class Runner:
         for future in as_completed(keys):
             key = keys[future]
             result = future.result()
-            self.cache.put(key, result)
+            if not harness_failure(result):
+                self.cache.put(key, result)  # failures of the example are cached too
             for record in waiting[key]:
                 yield Outcome(record, result, "run")
 
@@ -260,6 +262,11 @@ class Runner:
             f"{self.failed} failed, {workers} worker{'' if workers == 1 else 's'} started "
             f"({self.seconds:.1f} s)"
         )
+
+
+def harness_failure(result: ExampleResult) -> bool:
+    """Whether the run failed for a reason outside the example (it is never cached)."""
+    return result.failure is not None and result.failure.kind == "worker"
 
 
 def _directives_in(path: str) -> int:

@@ -263,3 +263,76 @@ def test_pool_stopped_while_its_worker_starts_stops_at_once() -> None:
         pytest.fail(f"stop number {len(finished) + 1} of the pool did not return")
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.split()) == POOL_ABORTS_COUNT
+
+
+#: An example that starts two processes of its own and says which, then ends as asked.
+LEAVES_PAGE = """\
+# Leaves
+
+```{{evaldemo}}
+:timeout: {timeout}
+
+import multiprocessing, os, subprocess, time
+from pathlib import Path
+
+sleeper = subprocess.Popen(["sleep", "300"])
+forked = multiprocessing.get_context("fork").Process(target=time.sleep, args=(300,))
+forked.start()
+Path("left.pids").write_text(f"{{os.getpid()}} {{sleeper.pid}} {{forked.pid}}", encoding="utf-8")
+print("started two processes")
+{ending}
+```
+"""
+
+
+def _leftovers(srcdir: Path, seconds: float = 5.0) -> list[int]:
+    """The processes the example wrote down that are still alive after ``seconds``."""
+    pids = [int(pid) for pid in (srcdir / "left.pids").read_text(encoding="utf-8").split()]
+    assert len(pids) == 3
+    deadline = time.monotonic() + seconds
+    while (left := [pid for pid in pids if _alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+@pytest.mark.parametrize(("ending", "timeout"), [("", 60), ("time.sleep(60)", 2)])
+def test_nothing_an_example_started_outlives_the_build(tmp_path: Path, ending: str, timeout: int) -> None:
+    """A successful example and a timed-out one: their subprocess and their multiprocessing
+    child are gone when the build ends (looked up in /proc, not assumed)."""
+    srcdir = _copy(tmp_path)
+    (srcdir / "leaves.md").write_text(LEAVES_PAGE.format(timeout=timeout, ending=ending), encoding="utf-8")
+    command = [sys.executable, "-c", SCRIPT, "-b", "text", str(srcdir), str(srcdir / "_build")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
+    assert "workers left: 0" in done.stdout, done.stderr
+    assert ("timed out after 2 s" in done.stderr) == bool(ending), done.stderr
+    assert _leftovers(srcdir) == []
+
+
+def test_nothing_is_left_after_kill_9_of_sphinx_build(tmp_path: Path) -> None:
+    """sphinx-build dies without a chance to clean up: the warm parent notices, and takes
+    the running example's process group (and the spare child) with it."""
+    srcdir = _copy(tmp_path)
+    page = LEAVES_PAGE.format(timeout=120, ending='Path("running.flag").write_text("x")\ntime.sleep(100)')
+    (srcdir / "leaves.md").write_text(page, encoding="utf-8")
+    build = subprocess.Popen(
+        [sys.executable, "-m", "sphinx", "-b", "text", str(srcdir), str(srcdir / "_build")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (srcdir / "running.flag").exists() and build.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (srcdir / "running.flag").exists(), "the example never started"
+        (parent,) = live_workers(build.pid)
+        family = [parent, *(int(p) for p in Path(f"/proc/{parent}/task/{parent}/children").read_text().split())]
+        build.kill()
+        build.wait()
+    finally:
+        if build.poll() is None:
+            build.kill()
+            build.wait()
+    assert _leftovers(srcdir) == []
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in family) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [pid for pid in family if _alive(pid)] == []

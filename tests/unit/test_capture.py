@@ -1,11 +1,18 @@
-"""truncate, and Capture's head/tail/segments with bounded memory."""
+"""truncate, Capture's head/tail/segments with bounded memory, its stream, and visible control characters."""
 
 from __future__ import annotations
 
 import pytest
 
 from sphinx_evaldemo.examples.model import Segment
-from sphinx_evaldemo.examples.worker.capture import Capture, cut_marker, truncate
+from sphinx_evaldemo.examples.worker.capture import (
+    Capture,
+    cut_marker,
+    stream_to,
+    truncate,
+    visible,
+    visible_tree,
+)
 
 
 @pytest.mark.parametrize(
@@ -104,3 +111,45 @@ def test_memory_stays_bounded() -> None:
     kept = capture.text().replace(cut_marker(capture.cut), "")
     assert len(kept) == 100
     assert capture.cut == 200000 - 100
+
+
+VISIBLE = [
+    ("plain text\twith a tab\n", "plain text\twith a tab\n"),
+    ("\x1b[31mred\x1b[0m", "\\x1b[31mred\\x1b[0m"),
+    ("bell\x07 nul\x00 del\x7f", "bell\\x07 nul\\x00 del\\x7f"),
+    ("csi\x9b c1\x85", "csi\\x9b c1\\x85"),
+    ("windows\r\nline", "windows\nline"),
+    ("progress\r50%\r100%", "progress\\x0d50%\\x0d100%"),
+    ("form\x0cfeed\x0bvertical", "form\\x0cfeed\\x0bvertical"),
+    ("unicode é ✓ \u2028 stays", "unicode é ✓ \u2028 stays"),
+    ("already \\x1b escaped", "already \\x1b escaped"),
+]
+
+
+@pytest.mark.parametrize(("raw", "shown"), VISIBLE)
+def test_control_characters_are_written_out(raw: str, shown: str) -> None:
+    assert visible(raw) == shown
+    assert visible(shown) == shown  # applying it twice changes nothing
+
+
+def test_every_string_in_a_result_is_made_visible() -> None:
+    data = {"failure": {"message": "bad \x1b", "lineno": 3}, "runs": [{"outputs": ["\x07"], "seconds": 0.5}],
+            "extra": {}, "ok": None}
+    assert visible_tree(data) == {
+        "failure": {"message": "bad \\x1b", "lineno": 3}, "runs": [{"outputs": ["\\x07"], "seconds": 0.5}],
+        "extra": {}, "ok": None,
+    }
+
+
+def test_captured_writes_are_streamed_as_they_happen() -> None:
+    streamed: list[str] = []
+    stream_to(streamed.append)
+    try:
+        capture = Capture(10)
+        capture.write("first ")
+        assert streamed == ["first "]
+        capture.write("second, longer than the limit")
+    finally:
+        stream_to(None)
+    Capture(10).write("not streamed")
+    assert streamed == ["first ", "second, longer than the limit"]

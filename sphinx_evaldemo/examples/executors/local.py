@@ -1,12 +1,20 @@
-"""Worker processes: start them, reuse them, time them out, replace the dead."""
+"""Examples on this machine: a warm parent process that runs each one in a fresh child.
+
+The build starts one warm parent (:mod:`sphinx_evaldemo.examples.worker`), which imports
+torch once and forks a child per example (or, where fork is unsafe, starts one fresh);
+this module talks to it through two pipes and one reading thread. A parent that dies is
+replaced, and the examples it was running are run again once on its replacement: the
+death of the harness is never blamed on an example. Usable from any process, not only
+from Sphinx; :meth:`LocalExecutor.close` leaves nothing running.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import queue
-import re
 import selectors
 import signal
 import subprocess
@@ -15,293 +23,321 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import Any
 
-from ..model import ExampleRequest, ExampleResult, Failure
+from ..model import ExampleRequest, ExampleResult, Failure, result_from_dict
 
-#: How long a new worker may take to import torch before it is given up on.
+#: How long a new warm parent may take to import torch before it is given up on.
 STARTUP_TIMEOUT = 180.0
-#: Seconds an example must have run before a further worker is worth its start-up.
-GROW_AFTER = 0.5
-#: Examples known in advance that justify starting one more worker before reading.
-EXAMPLES_PER_WORKER = 30
-#: The package's parent folder, so a worker imports this very copy of the package.
+#: Runs a request may get: one more when the warm parent died under it.
+ATTEMPTS = 2
+#: Seconds a closing warm parent gets to kill its children and exit.
+CLOSE_GRACE = 3.0
+#: The package's parent folder, so the worker imports this very copy of the package.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[3])
 
 
-class WorkerDied(Exception):
-    """The worker process ended or stopped answering."""
+def start_method() -> str:
+    """``fork`` on Linux; a fresh process per example elsewhere.
+
+    macOS's system libraries (and Windows, which has no fork) make forking a process
+    that imported torch unsafe; the warm parent also falls back to ``spawn`` by itself
+    when it finds a thread running before its first fork.
+    """
+    return "fork" if sys.platform.startswith("linux") else "spawn"
 
 
-class Worker:
-    """One child process running :mod:`sphinx_evaldemo.worker`."""
+@dataclass
+class _Pending:
+    request: ExampleRequest
+    future: Future[ExampleResult]
+    attempt: int = 1
+    pid: int | None = None  # the child's pid, which is also its process group's id
 
-    def __init__(self, cwd: str) -> None:
+
+def _harness(message: str, traceback: str = "") -> ExampleResult:
+    """A failure of the harness, not of the example (never cached)."""
+    return ExampleResult(failure=Failure("worker", message, traceback))
+
+
+def _kill_group(pid: int | None) -> None:
+    if pid is not None:
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+class _ParentProcess:
+    """One warm parent process, and the two threads that feed it and read its answers."""
+
+    def __init__(self, cwd: str, size: int, start: str,
+                 on_end: Callable[[_ParentProcess, list[_Pending]], None]) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
         env.setdefault("OMP_NUM_THREADS", "1")
         env["PYTHONHASHSEED"] = "0"
         env["PYTHONUNBUFFERED"] = "1"
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115  # lives as long as the worker
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115  # lives as long as the process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sphinx_evaldemo.examples.worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            cwd=cwd,
-            env=env,
+            [sys.executable, "-m", "sphinx_evaldemo.examples.worker", "--size", str(size), "--start", start],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, cwd=cwd, env=env,
             start_new_session=True,  # Ctrl-C in the terminal reaches Sphinx, which stops us
         )
-        self._buffer = b""
-        self._ready = False
-        self.busy_since: float | None = None  # when the running example started
+        self._on_end = on_end
+        self._lock = threading.Lock()
+        self._pending: dict[int, _Pending] = {}
+        self._reader: threading.Thread | None = None
+        self._writer: threading.Thread | None = None
+        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.ready = False
+        self.ended = False
+        self.closing = False
+        self.reason = ""
+        self.start = start
 
-    def wait_ready(self) -> None:
-        if not self._ready:
-            self._readline(time.monotonic() + STARTUP_TIMEOUT)
-            self._ready = True
+    def send(self, ident: int, pending: _Pending) -> bool:
+        """Hand a request over; ``False`` when this parent has already ended."""
+        with self._lock:
+            if self.ended or self.closing:
+                return False
+            self._pending[ident] = pending
+            if self._reader is None:  # first use: never before Sphinx's -j forks
+                self._reader = threading.Thread(target=self._read, name="evaldemo-read", daemon=True)
+                self._writer = threading.Thread(target=self._write, name="evaldemo-write", daemon=True)
+                self._reader.start()
+                self._writer.start()
+            line = json.dumps({"id": ident, "request": pending.request.to_dict()}) + "\n"
+            self._outbox.put(line.encode())
+            return True
 
-    def run(self, request: ExampleRequest) -> ExampleResult:
-        """Run one example; a timeout or a death kills the process and says why."""
-        try:
-            self.wait_ready()
-        except TimeoutError:
-            self.kill()
-            message = f"the worker process did not start within {STARTUP_TIMEOUT:g} s"
-            return ExampleResult(failure=Failure("worker", message))
-        except WorkerDied:
-            message = "the worker process could not start (is torch installed for this Python?)"
-            return ExampleResult(failure=Failure("worker", message, self._death().traceback))
+    def _write(self) -> None:
+        """Feed the requests to the parent; a full pipe (the parent still importing torch)
+        holds up this thread, never the build's."""
         stdin = self.process.stdin
         assert stdin is not None
-        started = self.busy_since = time.monotonic()
-        try:
-            return self._exchange(request, stdin, started)
-        finally:
-            self.busy_since = None
+        while (line := self._outbox.get()) is not None:
+            try:
+                stdin.write(line)
+                stdin.flush()
+            except (OSError, ValueError):
+                pass  # the parent died: the reader finds out and hands the requests on
+        with contextlib.suppress(OSError, ValueError):
+            stdin.close()
 
-    def _exchange(self, request: ExampleRequest, stdin: IO[bytes], started: float) -> ExampleResult:
-        try:
-            stdin.write((json.dumps(request.to_dict()) + "\n").encode())
-            stdin.flush()
-            line = self._readline(started + request.timeout)
-        except TimeoutError:
-            self.kill()
-            return ExampleResult(
-                failure=Failure("timeout", f"timed out after {request.timeout:g} s"),
-                seconds=request.timeout,
-            )
-        except (WorkerDied, BrokenPipeError):
-            return ExampleResult(failure=self._death(), seconds=time.monotonic() - started)
-        return ExampleResult.from_json(line)
+    # -- the reading thread ----------------------------------------------------------
 
-    def _readline(self, deadline: float) -> str:
-        """One protocol line; a dead or killed worker is noticed within a fifth of a second.
-
-        (A pipe closed by :meth:`kill` from another thread can vanish from the
-        selector without an event, so the process itself is checked as well.)
-        """
+    def _read(self) -> None:
         stdout = self.process.stdout
-        if stdout is None or stdout.closed:
-            raise WorkerDied
+        assert stdout is not None
         fd = stdout.fileno()
+        buffer = b""
+        deadline = time.monotonic() + STARTUP_TIMEOUT
         with selectors.DefaultSelector() as selector:
             selector.register(fd, selectors.EVENT_READ)
-            while b"\n" not in self._buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                if not selector.select(min(remaining, 0.2)):
-                    if self.process.poll() is not None or stdout.closed:
-                        raise WorkerDied
-                    continue
+            while True:
+                if not self.ready and not selector.select(max(0.0, deadline - time.monotonic())):
+                    self.reason = f"the worker process did not start within {STARTUP_TIMEOUT:g} s"
+                    self.process.kill()
+                    break
                 try:
                     chunk = os.read(fd, 1 << 20)
                 except OSError:
-                    raise WorkerDied from None
+                    chunk = b""
                 if not chunk:
-                    raise WorkerDied
-                self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return line.decode()
+                    break
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    self._dispatch(json.loads(line))
+        self._end()
 
-    def _death(self) -> Failure:
-        code = self.process.wait()
-        self._stderr.seek(0)
-        tail = self._stderr.read()[-4000:].decode(errors="replace")
-        if code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = f"signal {-code}"
-            how = f"the worker process was killed by {name}"
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if message.get("ready"):
+            self.ready = True
+            self.start = str(message.get("start", self.start))
+            return
+        with self._lock:
+            pending = self._pending.get(message["id"])
+            if pending is None:
+                return
+            if "pid" in message:
+                pending.pid = int(message["pid"])
+                return
+            del self._pending[message["id"]]
+        if "result" in message:
+            result = _result(message["result"])
         else:
-            how = f"the worker process exited with status {code} (os._exit or a crash in native code)"
-        where = re.findall(r'File "<example>", line (\d+)', tail)
-        return Failure(
-            "crash",
-            how + " while running this example",
-            traceback=_crash_report(tail),
-            lineno=int(where[0]) if where else None,
-        )
+            result = _harness(str(message.get("harness", "the warm parent sent an unknown answer")))
+        pending.future.set_result(result)
 
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
+    def _end(self) -> None:
+        """The process ended: kill what it was running and hand the rest on."""
+        code = self.process.wait()
+        with self._lock:
+            self.ended = True
+            pending = list(self._pending.values())
+            self._pending.clear()
+        for item in pending:
+            _kill_group(item.pid)
+        if not self.reason:
+            self.reason = _ended_how(code, self.ready, self.stderr_tail())
+        self._on_end(self, pending)
 
-    def kill(self) -> None:
-        if self.alive:
-            self.process.kill()
-        self.process.wait()
-        self.close()
+    def stderr_tail(self) -> str:
+        with contextlib.suppress(OSError, ValueError):
+            self._stderr.seek(0)
+            return self._stderr.read()[-4000:].decode(errors="replace").strip()
+        return ""
+
+    # -- the end ------------------------------------------------------------------
 
     def close(self) -> None:
-        for stream in (self.process.stdin, self.process.stdout):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-        if self.alive:
+        """Ask the parent to stop (it kills its children), make sure it did, clean up."""
+        with self._lock:
+            self.closing = True
+        self._outbox.put(None)  # the writer closes stdin when it gets here
+        if self._writer is None:
+            with contextlib.suppress(OSError, ValueError):
+                if self.process.stdin is not None:
+                    self.process.stdin.close()
+        if self.process.poll() is None:
+            with contextlib.suppress(OSError):
+                self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=5)
+                self.process.wait(timeout=CLOSE_GRACE)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self._reader is not None and self._writer is not None:
+            self._writer.join()
+            self._reader.join()
+        else:
+            self._end()
+        with contextlib.suppress(OSError):
+            if self.process.stdout is not None:
+                self.process.stdout.close()
         self._stderr.close()
 
 
-def _crash_report(stderr: str) -> str:
-    """What faulthandler wrote about the crashing thread, down to the example's frames.
+def _ended_how(code: int, ready: bool, stderr: str) -> str:
+    if code < 0:
+        try:
+            how = f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"was killed by signal {-code}"
+    else:
+        how = f"exited with status {code}"
+    if not ready:
+        return f"the worker process could not start (is torch installed for this Python?): it {how}"
+    return f"the warm parent process that starts each example's process {how}"
 
-    Thread ids and other threads (the worker's own watchdog) change from run to run
-    and are left out, so the page is the same for every build.
-    """
-    marker = stderr.rfind("Fatal Python error")
-    if marker < 0:
-        return stderr.strip()
-    kept = []
-    skipping = False
-    for line in stderr[marker:].splitlines():
-        if line.startswith("Thread 0x"):
-            skipping = True
-        elif line.startswith("Current thread"):
-            skipping = False
-            line = "Current thread (most recent call first):"
-        if skipping or line.startswith("Extension modules:"):
-            continue
-        if "sphinx_evaldemo" in line or "<frozen runpy>" in line or "threading.py" in line:
-            continue
-        kept.append(line)
-    return "\n".join(kept).strip() + "\n"
+
+def _result(data: Any) -> ExampleResult:
+    """The result the warm parent sent, or a harness failure if it is not one."""
+    try:
+        if not isinstance(data, dict) or not data.keys() >= ExampleResult.__dataclass_fields__.keys():
+            raise ValueError("fields missing")
+        return result_from_dict(data)
+    except (ValueError, TypeError, KeyError) as error:
+        return _harness(f"the warm parent sent something that is not an example result ({error})")
 
 
 class LocalExecutor:
-    """Worker processes on this machine: a fixed number, started on demand, replaced when they die."""
+    """One warm parent on this machine, running up to ``size`` examples at once."""
 
-    def __init__(self, size: int, cwd: str, factory: Callable[[str], Worker] = Worker) -> None:
+    def __init__(self, size: int, cwd: str, start: str | None = None) -> None:
         self.size = max(1, size)
         self.cwd = cwd
-        self._factory = factory
-        self._idle: queue.SimpleQueue[Worker] = queue.SimpleQueue()
-        self._all: list[Worker] = []
-        self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="evaldemo")
+        self.start = start or start_method()
         self.started = 0
+        self._lock = threading.Lock()
+        self._ids = itertools.count()
+        self._parent: _ParentProcess | None = None
+        self._parents: list[_ParentProcess] = []
+        self._broken: str | None = None  # why no parent can start, once one could not
+        self._broken_details = ""  # what that parent wrote to stderr
+        self._closed = False
 
-    def _spawn(self) -> None:
-        worker = self._factory(self.cwd)
-        self._all.append(worker)
-        self._idle.put(worker)
-        self.started += 1
+    def _current(self) -> _ParentProcess:
+        """The live warm parent, started now if there is none (the lock is held)."""
+        if self._parent is None or self._parent.ended:
+            self._parent = _ParentProcess(self.cwd, self.size, self.start, self._parent_ended)
+            self._parents.append(self._parent)
+            self.started += 1
+        return self._parent
 
     def prestart(self, expected: int, parallel: int = 1) -> None:
-        """Start worker processes now (no thread), so their torch import gets a head start.
-
-        One worker for a few examples; a second (up to ``size``) once ``expected``
-        reaches ``EXAMPLES_PER_WORKER`` each, and as many as ``-j`` asks for when
-        there is more than one example: an import on an idle core costs no wall time.
-        """
-        wanted = 1 + expected // EXAMPLES_PER_WORKER
-        if expected > 1:
-            wanted = max(wanted, parallel)
-        with self._lock:
-            while len(self._all) < min(self.size, wanted):
-                self._spawn()
-
-    def _take(self) -> Worker:
-        """An idle live worker; a new one only when none exists or growing pays off."""
-        while True:
+        """Start the warm parent now (no thread), so its torch import gets a head start."""
+        if expected > 0:
             with self._lock:
-                if not self._all:
-                    self._spawn()
-            try:
-                worker = self._idle.get(timeout=0.05)
-            except queue.Empty:
-                with self._lock:
-                    if len(self._all) < self.size and self._worth_growing():
-                        self._spawn()
-                continue
-            if worker.alive:
-                return worker
-            worker.close()  # died or was killed by a timeout: replace it
-            with self._lock:
-                self._all.remove(worker)
-                self._spawn()
-
-    def _worth_growing(self) -> bool:
-        """Another worker costs a torch import; start one only for examples that are slow.
-
-        Quick examples (the usual case) finish on one worker before a second one would
-        have imported torch; an example running past ``GROW_AFTER`` seconds shows that
-        the work is heavy enough to share.
-        """
-        now = time.monotonic()
-        return any(
-            worker.busy_since is not None and now - worker.busy_since > GROW_AFTER
-            for worker in self._all
-        )
-
-    def run(self, request: ExampleRequest) -> ExampleResult:
-        worker = self._take()
-        try:
-            return worker.run(request)
-        finally:
-            self._idle.put(worker)
+                if not self._closed:
+                    self._current()
 
     def submit(self, request: ExampleRequest) -> Future[ExampleResult]:
-        """Queue a request; a worker is started for it if none is free (up to ``size``)."""
-        return self._executor.submit(self._run_safely, request)
+        future: Future[ExampleResult] = Future()
+        self._send(_Pending(request, future))
+        return future
 
-    def _run_safely(self, request: ExampleRequest) -> ExampleResult:
-        try:
-            return self.run(request)
-        except Exception as exc:  # noqa: BLE001  # one example never loses the build
-            return ExampleResult(failure=Failure("worker", f"{type(exc).__name__}: {exc}"))
+    def run(self, request: ExampleRequest) -> ExampleResult:
+        """Run one example and wait for it."""
+        return self.submit(request).result()
+
+    def _send(self, pending: _Pending) -> None:
+        while True:
+            with self._lock:
+                failed = self._broken or ("the executor was closed" if self._closed else None)
+                try:
+                    parent = None if failed else self._current()
+                except OSError as error:  # no process can be started (too many open files...)
+                    parent, failed = None, f"the worker process could not be started: {error}"
+            if parent is None:
+                pending.future.set_result(_harness(failed or "", self._broken_details))
+                return
+            if parent.send(next(self._ids), pending):
+                return
+
+    def _parent_ended(self, parent: _ParentProcess, pending: list[_Pending]) -> None:
+        """Called from the ended parent's thread: run its examples again, or say why not."""
+        if not parent.ready and not parent.closing:
+            with self._lock:
+                self._broken = parent.reason
+                self._broken_details = parent.stderr_tail()
+        for item in pending:
+            if parent.closing or self._broken or item.attempt >= ATTEMPTS:
+                message = "the build stopped before this example finished" if parent.closing else parent.reason
+                item.future.set_result(_harness(message, self._broken_details))
+            else:
+                item.attempt += 1
+                item.pid = None
+                self._send(item)
 
     def close(self, *, abort: bool = False) -> None:
-        """Stop every worker; with ``abort``, kill them first so running examples end now.
+        """Stop the warm parent: it kills every example's process group, then itself.
 
-        The feeding threads are joined before this returns, so nothing is left running
+        Running examples end now (``abort`` or not: at a normal close none is left).
+        The reading threads are joined before this returns, so nothing is left running
         when Sphinx forks its ``-j`` writers.
         """
         with self._lock:
-            workers = list(self._all)
-        if abort:
-            for worker in workers:
-                worker.kill()
-        self._executor.shutdown(wait=True, cancel_futures=True)
-        with self._lock:
-            workers, self._all = self._all, []
-        for worker in workers:
-            worker.kill()  # nothing left to say: no need to wait for torch to shut down
+            self._closed = True
+            parents, self._parents, self._parent = self._parents, [], None
+        for parent in parents:
+            parent.close()
 
     def where(self) -> str:
         return "this machine"
 
+    @property
+    def pids(self) -> list[int]:
+        """The warm parents' process ids (for tests and diagnostics)."""
+        with self._lock:
+            return [parent.process.pid for parent in self._parents if parent.process.poll() is None]
+
 
 def default_size() -> int:
-    """One worker per CPU this process may use."""
+    """One example at a time per CPU this process may use."""
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return os.cpu_count() or 1

@@ -1,1 +1,1 @@
-"""The child side: the process that imports torch and runs examples. Never imports Sphinx."""
+"""The process side: a warm parent that imports torch once, and one fresh child per example. Never imports Sphinx."""

@@ -1,51 +1,78 @@
-"""The worker process: imports torch once, then runs example after example.
+"""The worker program: the warm parent (``--size N --start fork|spawn``) or one child (``--child``).
 
-Protocol: one JSON object per line. The worker writes ``{"ready": ...}`` once torch is
-imported, then answers each request line with one result line. File descriptor 1 is
-kept for the protocol only; anything else written to it (by C code, say) goes to
-stderr. Never imports Sphinx.
+The warm parent imports torch and numpy once, runs a small example itself so that
+torch's lazy set-up is done before any fork, checks that it started no thread, and
+then serves requests (see :mod:`.parent`). Its fd 1 is kept for the protocol only;
+anything else written there (by C code, say) goes to stderr. Never imports Sphinx.
 """
 
 from __future__ import annotations
 
 import faulthandler
+import gc
 import json
 import os
 import sys
-import threading
-import time
+from pathlib import Path
 from typing import Any
 
-import numpy as np
+from .parent import FORK, SPAWN, WarmParent, stop_on_sigterm
+
+#: What the warm parent runs once before forking: imports and torch's lazy set-up.
+WARM_UP = """\
 import torch
+import torch.nn as nn
 
-from ..model import ExampleRequest
-from .run import run_example
-
-
-def _exit_with_parent(parent: int) -> None:
-    """End this worker when the build that started it is gone (killed, Ctrl-C)."""
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(0)
+net = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Dropout(0.5))
+print(net)
+"""
 
 
-def main() -> None:
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+def threads() -> int:
+    """Threads of this process (Linux); 1 where that cannot be read."""
+    try:
+        return len(list(Path("/proc/self/task").iterdir()))
+    except OSError:
+        return 1
+
+
+def warm(start: str) -> tuple[str, dict[str, Any]]:
+    """Import torch and numpy, warm them up; fall back to ``spawn`` if a thread appeared."""
+    import numpy as np
+
+    numpy_print: dict[str, Any] = dict(np.get_printoptions())
+    if start != FORK:
+        return start, numpy_print
+    from ..model import ExampleRequest
+    from .run import run_example
+
+    run_example(ExampleRequest(code=WARM_UP, input="torch.randn(3, 4)"), numpy_print)
+    if threads() > 1:
+        return SPAWN, numpy_print  # a fork would copy a process whose other threads vanish
+    gc.collect()
+    gc.freeze()  # children's collections then skip (and do not copy) the parent's objects
+    return start, numpy_print
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["--child"]:
+        from .child import spawned
+
+        spawned(argv[1:])
+        return
+    options = dict(zip(argv[::2], argv[1::2], strict=False))
+    stop_on_sigterm()
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # stray writes to fd 1 (C code, subprocesses) must not break the protocol
     faulthandler.enable(file=sys.stderr)
-    numpy_print: dict[str, Any] = dict(np.get_printoptions())
-    protocol.write(json.dumps({"ready": True, "pid": os.getpid(), "torch": torch.__version__}) + "\n")
+    start, numpy_print = warm(options.get("--start", FORK))
+    import torch
+
+    ready = {"ready": True, "pid": os.getpid(), "start": start, "torch": torch.__version__}
+    protocol.write(json.dumps(ready) + "\n")
     protocol.flush()
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        request = ExampleRequest.from_dict(json.loads(line))
-        result = run_example(request, numpy_print)
-        protocol.write(result.to_json() + "\n")
-        protocol.flush()
+    WarmParent(int(options.get("--size", "1")), start, protocol, numpy_print).serve()
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

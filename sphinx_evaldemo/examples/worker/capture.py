@@ -3,9 +3,44 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
+from typing import Any
 
 from ..model import Segment
+
+#: Control characters other than tab and newline (C0, DEL, C1): a terminal or a browser
+#: would act on them (ESC starts an escape sequence, NUL cuts a string), so they are shown.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    r"""``text`` with each control character written out (``\x1b``); ``\r\n`` becomes ``\n``."""
+    text = text.replace("\r\n", "\n")
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def visible_tree(data: Any) -> Any:
+    """Every string inside JSON-like ``data`` made :func:`visible` (keys are ours: kept)."""
+    if isinstance(data, str):
+        return visible(data)
+    if isinstance(data, dict):
+        return {key: visible_tree(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [visible_tree(value) for value in data]
+    return data
+
+
+#: Called with every piece of text any :class:`Capture` receives, as it is written: the
+#: child process streams what the example prints to its parent through it, so a crash or
+#: a timeout still shows what came before.
+_tee: Callable[[str], object] | None = None
+
+
+def stream_to(tee: Callable[[str], object] | None) -> None:
+    """Send every captured write to ``tee`` as well (``None``: stop)."""
+    global _tee  # one stream per process: the child's pipe to its parent
+    _tee = tee
 
 
 def cut_marker(count: int) -> str:
@@ -46,6 +81,8 @@ class Capture(io.TextIOBase):
         written = len(text)
         if not text:
             return 0
+        if _tee is not None:
+            _tee(text)
         label = self._label()
         room = self._limit // 2 - self._head_size
         if room > 0:

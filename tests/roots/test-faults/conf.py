@@ -1,0 +1,2 @@
+project = "evaldemo-faults"
+extensions = ["sphinx_evaldemo"]
