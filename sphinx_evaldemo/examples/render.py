@@ -48,6 +48,8 @@ def _number(value: float) -> str:
 def output_nodes(result: ExampleResult, verdicts: Sequence[Verdict] = ()) -> list[nodes.Node]:
     """Everything the run produced, in reading order; the code is the directive's."""
     out: list[nodes.Node] = []
+    if "device" in result.extra:  # only examples that asked for a :device: say where they ran
+        out.append(_para(f"Ran on device: {result.extra['device']}", classes=["evaldemo-device"]))
     if result.setup_output:
         out += [_para("Printed by the setup:", classes=["evaldemo-label"]),
                 _block(result.setup_output, "evaldemo-setup")]
@@ -137,6 +139,13 @@ def _facts(result: ExampleResult, verdicts: Sequence[Verdict]) -> nodes.containe
         items += _item([_claims(verdicts)])
     box += items
     comparison = result.comparison
+    if result.extra.get("device") == "cuda" and not all(r.deterministic for r in result.runs):
+        box += _para(
+            "Note: on a GPU, some kernels (atomic adds in reductions and backward passes) are "
+            "not deterministic, so two passes can differ in the last bits without any randomness "
+            "in the model; set torch.use_deterministic_algorithms(True) to rule them out.",
+            classes=["evaldemo-note"],
+        )
     if comparison is not None and result.mode_dependent and not comparison.differ:
         box += _para(
             "Note: the model has mode-dependent submodules, yet both modes gave the same "

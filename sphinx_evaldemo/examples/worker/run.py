@@ -220,11 +220,35 @@ def run_mode(request: ExampleRequest, mode: Mode, model: nn.Module, value: Any) 
     return run, kept[0]
 
 
+def device_for(request: ExampleRequest) -> torch.device:
+    """The ``:device:`` to use here; ``cuda`` on a machine without one is the example's failure."""
+    if request.device == "cpu" or (request.device == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ExampleFailed(Failure("device", "needs a GPU (:device: cuda), and this machine has none (torch.cuda.is_available() is False)"))
+    return torch.device("cuda")
+
+
+def _to(value: Any, device: torch.device) -> Any:
+    """The forward input with every tensor in it (in tuples, lists, dicts) on ``device``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, tuple | list):
+        items = [_to(item, device) for item in value]
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+    if isinstance(value, dict):
+        return {key: _to(item, device) for key, item in value.items()}
+    return value
+
+
 def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capture) -> dict[str, Any]:
     name, model = find_model(namespace, request.model)
     try:
         with redirected(setup):
             value = eval(request.input or "", namespace)  # noqa: S307  # the page's own expression
+            if request.device != "cpu":
+                model.to(namespace["device"])
+                value = _to(value, namespace["device"])
     except BaseException as exc:  # noqa: BLE001
         raise ExampleFailed(failure_from(exc, "input", prefix=f":input: {request.input!r} failed: ")) from None
     found = compare.mode_dependent(model, name)
@@ -266,6 +290,9 @@ def run_example(request: ExampleRequest, numpy_print: dict[str, Any]) -> Example
     with isolated(numpy_print), memory.limited(request.memory_limit):
         seed_all(request.seed)
         try:
+            namespace["device"] = device_for(request)
+            if request.device != "cpu":
+                fields["extra"] = {"device": namespace["device"].type}
             try:
                 with redirected(setup):
                     run_code(request.code, namespace)
