@@ -74,6 +74,10 @@ class Runner:
         self.workers_started = 0
         self.where = "this machine"
         self._first_submit: float | None = None
+        #: seconds each example run in this build took, by ``docname:line`` (for scheduling)
+        self.durations: dict[str, float] = {}
+        #: whether the cache's trouble (``cache.problem``) has been reported
+        self.cache_warned = False
 
     # -- the questions ------------------------------------------------------------
 
@@ -134,6 +138,8 @@ class Runner:
         """
         if os.getpid() != self._main_pid or record.key is None or record.request is None:
             return
+        if self.settings.executor == "dask":
+            return  # a cluster is fed after reading, longest first (see :meth:`obtain`)
         if record.key not in self.pending and self.must_run(record.key):
             self.pending[record.key] = self._submit(record.request)
 
@@ -142,7 +148,6 @@ class Runner:
     def _open(self) -> Executor:
         if self._executor is None:
             self._executor = self._executor_factory(self.settings, self.srcdir)
-            self.where = self._executor.where()
         return self._executor
 
     def _submit(self, request: ExampleRequest) -> Future[ExampleResult]:
@@ -159,7 +164,9 @@ class Runner:
             return
         running = dict(self.pending)
         waiting: dict[str, list[ExampleRecord]] = {}
-        for record in records:
+        if self.settings.execute != "force":  # one batch of reads, not one per example
+            self.cache.prefetch(r.key for r in records if r.key and r.key not in running)
+        for record in longest_first(records, self.cache.durations()):
             assert record.key is not None and record.request is not None
             if record.key not in running:
                 hit = None if self.settings.execute == "force" else self.cache.get(record.key)
@@ -176,8 +183,10 @@ class Runner:
         for future in as_completed(keys):
             key = keys[future]
             result = future.result()
-            self.cache.put(key, result)
+            if result.failure is None or result.failure.kind not in UNSTORED:
+                self.cache.put(key, result)
             for record in waiting[key]:
+                self.durations[f"{record.docname}:{record.lineno}"] = result.seconds
                 yield Outcome(record, result, "run")
 
     def run_pages(
@@ -233,6 +242,7 @@ class Runner:
     def close(self, *, abort: bool = False) -> None:
         """Stop the executor; nothing of it is left running (Sphinx may fork next)."""
         if self._executor is not None:
+            self.where = self._executor.where()
             self._executor.close(abort=abort)
             self.workers_started += self._executor.started
             self._executor = None
@@ -242,6 +252,8 @@ class Runner:
                *, failed: bool) -> None:
         """Close, and after a full build prune results no page uses any more."""
         self.close(abort=failed)
+        if not failed:
+            self.cache.record_durations(self.durations)
         if not failed and self.reading >= all_pages:
             used = {r.key for records in recorded.values() for r in records if r.key}
             self.cache.prune(keep=used)
@@ -253,8 +265,32 @@ class Runner:
         return (
             f"evaldemo: {self.ran} examples ran, {self.cached} came from the cache, "
             f"{self.failed} failed, {workers} worker{'' if workers == 1 else 's'} started "
-            f"({self.seconds:.1f} s)"
+            f"({self.seconds:.1f} s){f' on {self.where}' if self.ran else ''}"
         )
+
+    def where_text(self) -> str:
+        """Where this build's examples ran, for the execution report."""
+        if not self.ran:
+            return "No example ran in this build: every result came from the cache."
+        return f"The examples that ran in this build ran on {self.where}."
+
+
+#: Failures that say where a run happened, not what the example does: never stored
+#: (a GPU machine later, or one sharing the cache, must still be able to run it).
+UNSTORED = frozenset({"device"})
+
+
+def longest_first(records: list[ExampleRecord], seconds: dict[str, float]) -> list[ExampleRecord]:
+    """The records, those that took longest last time first (unknown ones after, in page order).
+
+    A cluster's makespan approaches total work / workers only when the long examples
+    do not start last.
+    """
+    order = {id(r): i for i, r in enumerate(records)}
+    return sorted(
+        records,
+        key=lambda r: (-seconds.get(f"{r.docname}:{r.lineno}", -1.0), order[id(r)]),
+    )
 
 
 def _directives_in(path: str) -> int:
