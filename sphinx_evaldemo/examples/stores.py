@@ -131,7 +131,7 @@ class FsspecStore:
                 "(or fsspec and the filesystem's package, such as s3fs)"
             ) from None
         self.url = url.rstrip("/")
-        protocol, root = split_protocol(self.url)
+        protocol, _ = split_protocol(self.url)
         self.protocol = protocol or "file"
         try:
             self.fs = fsspec.filesystem(self.protocol, skip_instance_cache=True, **(options or {}))
