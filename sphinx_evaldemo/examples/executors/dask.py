@@ -51,6 +51,13 @@ CONNECT_TIMEOUT = 10.0
 #: the outstanding examples are failed: no worker left, a resource no worker has.
 STALL_AFTER = STARTUP_TIMEOUT + 60.0
 
+#: The local cluster's scheduler: one retry for a task whose worker died, and one task
+#: at a time per worker thread, so a worker's death is blamed on its own example only.
+LOCAL_SCHEDULER = {
+    "distributed.scheduler.allowed-failures": 1,
+    "distributed.scheduler.worker-saturation": 1.0,
+}
+
 # -- the worker's side -------------------------------------------------------------------
 
 _EXECUTORS: dict[str, LocalExecutor] = {}
@@ -123,7 +130,7 @@ class DaskExecutor:
                 import dask
 
                 size = self.settings.workers or default_size()
-                with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+                with dask.config.set(LOCAL_SCHEDULER):
                     self._cluster = distributed.LocalCluster(
                         n_workers=size,
                         threads_per_worker=1, processes=True, dashboard_address=None,

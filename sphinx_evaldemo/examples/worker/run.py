@@ -291,8 +291,6 @@ def run_example(request: ExampleRequest, numpy_print: dict[str, Any]) -> Example
         seed_all(request.seed)
         try:
             namespace["device"] = device_for(request)
-            if request.device != "cpu":
-                fields["extra"] = {"device": namespace["device"].type}
             try:
                 with redirected(setup):
                     run_code(request.code, namespace)
@@ -304,6 +302,8 @@ def run_example(request: ExampleRequest, numpy_print: dict[str, Any]) -> Example
             failure, fields = failed.failure, failed.partial
         except ExampleFailed as failed:
             failure = failed.failure
+    if request.device != "cpu" and "device" in namespace:  # the page says where it ran
+        fields["extra"] = {"device": namespace["device"].type}
     fields["runs"] = tuple(fields.get("runs", ()))
     fields["truncated"] = (("printed output",) if setup.cut else ()) + tuple(
         f"model.{run.mode}() output" for run in fields["runs"] if run.truncated
