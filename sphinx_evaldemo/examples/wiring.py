@@ -57,9 +57,9 @@ def on_config(app: Sphinx, conf: Config) -> None:
     for problem in problems:
         logger.warning(problem, type="evaldemo", subtype="config")
     cache = open_cache(settings, app.confdir, app.doctreedir, conf.project)
-    if cache.check():
-        logger.warning("%s", cache.problem, type="evaldemo", subtype="cache")
     run = Runner(settings, cache, str(app.srcdir))
+    if cache.check():
+        _cache_trouble(run)
     _RUNNERS[app] = run
     atexit.register(run.close, abort=True)  # Ctrl-C skips build-finished
     conf.numfig_format.setdefault("evaldemo", "Example %s")
