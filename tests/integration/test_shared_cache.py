@@ -114,7 +114,7 @@ def test_concurrent_builds_share_one_prefix_safely(
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         ))
     for process in running:
-        out, err = process.communicate(timeout=300)
+        _, err = process.communicate(timeout=300)
         assert process.returncode == 0, err
         assert "WARNING" not in err, err
     pages = [(tmp_path / n / "_build" / "text" / "index.txt").read_text() for n in ("one", "two")]
