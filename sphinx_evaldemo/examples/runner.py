@@ -225,6 +225,15 @@ class Runner:
             self._first_submit = None
         return sorted(problems, key=lambda p: (p[0], p[1]))  # page order
 
+    def preload(self, recorded: dict[str, list[ExampleRecord]]) -> None:
+        """Read every stored result the pages show from a remote store, in one batch.
+
+        Pages are written after this, maybe in forked ``-j`` writers, which then find
+        the results in memory instead of each asking the store on its own.
+        """
+        if self.executes and not self.cache.local:
+            self.cache.prefetch(r.key for records in recorded.values() for r in records if r.key)
+
     # -- what the pages show --------------------------------------------------------
 
     def result(self, record: ExampleRecord) -> ExampleResult | None:

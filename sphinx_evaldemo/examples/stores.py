@@ -133,11 +133,22 @@ class FsspecStore:
         self.url = url.rstrip("/")
         protocol, _ = split_protocol(self.url)
         self.protocol = protocol or "file"
+        self._options = dict(options or {})
+        self._made = fsspec.filesystem
         try:
-            self.fs = fsspec.filesystem(self.protocol, skip_instance_cache=True, **(options or {}))
+            self._fs = self._made(self.protocol, skip_instance_cache=True, **self._options)
         except (ImportError, ValueError, TypeError) as error:
             raise StoreError(_reason(error)) from None
-        self.root = self.fs._strip_protocol(self.url).rstrip("/")
+        self._pid = os.getpid()
+        self.root = self._fs._strip_protocol(self.url).rstrip("/")
+
+    @property
+    def fs(self) -> Any:
+        """The filesystem; a forked process (a ``-j`` writer) makes its own, as fsspec asks."""
+        if self._pid != os.getpid():
+            self._fs = self._made(self.protocol, skip_instance_cache=True, **self._options)
+            self._pid = os.getpid()
+        return self._fs
 
     def describe(self) -> str:
         return self.url

@@ -109,6 +109,7 @@ def on_env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
     run = runner(app)
     for docname, line, message, kind in run.run_pages(examples(env), progress):
         logger.warning("%s", message, location=(docname, line), type="evaldemo", subtype=kind)
+    run.preload(examples(env))
     _cache_trouble(run)
     return []
 

@@ -92,6 +92,11 @@ def test_a_second_clean_checkout_runs_nothing(sphinx_build: Build, endpoint: str
     assert set(stored) == _keys(first) == _keys(second)
     # nothing went to the local default folder
     assert not (Path(first.doctreedir).parent / ".evaldemo-cache").exists()
+    # -j 2: forked readers and writers, the same pages from the same store
+    parallel = sphinx_build("cache", copy="s3-parallel", parallel=2,
+                            confoverrides=_on_s3(endpoint, "ci"))
+    assert "0 examples ran, 5 came from the cache" in _closing(parallel)
+    assert _pages(parallel) == _pages(first)
 
 
 def test_concurrent_builds_share_one_prefix_safely(

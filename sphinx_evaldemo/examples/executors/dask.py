@@ -108,15 +108,41 @@ class DaskExecutor:
         self._last_progress = time.monotonic()
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
+        self._connecting: threading.Thread | None = None
+        self._failed: SchedulerUnreachable | None = None
+        self._warming: list[Any] = []  # warm-up tasks, kept so Dask does not cancel them
         #: request key -> the address of the worker that ran it (the report, the tests)
         self.placements: dict[str, str] = {}
 
     # -- connecting -------------------------------------------------------------------
 
     def _ensure(self) -> None:
+        if self._connecting is not None:
+            self._connecting.join()
+            self._connecting = None
+        if self._failed is not None:
+            raise self._failed
         with self._lock:
             if self._client is None and self._local is None:
                 self._connect()
+
+    def _connect_and_warm(self) -> None:
+        """Connect, then have every worker import torch (a serial build's reading goes on)."""
+        try:
+            with self._lock:
+                self._connect()
+        except SchedulerUnreachable as error:
+            self._failed = error
+            return
+        if self._client is None:
+            return
+        warm = json.dumps(ExampleRequest(code="pass").to_dict())
+        for address in self._worker_info():
+            with contextlib.suppress(Exception):  # only a head start; the examples decide
+                self._warming.append(self._client.submit(
+                    run_on_worker, warm, self.srcdir, workers=[address], pure=False,
+                    key=f"evaldemo-warm-{uuid.uuid4().hex[:8]}",
+                ))
 
     def _connect(self) -> None:
         try:
@@ -174,11 +200,16 @@ class DaskExecutor:
     # -- the Executor interface ---------------------------------------------------------
 
     def prestart(self, expected: int, parallel: int = 1) -> None:
-        """Connect now in a serial build; under ``-j`` the readers fork next, so wait."""
-        if parallel <= 1 and expected:
-            self._ensure()
-            if self._local is not None:
-                self._local.prestart(expected, parallel)
+        """In a serial build, connect and warm the workers while Sphinx reads.
+
+        Under ``-j`` the readers fork next, and a client's threads must not exist then:
+        the connection waits for the first example, after reading.
+        """
+        if parallel <= 1 and expected and self._connecting is None and self._client is None:
+            self._connecting = threading.Thread(
+                target=self._connect_and_warm, name="evaldemo-dask-connect", daemon=True
+            )
+            self._connecting.start()
 
     def submit(self, request: ExampleRequest) -> Future[ExampleResult]:
         self._ensure()
@@ -243,6 +274,9 @@ class DaskExecutor:
 
     def close(self, *, abort: bool = False) -> None:
         """Close the client (and the cluster started for the build); no thread is left."""
+        if self._connecting is not None:
+            self._connecting.join()
+            self._connecting = None
         self._stop.set()
         if self._watchdog is not None:
             self._watchdog.join()
@@ -255,6 +289,11 @@ class DaskExecutor:
         for out, _ in stuck:
             if not out.done():
                 out.set_result(ExampleResult(failure=Failure("worker", "the build ended first")))
+        for task in self._warming:  # the processes they started count as started
+            with contextlib.suppress(Exception):
+                if task.done():
+                    self.started += json.loads(task.result())["started"]
+        self._warming = []
         client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
         with contextlib.suppress(Exception):  # closing what may already be gone
             if client is not None:
