@@ -77,9 +77,8 @@ def write_project(folder: Path, examples: list[str], per_page: int = 5) -> Path:
 
 def build(src: Path, out: Path, *defines: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """One command-line build; its wall time and what its closing line says."""
-    command = [sys.executable, "-m", "sphinx", "-b", "html", "-q", str(src), str(out)]
-    for define in defines:
-        command[4:4] = ["-D", define]
+    options = [part for define in defines for part in ("-D", define)]
+    command = [sys.executable, "-m", "sphinx", "-b", "html", "-q", *options, str(src), str(out)]
     environment = {**os.environ, **(env or {})}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), environment.get("PYTHONPATH")]))
     started = time.perf_counter()

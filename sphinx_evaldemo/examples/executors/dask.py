@@ -80,11 +80,7 @@ def run_on_worker(request_json: str, cwd: str) -> str:
             executor = _EXECUTORS[folder] = LocalExecutor(worker.state.nthreads, folder)
         before = executor.started
     result = executor.submit(ExampleRequest.from_dict(json.loads(request_json))).result()
-    return json.dumps({
-        "result": result.to_json(),
-        "worker": worker.address,
-        "started": executor.started - before,
-    })
+    return json.dumps({"result": result.to_json(), "started": executor.started - before})
 
 
 # -- the build's side --------------------------------------------------------------------
@@ -111,8 +107,7 @@ class DaskExecutor:
         self._connecting: threading.Thread | None = None
         self._failed: SchedulerUnreachable | None = None
         self._warming: list[Any] = []  # warm-up tasks, kept so Dask does not cancel them
-        #: request key -> the address of the worker that ran it (the report, the tests)
-        self.placements: dict[str, str] = {}
+        self._gpu: bool | None = None  # whether a worker advertises GPU=1 (asked once)
 
     # -- connecting -------------------------------------------------------------------
 
@@ -195,7 +190,10 @@ class DaskExecutor:
         return info
 
     def _has_gpu(self) -> bool:
-        return any(w.get("resources", {}).get("GPU", 0) >= 1 for w in self._worker_info().values())
+        if self._gpu is None:
+            workers = self._worker_info().values()
+            self._gpu = any(w.get("resources", {}).get("GPU", 0) >= 1 for w in workers)
+        return self._gpu
 
     # -- the Executor interface ---------------------------------------------------------
 
@@ -233,10 +231,10 @@ class DaskExecutor:
             run_on_worker, json.dumps(request.to_dict()), self.srcdir,
             key=key, resources=resources, pure=False,
         )
-        task.add_done_callback(lambda done: self._finished(key, digest, done))
+        task.add_done_callback(lambda done: self._finished(key, done))
         return out
 
-    def _finished(self, key: str, digest: str, task: Any) -> None:
+    def _finished(self, key: str, task: Any) -> None:
         """A task ended (in the client's callback thread): its result, or the cause."""
         with self._lock:
             entry = self._pending.pop(key, None)
@@ -246,7 +244,6 @@ class DaskExecutor:
         out = entry[0]
         try:
             payload = json.loads(task.result(timeout=CONNECT_TIMEOUT))
-            self.placements[digest] = payload["worker"]
             self.started += payload["started"]
             out.set_result(ExampleResult.from_json(payload["result"]))
         except Exception as error:  # noqa: BLE001  # KilledWorker, a lost scheduler, ...
