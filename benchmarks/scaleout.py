@@ -60,10 +60,14 @@ def sleep_example(number: int) -> str:
     )
 
 
-def write_project(folder: Path, examples: list[str], per_page: int = 5) -> Path:
+def write_project(folder: Path, examples: list[str], per_page: int = 5, conf: str = "") -> Path:
+    """A project of pages holding ``per_page`` examples each; ``conf`` is added to conf.py.
+
+    (Settings go into conf.py: ``-D evaldemo_workers=2`` reaches Sphinx as a string.)
+    """
     src = folder / "src"
     src.mkdir(parents=True)
-    (src / "conf.py").write_text(CONF, encoding="utf-8")
+    (src / "conf.py").write_text(CONF + conf, encoding="utf-8")
     names = []
     for start in range(0, len(examples), per_page):
         name = f"page{start // per_page + 1:03d}"
@@ -97,13 +101,14 @@ def overhead(base: Path, repeats: int) -> list[str]:
     rows = []
     walls: dict[str, list[float]] = {"local": [], "dask": []}
     for attempt in range(repeats):
-        for name, defines in (
-            ("local", ("evaldemo_workers=2",)),
-            ("dask", ("evaldemo_workers=2", "evaldemo_executor=dask", "evaldemo_dask_scheduler=local")),
+        for name, conf in (
+            ("local", "evaldemo_workers = 2\n"),
+            ("dask", 'evaldemo_workers = 2\nevaldemo_executor = "dask"\n'
+                     'evaldemo_dask_scheduler = "local"\n'),
         ):
             folder = base / f"overhead-{name}-{attempt}"
-            src = write_project(folder, examples)
-            done = build(src, folder / "out", *defines)
+            src = write_project(folder, examples, conf=conf)
+            done = build(src, folder / "out")
             assert done["ran"] == 50, done
             walls[name].append(done["wall"])
             print(f"  overhead {name} #{attempt + 1}: {done['wall']:.1f} s", flush=True)
