@@ -1,7 +1,7 @@
 """Scale-out benchmark: the Dask executor and the shared S3 cache against the local executor.
 
 Three measurements, each from one run of fresh command-line builds (``python -m sphinx
--b html -q`` in a subprocess), printed as a Markdown table:
+-b html`` in a subprocess), printed as a Markdown table:
 
 * overhead: 50 small Dropout/BatchNorm examples, clean and cold, the local executor with
   2 workers against a 2-worker ``LocalCluster`` started by the build;
@@ -82,7 +82,7 @@ def write_project(folder: Path, examples: list[str], per_page: int = 5, conf: st
 def build(src: Path, out: Path, *defines: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """One command-line build; its wall time and what its closing line says."""
     options = [part for define in defines for part in ("-D", define)]
-    command = [sys.executable, "-m", "sphinx", "-b", "html", "-q", *options, str(src), str(out)]
+    command = [sys.executable, "-m", "sphinx", "-b", "html", *options, str(src), str(out)]
     environment = {**os.environ, **(env or {})}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), environment.get("PYTHONPATH")]))
     started = time.perf_counter()
