@@ -85,7 +85,10 @@ class Cache:
     def check(self) -> str | None:
         """Make sure results can be stored; otherwise turn the cache off and say why."""
         try:
-            self.store.probe(self.namespace)
+            if self.local:
+                self.store.probe(self.namespace)
+            else:  # listing the namespace is the probe, and serves every look-up after it
+                self._listed = _keys_of(self.store.names(self.namespace))
         except StoreError as error:
             self._off(str(error))
             self._reads = False
@@ -111,13 +114,9 @@ class Cache:
         """Every key stored in the namespace (listed once per build on a remote store)."""
         if self._listed is None:
             try:
-                names = self.store.names(self.namespace)
+                self._listed = _keys_of(self.store.names(self.namespace))
             except StoreError:
-                names = []
-            self._listed = {
-                name.rsplit("/", 1)[-1][:-5] for name in names
-                if name.endswith(".json") and _KEY.fullmatch(name.rsplit("/", 1)[-1][:-5])
-            }
+                self._listed = set()
         return self._listed
 
     def has(self, key: str) -> bool:
@@ -225,3 +224,9 @@ class Cache:
                              json.dumps(merged, sort_keys=True).encode("utf-8"))
         except StoreError:
             return
+
+
+def _keys_of(names: Iterable[str]) -> set[str]:
+    """The keys among a namespace's file names (``ab/<key>.json``)."""
+    stems = (name.rsplit("/", 1)[-1].removesuffix(".json") for name in names if name.endswith(".json"))
+    return {stem for stem in stems if _KEY.fullmatch(stem)}

@@ -160,11 +160,7 @@ class FsspecStore:
         return full[len(self.root) + 1:] if full.startswith(self.root + "/") else full
 
     def probe(self, namespace: str) -> None:
-        try:
-            self.fs.invalidate_cache()
-            self.fs.find(self._full(namespace), maxdepth=1)  # a missing bucket, no access: raises
-        except Exception as error:  # noqa: BLE001  # every filesystem raises its own errors
-            raise StoreError(_reason(error)) from None
+        self.names(namespace)  # a missing bucket, no access: StoreError
 
     def exists(self, path: str) -> bool:
         try:
