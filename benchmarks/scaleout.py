@@ -11,7 +11,9 @@ Three measurements, each from one run of fresh command-line builds (``python -m 
   line) against the ideal 32 s / workers;
 * shared cache: a second clean checkout building against the S3 prefix the first one
   filled (moto's server on 127.0.0.1) against a warm local build (a clean checkout whose
-  local cache folder holds every result).
+  local cache folder holds every result);
+* the author loop: after one example is edited, the incremental rebuild with a Dask
+  cluster kept running (torch already imported) against the local executor.
 
 Needs the ``dask`` and ``test`` extras (distributed, s3fs, moto). Run from the repository
 root: ``python benchmarks/scaleout.py``.
@@ -189,11 +191,43 @@ def shared_cache(base: Path) -> list[str]:
     ]
 
 
+def author_loop(base: Path) -> list[str]:
+    """One example edited, then an incremental rebuild: a warm cluster against none."""
+    import dask
+    import distributed
+
+    from sphinx_evaldemo.examples.executors.dask import LOCAL_SCHEDULER
+
+    examples = [model_example(n) for n in range(50)]
+    times = {}
+    with dask.config.set(LOCAL_SCHEDULER):
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address=None)
+    try:
+        for name, conf in (("local", ""), ("warm cluster", 'evaldemo_executor = "dask"\n')):
+            folder = base / f"author-{name.replace(' ', '-')}"
+            src = write_project(folder, examples, conf=conf)
+            env = {"EVALDEMO_DASK_SCHEDULER": cluster.scheduler_address}
+            build(src, folder / "out", env=env)  # the first build fills the cache (and warms)
+            page = src / "page001.md"
+            page.write_text(page.read_text().replace("# example 0", "# example 0, edited"))
+            done = build(src, folder / "out", env=env)
+            assert done["ran"] == 1, done
+            times[name] = done["wall"]
+    finally:
+        cluster.close()
+    return [
+        f"| one-example edit, rebuild, local executor | {times['local']:.1f} s | |",
+        f"| one-example edit, rebuild, warm 2-worker cluster | {times['warm cluster']:.1f} s "
+        f"| {times['warm cluster'] / times['local']:.2f} x local |",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--repeats", type=int, default=1, help="overhead builds of each kind")
-    parser.add_argument("--only", choices=("overhead", "scaling", "cache"), action="append")
+    parser.add_argument("--only", choices=("overhead", "scaling", "cache", "author"), action="append")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     base = Path(tempfile.mkdtemp(prefix="evaldemo-scaleout-"))
@@ -205,6 +239,8 @@ def main() -> None:
             rows += scaling(base, args.workers)
         if not args.only or "cache" in args.only:
             rows += shared_cache(base)
+        if not args.only or "author" in args.only:
+            rows += author_loop(base)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print(f"\nscale-out, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}\n")

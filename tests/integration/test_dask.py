@@ -245,3 +245,39 @@ def test_with_no_gpu_anywhere_cuda_examples_need_a_gpu_and_are_not_sent(
     # "needs a GPU" is not stored: a later build with a GPU worker runs them
     again = sphinx_build("devices", copy="devices-no-gpu", freshenv=True, confoverrides=_dask(cluster))
     assert "2 examples ran, 3 came from the cache, 2 failed" in _closing(again)
+
+
+# -- sphinx-build -j ----------------------------------------------------------------------
+
+#: Sphinx's own command line, then whether this process imported torch or kept threads.
+J_SCRIPT = """\
+import sys, threading
+from sphinx.cmd.build import build_main
+status = build_main(sys.argv[1:])
+print("torch imported by the Sphinx process:", "torch" in sys.modules)
+print("threads left:", sorted(t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon))
+sys.exit(status)
+"""
+
+
+def test_sphinx_build_j2_on_the_cluster_gives_the_serial_local_pages(
+    tmp_path: Path, cluster: Any, sphinx_build: Build
+) -> None:
+    """Readers and writers fork; the client exists only between them, in the main process."""
+    srcdir = tmp_path / "src"
+    shutil.copytree(ROOTS / "test-parallel", srcdir)
+    env = {**os.environ, "EVALDEMO_DASK_SCHEDULER": cluster.scheduler.address,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(
+        [sys.executable, "-c", J_SCRIPT, "-b", "text", "-j", "2", "-D", "evaldemo_executor=dask",
+         str(srcdir), str(srcdir / "_build" / "text")],
+        capture_output=True, text=True, timeout=300, env=env, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "torch imported by the Sphinx process: False" in done.stdout
+    assert "threads left: []" in done.stdout
+    assert f"on the Dask cluster at {cluster.scheduler.address}" in done.stdout
+    local = sphinx_build("parallel", copy="parallel-local-serial")
+    for page in ("index", "one", "two", "three", "four"):
+        ours = (srcdir / "_build" / "text" / f"{page}.txt").read_bytes()
+        assert ours == (Path(local.outdir) / f"{page}.txt").read_bytes(), page
