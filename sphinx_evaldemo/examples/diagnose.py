@@ -17,6 +17,7 @@ _ADVICE = {
     "memory": "allocate less, or raise evaldemo_memory_limit (megabytes) in conf.py",
     "crash": "a new worker runs the next example",
     "worker": "check that torch imports in the Python that runs Sphinx",
+    "cluster": "check the Dask scheduler and its workers; the example runs again in the next build",
     "device": "build where a GPU is (or on a Dask cluster with a worker started with --resources GPU=1), share the cache, or use :device: auto",
     "not-run": "evaldemo_execute is 'cache': build once with 'auto' to store it",
 }

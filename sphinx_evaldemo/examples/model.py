@@ -31,6 +31,7 @@ FailureKind = Literal[
     "crash",  # the worker process died (segfault, os._exit, killed)
     "worker",  # the worker could not be started at all
     "device",  # :device: cuda, and no GPU could run it (never cached)
+    "cluster",  # the Dask cluster lost the task: the scheduler went away (never cached)
     "not-run",  # execute="cache" and the cache had no result
 ]
 

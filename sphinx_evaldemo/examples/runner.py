@@ -286,7 +286,7 @@ class Runner:
 
 #: Failures that say where a run happened, not what the example does: never stored
 #: (a GPU machine later, or one sharing the cache, must still be able to run it).
-UNSTORED = frozenset({"device"})
+UNSTORED = frozenset({"device", "cluster"})
 
 
 def longest_first(records: list[ExampleRecord], seconds: dict[str, float]) -> list[ExampleRecord]:

@@ -9,6 +9,7 @@ examples go only to a worker that advertises ``GPU=1``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -281,3 +282,59 @@ def test_sphinx_build_j2_on_the_cluster_gives_the_serial_local_pages(
     for page in ("index", "one", "two", "three", "four"):
         ours = (srcdir / "_build" / "text" / f"{page}.txt").read_bytes()
         assert ours == (Path(local.outdir) / f"{page}.txt").read_bytes(), page
+
+
+def test_a_scheduler_lost_mid_build_fails_the_running_example_without_a_hang(
+    tmp_path: Path,
+) -> None:
+    """A scheduler of its own (killed by the test once the example has started)."""
+    srcdir = tmp_path / "src"
+    srcdir.mkdir()
+    (srcdir / "conf.py").write_text('project = "lost"\nextensions = ["sphinx_evaldemo"]\n')
+    (srcdir / "index.md").write_text(
+        "# Lost\n\n```{evaldemo}\nimport pathlib, time\n"
+        'pathlib.Path("started.marker").touch()\ntime.sleep(120)\n```\n'
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    scheduler_file = tmp_path / "scheduler.json"
+    cli = [sys.executable, "-m"]
+    scheduler = subprocess.Popen(
+        [*cli, "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+         "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    worker = None
+    try:
+        deadline = time.monotonic() + 120
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text())["address"]
+        worker = subprocess.Popen(
+            [*cli, "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-dashboard"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        build = subprocess.Popen(
+            [sys.executable, "-m", "sphinx", "-b", "text", "-D", "evaldemo_executor=dask",
+             "-D", f"evaldemo_dask_scheduler={address}", str(srcdir), str(srcdir / "_build")],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        while not (srcdir / "started.marker").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (srcdir / "started.marker").exists()
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        out, err = build.communicate(timeout=110)  # far less than the example's 120 s
+        assert time.monotonic() - killed < 90
+    finally:
+        for process in (scheduler, worker):
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    assert build.returncode == 0, err
+    (warning,) = warnings(err)
+    assert warning.type == "evaldemo.cluster"
+    assert "the client lost the scheduler" in warning.message
+    assert "the example runs again in the next build" in warning.message
+    assert "1 examples ran, 0 came from the cache, 1 failed" in out
+    # an infrastructure failure is not stored as the example's result
+    assert not list((srcdir / "_build" / ".evaldemo-cache").rglob("??/*.json"))

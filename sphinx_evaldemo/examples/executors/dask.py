@@ -101,6 +101,7 @@ class DaskExecutor:
         self._lock = threading.Lock()
         #: task key -> (the future handed out, the request's timeout)
         self._pending: dict[str, tuple[Future[ExampleResult], float]] = {}
+        self._tasks: dict[str, Any] = {}  # the Dask futures, held until they end
         self._last_progress = time.monotonic()
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
@@ -227,7 +228,7 @@ class DaskExecutor:
             if not self._pending:
                 self._last_progress = time.monotonic()
             self._pending[key] = (out, request.timeout)
-        task = self._client.submit(
+        task = self._tasks[key] = self._client.submit(
             run_on_worker, json.dumps(request.to_dict()), self.srcdir,
             key=key, resources=resources, pure=False,
         )
@@ -238,13 +239,15 @@ class DaskExecutor:
         """A task ended (in the client's callback thread): its result, or the cause."""
         with self._lock:
             entry = self._pending.pop(key, None)
+            self._tasks.pop(key, None)
             self._last_progress = time.monotonic()
-        if entry is None or entry[0].done():
+        if entry is None:  # the watchdog or close() answered it already
             return
         out = entry[0]
         try:
             payload = json.loads(task.result(timeout=CONNECT_TIMEOUT))
-            self.started += payload["started"]
+            with self._lock:
+                self.started += payload["started"]
             out.set_result(ExampleResult.from_json(payload["result"]))
         except Exception as error:  # noqa: BLE001  # KilledWorker, a lost scheduler, ...
             out.set_result(ExampleResult(failure=_cluster_failure(error)))
@@ -260,13 +263,13 @@ class DaskExecutor:
                 gone = self._client.status in ("closed", "closing")
                 if idle < STALL_AFTER + longest and not gone:
                     continue
-                stuck, self._pending = list(self._pending.values()), {}
+                stuck, self._pending, self._tasks = list(self._pending.values()), {}, {}
             why = "the client lost the scheduler" if gone else (
                 f"the cluster finished no example for {idle:.0f} s")
             for out, _ in stuck:
                 if not out.done():
                     out.set_result(ExampleResult(failure=Failure(
-                        "worker", f"{why} ({self.where()}); the example was given up"
+                        "cluster", f"{why} ({self.where()}); the example was given up"
                     )))
 
     def close(self, *, abort: bool = False) -> None:
@@ -282,10 +285,10 @@ class DaskExecutor:
             self.started += self._local.started
             self._local = None
         with self._lock:
-            stuck, self._pending = list(self._pending.values()), {}
+            stuck, self._pending, self._tasks = list(self._pending.values()), {}, {}
         for out, _ in stuck:
             if not out.done():
-                out.set_result(ExampleResult(failure=Failure("worker", "the build ended first")))
+                out.set_result(ExampleResult(failure=Failure("cluster", "the build ended first")))
         for task in self._warming:  # the processes they started count as started
             with contextlib.suppress(Exception):
                 if task.done():
@@ -320,5 +323,5 @@ def _cluster_failure(error: BaseException) -> Failure:
             f"elsewhere; it is given up ({error})",
         )
     if name in ("CancelledError", "FutureCancelledError"):
-        return Failure("worker", "the Dask cluster cancelled the task (the client lost the scheduler)")
-    return Failure("worker", f"the Dask task failed: {name}: {error}")
+        return Failure("cluster", "the Dask cluster cancelled the task (the client lost the scheduler)")
+    return Failure("cluster", f"the Dask task failed: {name}: {error}")
