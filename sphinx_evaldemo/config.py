@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
@@ -15,6 +16,10 @@ ExecuteMode = Literal["auto", "force", "cache", "never"]
 EXECUTE_MODES: tuple[ExecuteMode, ...] = ("auto", "force", "cache", "never")
 PrivateMode = Literal["unlisted", "exclude"]
 PRIVATE_MODES: tuple[PrivateMode, ...] = ("unlisted", "exclude")
+ExecutorName = Literal["local", "dask"]
+EXECUTORS: tuple[ExecutorName, ...] = ("local", "dask")
+#: The environment variable that names a Dask scheduler when conf.py does not.
+SCHEDULER_ENV = "EVALDEMO_DASK_SCHEDULER"
 
 
 def _setting(default: Any, check: Callable[[Any], bool], expected: str, help: str) -> Any:
@@ -31,7 +36,15 @@ _SPHINX_TYPES: dict[str, tuple[type, ...]] = {
     "cache_dir": (str, os.PathLike, type(None)),
     "memory_limit": (int, type(None)),
     "private": (str,),
+    "executor": (str,),
+    "dask_scheduler": (str, type(None)),
+    "dask_unreachable": (str,),
+    "cache_storage_options": (dict, type(None)),
+    "cache_namespace": (str, type(None)),
 }
+
+
+_NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def _positive(value: Any) -> bool:
@@ -72,10 +85,46 @@ class EvalDemoConfig:
         "reading, when ``-j`` processes are idle).",
     )
     cache_dir: str | None = _setting(
-        None, lambda v: v is None or isinstance(v, str | os.PathLike), "None or a path",
-        "Where results are kept between builds, clean builds too; ``None`` keeps them in "
-        "the doctree folder. A relative path is taken from the folder holding ``conf.py``. "
-        "Results no page uses any more are removed at the end of a full build.",
+        None, lambda v: v is None or isinstance(v, str | os.PathLike),
+        "None, a path or an fsspec URL",
+        "Where results are kept between builds, clean builds too: a folder or an fsspec URL "
+        "(``s3://bucket/prefix``, ``gs://...``, ``file://...``) that several machines share. "
+        "``None`` keeps them in ``.evaldemo-cache`` beside the doctree folder (in ``_build/`` "
+        "with ``make``, where ``make clean`` leaves it). A relative path is taken from the "
+        "folder holding ``conf.py``. Results no page uses any more are removed from this "
+        "project's namespace at the end of a full build.",
+    )
+    cache_storage_options: dict[str, Any] | None = _setting(
+        None, lambda v: v is None or (isinstance(v, dict) and all(isinstance(k, str) for k in v)),
+        "None or a dict of fsspec options",
+        "Options for the filesystem of an ``evaldemo_cache_dir`` URL, passed to fsspec as they "
+        "are (for S3: ``endpoint_url``, ``key``, ``secret``, ``profile``...). ``None``: the "
+        "library's own defaults and environment (``AWS_*`` variables, fsspec's config).",
+    )
+    cache_namespace: str | None = _setting(
+        None, lambda v: v is None or (isinstance(v, str) and _NAMESPACE.fullmatch(v) is not None),
+        "None or a name of letters, digits, '.', '_' and '-'",
+        "The folder of this project's results inside the cache, so projects can share one "
+        "cache without pruning each other's results. ``None``: made from ``project``.",
+    )
+    executor: ExecutorName = _setting(
+        "local", lambda v: v in EXECUTORS, "one of " + ", ".join(map(repr, EXECUTORS)),
+        '``"local"`` runs examples in processes on this machine; ``"dask"`` sends each '
+        "example to a Dask cluster (``pip install 'sphinx-evaldemo[dask]'``), where it runs "
+        "in a process of its own on a worker's machine.",
+    )
+    dask_scheduler: str | None = _setting(
+        None, lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
+        "None or a scheduler address",
+        'With ``evaldemo_executor = "dask"``: the scheduler\'s address '
+        '(``"tcp://host:8786"``), or ``"local"`` to start a ``LocalCluster`` on this machine '
+        f"for the build. ``None``: the environment variable ``{SCHEDULER_ENV}``, else "
+        '``"local"``.',
+    )
+    dask_unreachable: Literal["local", "error"] = _setting(
+        "local", lambda v: v in ("local", "error"), "'local' or 'error'",
+        'When the Dask scheduler cannot be reached: ``"local"`` warns once and runs the '
+        'examples on this machine; ``"error"`` stops the build at once with the reason.',
     )
 
     memory_limit: int | None = _setting(
@@ -109,6 +158,10 @@ class EvalDemoConfig:
                     f"{spec.metadata['expected']}; using {spec.default!r}"
                 )
         return cls(**values), problems
+
+    def scheduler(self) -> str:
+        """The Dask scheduler to use: conf.py's, else the environment's, else a local cluster."""
+        return self.dask_scheduler or os.environ.get(SCHEDULER_ENV, "").strip() or "local"
 
 
 def register(app: Sphinx) -> None:

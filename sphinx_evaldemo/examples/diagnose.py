@@ -18,6 +18,8 @@ _ADVICE = {
     "crash": "the example ran in a process of its own, so nothing else was affected",
     "worker": "this is a failure of sphinx-evaldemo's harness, not of the example: it is not "
     "cached, and the next build runs the example again",
+    "cluster": "check the Dask scheduler and its workers; the example runs again in the next build",
+    "device": "build where a GPU is (or on a Dask cluster with a worker started with --resources GPU=1), share the cache, or use :device: auto",
     "not-run": "evaldemo_execute is 'cache': build once with 'auto' to store it",
 }
 

@@ -63,6 +63,7 @@ class EvalDemoDirective(SphinxDirective):
             max_output=config.max_output,
             memory_limit=config.memory_limit,
             depends=depends,
+            device=opts.device,
         )
         caption_text = ""
         if opts.caption:

@@ -7,11 +7,17 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from . import schema
+
 #: Bumped whenever the shape or meaning of a result changes, so old cache files miss.
 SCHEMA = 2
 
 Mode = Literal["train", "eval"]
 MODES: tuple[Mode, ...] = ("train", "eval")
+
+#: Where the model and input are placed (``auto``: a GPU when the machine has one).
+Device = Literal["cpu", "cuda", "auto"]
+DEVICES: tuple[Device, ...] = ("cpu", "cuda", "auto")
 
 #: What went wrong, from the reader's point of view.
 FailureKind = Literal[
@@ -24,6 +30,8 @@ FailureKind = Literal[
     "memory",  # the example ran past evaldemo_memory_limit
     "crash",  # the example's process died (segfault, os._exit, killed)
     "worker",  # the harness failed (could not start, its protocol broke): never cached
+    "device",  # :device: cuda, and no GPU could run it (never cached)
+    "cluster",  # the Dask cluster lost the task: the scheduler went away (never cached)
     "not-run",  # execute="cache" and the cache had no result
 ]
 
@@ -48,6 +56,7 @@ class ExampleRequest:
     memory_limit: int | None = None  # megabytes an example may add to the worker
     #: ``(path, sha256)`` of each ``:depends:`` file: a change to one re-runs the example
     depends: tuple[tuple[str, str], ...] = ()
+    device: Device = "cpu"
 
     @property
     def compared(self) -> bool:
@@ -240,6 +249,7 @@ class ExampleResult:
         data = json.loads(text)
         if not isinstance(data, dict) or not data.keys() >= _RESULT_FIELDS:
             raise ValueError("not an ExampleResult")
+        schema.check(ExampleResult, data)  # an unknown failure kind, a wrong type: not ours
         return result_from_dict(data)
 
 

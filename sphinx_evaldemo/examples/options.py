@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from .claims import CLAIMS
-from .model import MODES, Mode
+from .model import DEVICES, MODES, Device, Mode
 
 #: Every option the directive knows; values arrive as raw strings (None for a bare flag).
 OPTION_NAMES = (
     "model", "input", "modes", "repeat", "no-grad", "seed", "timeout", "raises",
-    "hide-code", "hide-output", "caption", "name", "depends", "expect",
+    "hide-code", "hide-output", "caption", "name", "depends", "expect", "device",
 )
 FLAGS = ("no-grad", "hide-code", "hide-output")
 MAX_REPEAT = 100
@@ -45,6 +45,7 @@ class Options:
     name: str = ""
     depends: tuple[str, ...] = ()
     expect: tuple[str, ...] = ()
+    device: Device = "cpu"
 
 
 def _int(option: str, text: str, low: int, high: int | None = None) -> int:
@@ -138,6 +139,11 @@ def parse(raw: dict[str, str | None]) -> Options:
             values["depends"] = paths
         elif option == "expect":
             values["expect"] = _claims(text)
+        elif option == "device":
+            device = text.strip()
+            if device not in DEVICES:
+                raise OptionError(option, f"expects one of: {' '.join(DEVICES)}, got {device!r}")
+            values["device"] = device
         elif option in ("caption", "name"):
             values[option] = text.strip()
         else:

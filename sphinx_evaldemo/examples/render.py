@@ -76,6 +76,8 @@ def input_nodes(request: ExampleRequest) -> list[nodes.Node]:
 def output_nodes(result: ExampleResult, verdicts: Sequence[Verdict] = ()) -> list[nodes.Node]:
     """Everything the run produced, in reading order; the code is the directive's."""
     out: list[nodes.Node] = []
+    if "device" in result.extra:  # only examples that asked for a :device: say where they ran
+        out.append(_para(f"Ran on device: {result.extra['device']}", classes=["evaldemo-device"]))
     if result.setup_output:
         out += [_para("Printed by the setup:", classes=["evaldemo-label"]),
                 _block(result.setup_output, "evaldemo-setup")]

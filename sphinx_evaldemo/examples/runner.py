@@ -74,6 +74,10 @@ class Runner:
         self.workers_started = 0
         self.where = "this machine"
         self._first_submit: float | None = None
+        #: seconds each example run in this build took, by ``docname:line`` (for scheduling)
+        self.durations: dict[str, float] = {}
+        #: whether the cache's trouble (``cache.problem``) has been reported
+        self.cache_warned = False
 
     # -- the questions ------------------------------------------------------------
 
@@ -134,6 +138,8 @@ class Runner:
         """
         if os.getpid() != self._main_pid or record.key is None or record.request is None:
             return
+        if self.settings.executor == "dask":
+            return  # a cluster is fed after reading, longest first (see :meth:`obtain`)
         if record.key not in self.pending and self.must_run(record.key):
             self.pending[record.key] = self._submit(record.request)
 
@@ -142,7 +148,6 @@ class Runner:
     def _open(self) -> Executor:
         if self._executor is None:
             self._executor = self._executor_factory(self.settings, self.srcdir)
-            self.where = self._executor.where()
         return self._executor
 
     def _submit(self, request: ExampleRequest) -> Future[ExampleResult]:
@@ -160,7 +165,9 @@ class Runner:
             return
         running = dict(self.pending)
         waiting: dict[str, list[ExampleRecord]] = {}
-        for record in records:
+        if self.settings.execute != "force":  # one batch of reads, not one per example
+            self.cache.prefetch(r.key for r in records if r.key and r.key not in running)
+        for record in longest_first(records, self.cache.durations()):
             assert record.key is not None and record.request is not None
             if record.key not in running:
                 hit = None if self.settings.execute == "force" else self.cache.get(record.key)
@@ -180,6 +187,7 @@ class Runner:
             if not harness_failure(result):
                 self.cache.put(key, result)  # failures of the example are cached too
             for record in waiting[key]:
+                self.durations[f"{record.docname}:{record.lineno}"] = result.seconds
                 yield Outcome(record, result, "run")
 
     def run_pages(
@@ -218,6 +226,15 @@ class Runner:
             self._first_submit = None
         return sorted(problems, key=lambda p: (p[0], p[1]))  # page order
 
+    def preload(self, recorded: dict[str, list[ExampleRecord]]) -> None:
+        """Read every stored result the pages show from a remote store, in one batch.
+
+        Pages are written after this, maybe in forked ``-j`` writers, which then find
+        the results in memory instead of each asking the store on its own.
+        """
+        if self.executes and not self.cache.local:
+            self.cache.prefetch(r.key for records in recorded.values() for r in records if r.key)
+
     # -- what the pages show --------------------------------------------------------
 
     def result(self, record: ExampleRecord) -> ExampleResult | None:
@@ -240,6 +257,7 @@ class Runner:
     def close(self, *, abort: bool = False) -> None:
         """Stop the executor; nothing of it is left running (Sphinx may fork next)."""
         if self._executor is not None:
+            self.where = self._executor.where()
             self._executor.close(abort=abort)
             self.workers_started += self._executor.started
             self._executor = None
@@ -249,6 +267,8 @@ class Runner:
                *, failed: bool) -> None:
         """Close, and after a full build prune results no page uses any more."""
         self.close(abort=failed)
+        if not failed:
+            self.cache.record_durations(self.durations)
         if not failed and self.reading >= all_pages:
             used = {r.key for records in recorded.values() for r in records if r.key}
             self.cache.prune(keep=used)
@@ -260,13 +280,41 @@ class Runner:
         return (
             f"evaldemo: {self.ran} examples ran, {self.cached} came from the cache, "
             f"{self.failed} failed, {workers} worker{'' if workers == 1 else 's'} started "
-            f"({self.seconds:.1f} s)"
+            f"({self.seconds:.1f} s){f' on {self.where}' if self.ran else ''}"
         )
+
+    def where_text(self) -> str:
+        """Where this build's examples ran, for the execution report."""
+        if not self.ran:
+            return "No example ran in this build: every result came from the cache."
+        return f"The examples that ran in this build ran on {self.where}."
+
+
+#: Failures of the harness or of where a run happened, not of what the example does:
+#: never stored (a later build, or a GPU machine sharing the cache, must still run it).
+UNSTORED = frozenset({"worker", "device", "cluster"})
+
+
+def longest_first(records: list[ExampleRecord], seconds: dict[str, float]) -> list[ExampleRecord]:
+    """The records, those that took longest last time first (unknown ones after, in page order).
+
+    A cluster's makespan approaches total work / workers only when the long examples
+    do not start last.
+    """
+    order = {id(r): i for i, r in enumerate(records)}
+    return sorted(
+        records,
+        key=lambda r: (-seconds.get(f"{r.docname}:{r.lineno}", -1.0), order[id(r)]),
+    )
 
 
 def harness_failure(result: ExampleResult) -> bool:
-    """Whether the run failed for a reason outside the example (it is never cached)."""
-    return result.failure is not None and result.failure.kind == "worker"
+    """Whether the run failed for a reason outside the example (it is never cached).
+
+    The harness broke (``worker``), the cluster lost the task (``cluster``), or no GPU
+    could run it (``device``): another build, or another machine, can still run it.
+    """
+    return result.failure is not None and result.failure.kind in UNSTORED
 
 
 def _directives_in(path: str) -> int:

@@ -16,6 +16,12 @@ from docutils import nodes
 
 from .model import Comparison, ExampleResult, LayerDiff, LeafDiff, ModeModule, ModeRun, Trace
 
+#: A GPU pass that was not repeatable need not be random: say why, and how to rule it out.
+GPU_NOTE = (
+    "Note: on a GPU, some kernels (atomic adds in reductions and backward passes) are not "
+    "deterministic, so two passes can differ in the last bits without any randomness in "
+    "the model; set torch.use_deterministic_algorithms(True) to rule them out."
+)
 #: Shown when a model reads the mode and yet both modes gave the same output.
 SAME_OUTPUT_NOTE = (
     "Note: the model has mode-dependent submodules, yet both modes gave the same "
@@ -219,6 +225,8 @@ def facts(result: ExampleResult, claims: nodes.Node | None = None) -> nodes.cont
     if claims is not None:
         items += _item(claims)
     box += items
+    if result.extra.get("device") == "cuda" and not all(r.deterministic for r in result.runs):
+        box += _para(GPU_NOTE, classes=["evaldemo-note"])
     if comparison is not None and result.mode_dependent and not comparison.differ:
         box += _para(SAME_OUTPUT_NOTE, classes=["evaldemo-note"])
     for note in result.notes:

@@ -15,7 +15,7 @@ from sphinx.util.display import status_iterator
 
 from ..config import EvalDemoConfig
 from . import claims, report, summary
-from .cache import Cache
+from .cache import Cache, default_namespace
 from .directive import EvalDemoDirective
 from .nodes import (
     depart_example_html,
@@ -65,13 +65,37 @@ def on_config(app: Sphinx, conf: Config) -> None:
     settings, problems = EvalDemoConfig.from_sphinx(conf)
     for problem in problems:
         logger.warning(problem, type="evaldemo", subtype="config")
-    cache_dir = Path(app.doctreedir) / "evaldemo-cache"
-    if settings.cache_dir:
-        cache_dir = Path(app.confdir, os.fspath(settings.cache_dir))
-    run = Runner(settings, Cache(cache_dir), str(app.srcdir))
+    cache = open_cache(settings, app.confdir, app.doctreedir, conf.project)
+    run = Runner(settings, cache, str(app.srcdir))
+    if cache.check():
+        _cache_trouble(run)
     _RUNNERS[app] = run
     atexit.register(run.close, abort=True)  # Ctrl-C skips build-finished
     conf.numfig_format.setdefault("evaldemo", "Example %s")
+
+
+def open_cache(settings: EvalDemoConfig, confdir: str | os.PathLike[str],
+               doctreedir: str | os.PathLike[str], project: str) -> Cache:
+    """The cache the settings name; by default ``.evaldemo-cache`` beside the doctree folder.
+
+    With ``make`` that is ``_build/.evaldemo-cache``, which ``make clean`` (``rm -rf
+    _build/*``: the shell's ``*`` skips dot-files) leaves in place, as MyST-NB's
+    ``.jupyter_cache`` is left.
+    """
+    location = os.fspath(settings.cache_dir) if settings.cache_dir else ""
+    if not location:
+        location = str(Path(doctreedir).parent / ".evaldemo-cache")
+    elif "://" not in location:
+        location = str(Path(confdir, location))
+    namespace = settings.cache_namespace or default_namespace(project)
+    return Cache(location, namespace, settings.cache_storage_options)
+
+
+def _cache_trouble(run: Runner) -> None:
+    """A cache that failed during the build (a refused write) is one warning, once."""
+    if run.cache.problem and not run.cache_warned:
+        run.cache_warned = True
+        logger.warning("%s", run.cache.problem, type="evaldemo", subtype="cache")
 
 
 def on_before_read(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
@@ -91,15 +115,21 @@ def on_env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
             stringify_func=lambda o: f"{o.record.docname}:{o.record.lineno}",
         )
 
-    for docname, line, message, kind in runner(app).run_pages(examples(env), progress):
+    run = runner(app)
+    for docname, line, message, kind in run.run_pages(examples(env), progress):
         logger.warning("%s", message, location=(docname, line), type="evaldemo", subtype=kind)
+    run.preload(examples(env))
+    _cache_trouble(run)
     return []
 
 
 def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     run = runner(app)
     for placeholder in list(doctree.findall(report.evaldemo_report)):
-        placeholder.replace_self(report.build(run, examples(app.env), _page_uri(app, docname)))
+        placeholder.replace_self([
+            docutils_nodes.paragraph("", run.where_text(), classes=["evaldemo-where"]),
+            *report.build(run, examples(app.env), _page_uri(app, docname)),
+        ])
     for node in doctree.findall(evaldemo_example):
         record = record_of(node)
         if record is None or not record.runnable or node.get("rendered") or not run.executes:
@@ -136,6 +166,7 @@ def on_finished(app: Sphinx, exception: BaseException | None) -> None:
     if run is None:
         return
     run.finish(examples(app.env), set(app.env.found_docs), failed=exception is not None)
+    _cache_trouble(run)
     line = run.closing_line()
     if line:
         logger.info(line)

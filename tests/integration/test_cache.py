@@ -28,6 +28,13 @@ CLOSING = re.compile(
 )
 #: relative to the folder holding conf.py: both "kept" copies share it
 KEPT = "../cache-kept"
+#: the results' folder inside a cache: the namespace made from ``project`` in conf.py
+NAMESPACE = "evaldemo-cache"
+
+
+def default_cache(app: SphinxTestApp) -> Path:
+    """Where results go by default: beside the doctree folder, where ``make clean`` leaves them."""
+    return Path(app.doctreedir).parent / ".evaldemo-cache" / NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -96,7 +103,7 @@ def steps(sphinx_build: Build) -> dict[str, Step]:
     def build(name: str, copy: str = "cache", cache: Callable[[SphinxTestApp], Path] | None = None,
               **kwargs: Any) -> Step:
         app = sphinx_build("cache", "text", copy=copy, **kwargs)
-        folder = cache(app) if cache else Path(app.doctreedir) / "evaldemo-cache"
+        folder = cache(app) if cache else default_cache(app)
         pages = {p.stem: p.read_text(encoding="utf-8") for p in Path(app.outdir).glob("*.txt")}
         done[name] = Step(app, pages, _files(folder), _keys(app))
         return done[name]
@@ -107,9 +114,9 @@ def steps(sphinx_build: Build) -> dict[str, Step]:
 
     kept = {"evaldemo_cache_dir": KEPT}
     build("kept-1", copy="cache-kept-1", confoverrides=kept,
-          cache=lambda app: Path(app.confdir, KEPT))
+          cache=lambda app: Path(app.confdir, KEPT, NAMESPACE))
     build("kept-2", copy="cache-kept-2", confoverrides=kept,
-          cache=lambda app: Path(app.confdir, KEPT))
+          cache=lambda app: Path(app.confdir, KEPT, NAMESPACE))
 
     _edit(srcdir, "index.md", ":caption: First caption", ":caption: Second caption")
     build("caption")
@@ -121,7 +128,7 @@ def steps(sphinx_build: Build) -> dict[str, Step]:
     build("depends")
 
     # corrupt two stored results: one cut in half, one overwritten with garbage
-    folder = Path(first.app.doctreedir) / "evaldemo-cache"
+    folder = default_cache(first.app)
     keys = done["depends"].keys
     cut = folder / keys["index", FIRST][:2] / f"{keys['index', FIRST]}.json"
     cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
@@ -173,7 +180,7 @@ def test_kept_cache_dir_serves_a_new_checkout(steps: dict[str, Step]) -> None:
     assert two.pages == one.pages
     # the results went to the kept folder, not into the doctree folder
     assert len(one.files) == 5
-    assert not (Path(one.app.doctreedir) / "evaldemo-cache").exists()
+    assert not default_cache(one.app).exists()
 
 
 def test_two_clean_builds_with_cold_caches_give_identical_outputs(steps: dict[str, Step]) -> None:

@@ -1,33 +1,44 @@
-"""The result cache: one file per key, atomic writes, misses for anything unreadable."""
+"""The result cache: one file per key in a namespace, atomic writes, misses for anything foreign."""
 
 from __future__ import annotations
 
+import json
+import os
+import stat
+import uuid
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 import sphinx_evaldemo
-from sphinx_evaldemo.examples.cache import Cache, fingerprint
-from sphinx_evaldemo.examples.model import ExampleResult, Failure, Segment
+from sphinx_evaldemo.examples.cache import Cache, default_namespace, fingerprint
+from sphinx_evaldemo.examples.model import ExampleResult, Failure, ModeRun, Segment
+from sphinx_evaldemo.examples.runner import longest_first
 
 KEY = "ab" + "0" * 62
 OTHER = "cd" + "1" * 62
 RESULT = ExampleResult(segments=(Segment("", "hello\n"),), seconds=0.5)
 
 
+def _file(root: Path, key: str, namespace: str = "default") -> Path:
+    return root / namespace / key[:2] / f"{key}.json"
+
+
 def test_put_then_get(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
     cache.put(KEY, RESULT)
     assert cache.get(KEY) == RESULT
+    assert Cache(tmp_path).get(KEY) == RESULT  # read back from disk by another build
     assert cache.get(OTHER) is None
+    assert _file(tmp_path, KEY).is_file()
 
 
 def test_failures_are_stored_like_results(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
     failed = ExampleResult(failure=Failure("timeout", "timed out after 1 s"))
     cache.put(KEY, failed)
-    assert cache.get(KEY) == failed
+    assert Cache(tmp_path).get(KEY) == failed
 
 
 def test_put_replaces_and_leaves_no_temporary_files(tmp_path: Path) -> None:
@@ -35,16 +46,47 @@ def test_put_replaces_and_leaves_no_temporary_files(tmp_path: Path) -> None:
     cache.put(KEY, RESULT)
     newer = ExampleResult(segments=(Segment("", "newer\n"),))
     cache.put(KEY, newer)
-    assert cache.get(KEY) == newer
+    assert Cache(tmp_path).get(KEY) == newer
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == [f"{KEY}.json"]
 
 
-@pytest.mark.parametrize("content", ["", "{", "[]", '{"runs": 5}', '{"failure": {"kind": 1}}', "\x00\x01"])
-def test_unreadable_files_are_misses(tmp_path: Path, content: str) -> None:
-    cache = Cache(tmp_path)
-    cache.put(KEY, RESULT)
-    next(tmp_path.rglob(f"{KEY}.json")).write_text(content, encoding="utf-8")
-    assert cache.get(KEY) is None
+def _stored(result: ExampleResult) -> dict[str, object]:
+    data: dict[str, object] = json.loads(result.to_json())
+    return data
+
+
+FAILED = _stored(ExampleResult(failure=Failure("exception", "boom", exc_mro=("ValueError",))))
+RAN = _stored(ExampleResult(runs=(ModeRun("train", ("tensor([1.])",)),)))
+
+
+def _changed(data: dict[str, object], path: tuple[str | int, ...], value: object) -> str:
+    copy = json.loads(json.dumps(data))
+    target = copy
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    return json.dumps(copy)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "", "{", "[]", '{"runs": 5}', '{"failure": {"kind": 1}}', "\x00\x01",
+        # valid JSON of the right shape, but not what this version writes
+        _changed(FAILED, ("failure", "kind"), "bogus"),  # an unknown failure kind
+        _changed(FAILED, ("failure", "lineno"), "three"),
+        _changed(FAILED, ("failure", "exc_mro"), "ValueError"),
+        _changed(FAILED, ("seconds",), None),
+        _changed(RAN, ("runs", 0, "mode"), "predict"),
+        _changed(RAN, ("runs", 0, "outputs"), [1, 2]),
+        _changed(RAN, ("runs", 0, "surprise"), True),
+        _changed(RAN, ("segments",), [{"mode": "train"}]),
+    ],
+)
+def test_unreadable_or_foreign_files_are_misses(tmp_path: Path, content: str) -> None:
+    Cache(tmp_path).put(KEY, RESULT)
+    _file(tmp_path, KEY).write_text(content, encoding="utf-8")
+    assert Cache(tmp_path).get(KEY) is None
 
 
 def test_prune_keeps_what_is_used(tmp_path: Path) -> None:
@@ -54,6 +96,108 @@ def test_prune_keeps_what_is_used(tmp_path: Path) -> None:
     assert cache.prune(keep={KEY}) == 1
     assert cache.get(KEY) == RESULT
     assert cache.get(OTHER) is None
+    assert not _file(tmp_path, OTHER).exists()
+
+
+def test_prune_never_touches_another_namespace(tmp_path: Path) -> None:
+    ours, theirs = Cache(tmp_path, "ours"), Cache(tmp_path, "theirs")
+    ours.put(KEY, RESULT)
+    theirs.put(OTHER, RESULT)
+    assert ours.prune(keep=set()) == 1
+    assert Cache(tmp_path, "theirs").get(OTHER) == RESULT
+    assert Cache(tmp_path, "ours").get(KEY) is None
+
+
+@pytest.mark.parametrize(
+    ("project", "namespace"),
+    [("Python", "Python"), ("My Docs!", "My-Docs"), ("../..", "default"), ("naïve ünï", "na-ve-n")],
+)
+def test_default_namespace_is_a_safe_folder_name(project: str, namespace: str) -> None:
+    assert default_namespace(project) == namespace
+
+
+def test_a_file_where_the_folder_belongs_turns_the_cache_off(tmp_path: Path) -> None:
+    blocker = tmp_path / "cache"
+    blocker.write_text("not a folder", encoding="utf-8")
+    cache = Cache(blocker)
+    problem = cache.check()
+    assert problem is not None
+    assert str(blocker) in problem
+    assert "evaldemo_cache_dir" in problem
+    cache.put(KEY, RESULT)  # no exception; kept for this build only
+    assert cache.get(KEY) == RESULT
+    assert blocker.read_text(encoding="utf-8") == "not a folder"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_folder_that_cannot_be_written_turns_the_cache_off(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        cache = Cache(locked)
+        assert cache.check() is not None
+        assert "Permission denied" in (cache.problem or "")
+    finally:
+        locked.chmod(stat.S_IRWXU)
+
+
+def test_a_write_that_fails_later_is_reported_once_and_reads_go_on(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    assert cache.check() is None
+    cache.put(KEY, RESULT)
+    (tmp_path / "default" / OTHER[:2]).write_text("a file in the way", encoding="utf-8")
+    cache.put(OTHER, RESULT)
+    assert cache.problem is not None
+    assert cache.get(KEY) == RESULT
+    assert cache.has(KEY)
+
+
+def test_a_url_without_its_filesystem_is_one_problem() -> None:
+    cache = Cache("nosuchprotocol-xyz://bucket/prefix")
+    assert cache.problem is not None
+    assert "nosuchprotocol-xyz" in cache.problem
+    assert cache.get(KEY) is None
+    cache.put(KEY, RESULT)
+    assert cache.prune(keep=set()) == 0
+
+
+def test_file_url_is_a_local_folder(tmp_path: Path) -> None:
+    Cache(f"file://{tmp_path}").put(KEY, RESULT)
+    assert Cache(tmp_path).get(KEY) == RESULT
+
+
+def test_fsspec_store_lists_once_and_reads_in_one_batch() -> None:
+    """fsspec's in-memory filesystem is a real fsspec filesystem (no network)."""
+    url = f"memory://evaldemo-{uuid.uuid4().hex}/prefix"
+    writer = Cache(url, "proj")
+    assert writer.check() is None
+    keys = [f"{i:02x}" + "e" * 62 for i in range(40)]
+    for key in keys:
+        writer.put(key, RESULT)
+    reader = Cache(url, "proj")
+    assert not reader.empty()
+    reader.prefetch(keys)
+    assert all(reader.has(key) for key in keys)
+    assert [reader.get(key) for key in keys] == [RESULT] * 40
+    assert reader.get(OTHER) is None
+    assert reader.prune(keep=set(keys[:10])) == 30
+    assert sorted(k for k in keys if Cache(url, "proj").get(k)) == sorted(keys[:10])
+
+
+def test_durations_are_merged_between_builds(tmp_path: Path) -> None:
+    Cache(tmp_path).record_durations({"index:3": 1.5, "index:9": 0.25})
+    Cache(tmp_path).record_durations({"index:9": 2.0})
+    assert Cache(tmp_path).durations() == {"index:3": 1.5, "index:9": 2.0}
+    assert Cache(tmp_path).prune(keep=set()) == 0  # durations are not a result
+
+
+def test_longest_first_orders_by_recorded_time_then_page_order() -> None:
+    from sphinx_evaldemo.examples.records import ExampleRecord
+
+    records = [ExampleRecord("p", line) for line in (1, 2, 3, 4)]
+    ordered = longest_first(records, {"p:2": 0.1, "p:4": 3.0})
+    assert [r.lineno for r in ordered] == [4, 2, 1, 3]
 
 
 def test_fingerprint_names_the_versions_that_decide_results() -> None:

@@ -45,6 +45,13 @@ def test_defaults() -> None:
         ("workers", None),
         ("cache_dir", "../.evaldemo-cache"),
         ("cache_dir", None),
+        ("cache_dir", "s3://bucket/docs-cache"),
+        ("cache_storage_options", {"endpoint_url": "http://127.0.0.1:9000", "anon": False}),
+        ("cache_namespace", "team.docs-v2"),
+        ("executor", "dask"),
+        ("dask_scheduler", "tcp://10.0.0.5:8786"),
+        ("dask_scheduler", "local"),
+        ("dask_unreachable", "error"),
     ],
 )
 def test_good_values_are_kept(name: str, value: Any) -> None:
@@ -72,6 +79,16 @@ BAD = [
     ("workers", 1.5),
     ("workers", True),
     ("cache_dir", 5),
+    ("cache_storage_options", "endpoint_url=http://x"),
+    ("cache_storage_options", {1: "x"}),
+    ("cache_namespace", "../escape"),
+    ("cache_namespace", "a/b"),
+    ("cache_namespace", ""),
+    ("executor", "ray"),
+    ("executor", None),
+    ("dask_scheduler", ""),
+    ("dask_scheduler", 8786),
+    ("dask_unreachable", "ignore"),
 ]
 
 
@@ -102,3 +119,24 @@ def test_cache_dir_accepts_a_path_object() -> None:
     settings, problems = EvalDemoConfig.from_sphinx(_config(cache_dir=folder))
     assert problems == []
     assert Path(settings.cache_dir or "") == folder
+
+
+@pytest.mark.parametrize(
+    ("configured", "environment", "used"),
+    [
+        (None, None, "local"),
+        (None, "tcp://from-env:8786", "tcp://from-env:8786"),
+        ("tcp://conf:8786", "tcp://from-env:8786", "tcp://conf:8786"),
+        (None, "  ", "local"),
+    ],
+)
+def test_scheduler_from_conf_then_environment_then_local(
+    monkeypatch: pytest.MonkeyPatch, configured: str | None, environment: str | None, used: str,
+) -> None:
+    if environment is None:
+        monkeypatch.delenv("EVALDEMO_DASK_SCHEDULER", raising=False)
+    else:
+        monkeypatch.setenv("EVALDEMO_DASK_SCHEDULER", environment)
+    settings, problems = EvalDemoConfig.from_sphinx(_config(dask_scheduler=configured))
+    assert problems == []
+    assert settings.scheduler() == used

@@ -45,6 +45,9 @@ GOOD: list[tuple[dict[str, str | None], dict[str, Any]]] = [
     ({"caption": " Dropout at work "}, {"caption": "Dropout at work"}),
     ({"name": "dropout-example"}, {"name": "dropout-example"}),
     ({"depends": "helper.py"}, {"depends": ("helper.py",)}),
+    ({"device": "cuda"}, {"device": "cuda"}),
+    ({"device": " auto "}, {"device": "auto"}),
+    ({"device": "cpu"}, {"device": "cpu"}),
     ({"depends": " helper.py  data/input.csv "}, {"depends": ("helper.py", "data/input.csv")}),
     (
         {"input": "x", "expect": "differ eval-deterministic"},
@@ -109,6 +112,9 @@ BAD: list[tuple[str, str | None, str]] = [
     ("depends", None, "file paths"),
     ("expect", "", "claims"),
     ("expect", "faster", "'faster'"),
+    ("device", "gpu", "cpu cuda auto"),
+    ("device", "cuda:1", "'cuda:1'"),
+    ("device", "", "cpu cuda auto"),
     ("colour", "red", "not an option of evaldemo"),
 ]
 
@@ -138,7 +144,7 @@ def test_claims_need_the_compared_form() -> None:
 def test_every_option_of_the_spec_is_known() -> None:
     spec = {
         "model", "input", "modes", "repeat", "no-grad", "seed", "timeout", "raises",
-        "hide-code", "hide-output", "caption", "name", "expect", "depends",
+        "hide-code", "hide-output", "caption", "name", "expect", "depends", "device",
     }
     assert spec <= set(options.OPTION_NAMES)
 

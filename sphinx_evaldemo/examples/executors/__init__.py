@@ -34,7 +34,11 @@ class Executor(Protocol):
 
 
 def open_executor(settings: EvalDemoConfig, srcdir: str) -> Executor:
-    """The executor the settings ask for."""
+    """The executor the settings ask for (Dask's module is imported only when asked for)."""
+    if settings.executor == "dask":
+        from .dask import DaskExecutor
+
+        return DaskExecutor(settings, srcdir)
     from .local import LocalExecutor, default_size
 
     return LocalExecutor(settings.workers or default_size(), srcdir)

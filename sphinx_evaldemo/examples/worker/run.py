@@ -245,11 +245,35 @@ def _materialise(model: nn.Module, value: Any, setup: Capture) -> None:
         raise ExampleFailed(failure_from(exc, kind_of(exc), prefix)) from None
 
 
+def device_for(request: ExampleRequest) -> torch.device:
+    """The ``:device:`` to use here; ``cuda`` on a machine without one is the example's failure."""
+    if request.device == "cpu" or (request.device == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ExampleFailed(Failure("device", "needs a GPU (:device: cuda), and this machine has none (torch.cuda.is_available() is False)"))
+    return torch.device("cuda")
+
+
+def _to(value: Any, device: torch.device) -> Any:
+    """The forward input with every tensor in it (in tuples, lists, dicts) on ``device``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, tuple | list):
+        items = [_to(item, device) for item in value]
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+    if isinstance(value, dict):
+        return {key: _to(item, device) for key, item in value.items()}
+    return value
+
+
 def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capture) -> dict[str, Any]:
     name, model = find_model(namespace, request.model)
     try:
         with redirected(setup):
             value = eval(request.input or "", namespace)  # noqa: S307  # the page's own expression
+            if request.device != "cpu":
+                model.to(namespace["device"])
+                value = _to(value, namespace["device"])
     except BaseException as exc:  # noqa: BLE001
         raise ExampleFailed(failure_from(exc, "input", prefix=f":input: {request.input!r} failed: ")) from None
     _materialise(model, value, setup)
@@ -334,6 +358,7 @@ def run_example(request: ExampleRequest, numpy_print: dict[str, Any]) -> Example
     with isolated(numpy_print), memory.limited(request.memory_limit):
         seed_all(request.seed)
         try:
+            namespace["device"] = device_for(request)
             try:
                 with redirected(setup):
                     run_code(request.code, namespace)
@@ -345,6 +370,8 @@ def run_example(request: ExampleRequest, numpy_print: dict[str, Any]) -> Example
             failure, fields = failed.failure, failed.partial
         except ExampleFailed as failed:
             failure = failed.failure
+    if request.device != "cpu" and "device" in namespace:  # the page says where it ran
+        fields["extra"] = {"device": namespace["device"].type}
     fields["runs"] = tuple(fields.get("runs", ()))
     fields["truncated"] = (("printed output",) if setup.cut else ()) + tuple(
         f"model.{run.mode}() output" for run in fields["runs"] if run.truncated

@@ -1,0 +1,327 @@
+"""A Dask cluster as the executor: each example is one task, run in a process of its own.
+
+On the Dask worker the task hands the example to a :class:`LocalExecutor` of that worker
+process (made on first use, one slot per worker thread), so it runs exactly as on this
+machine: a crash, a timeout or the memory limit is the example's, never the worker's.
+Results cross back as JSON strings, so the Sphinx process never unpickles (or imports)
+torch. The client is made lazily, in the main process, when the first example is
+submitted after reading (or before reading in a serial build, where Sphinx forks
+nothing), and closed in :meth:`DaskExecutor.close`, before Sphinx forks its writers.
+
+Waits are bounded: connecting (``CONNECT_TIMEOUT``), and the whole cluster, which must
+finish some example within ``STALL_AFTER`` seconds plus the longest example's timeout
+while any is outstanding. A worker that dies mid-example has its task retried by the
+scheduler (``distributed.scheduler.allowed-failures``; the local cluster started here
+allows one retry); past that the example fails with the cause.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sphinx.errors import SphinxError
+from sphinx.util import logging
+
+from ..cache import fingerprint
+from ..model import ExampleRequest, ExampleResult, Failure
+from .local import STARTUP_TIMEOUT, LocalExecutor, default_size
+
+if TYPE_CHECKING:
+    from ...config import EvalDemoConfig
+
+logger = logging.getLogger(__name__)
+
+
+class SchedulerUnreachable(SphinxError):
+    """With ``evaldemo_dask_unreachable = "error"``: the build stops, saying why."""
+
+    category = "evaldemo: Dask scheduler unreachable"
+
+#: Seconds to reach the scheduler before it counts as unreachable.
+CONNECT_TIMEOUT = 10.0
+#: Seconds the cluster may finish nothing (beyond the longest pending timeout) before
+#: the outstanding examples are failed: no worker left, a resource no worker has.
+STALL_AFTER = STARTUP_TIMEOUT + 60.0
+
+#: The local cluster's scheduler: one retry for a task whose worker died, and one task
+#: at a time per worker thread, so a worker's death is blamed on its own example only.
+LOCAL_SCHEDULER = {
+    "distributed.scheduler.allowed-failures": 1,
+    "distributed.scheduler.worker-saturation": 1.0,
+}
+
+# -- the worker's side -------------------------------------------------------------------
+
+_EXECUTORS: dict[str, LocalExecutor] = {}
+_EXECUTORS_LOCK = threading.Lock()
+
+
+def run_on_worker(request_json: str, cwd: str) -> str:
+    """The task (runs in a Dask worker): one example in a process of its own, as JSON.
+
+    ``cwd`` is the build's source folder; a worker on a machine without it (no shared
+    file system) runs the example in a temporary folder.
+    """
+    from distributed import get_worker
+
+    worker = get_worker()
+    folder = cwd if Path(cwd).is_dir() else tempfile.gettempdir()
+    with _EXECUTORS_LOCK:
+        executor = _EXECUTORS.get(folder)
+        if executor is None:
+            executor = _EXECUTORS[folder] = LocalExecutor(worker.state.nthreads, folder)
+        before = executor.started
+    result = executor.submit(ExampleRequest.from_dict(json.loads(request_json))).result()
+    return json.dumps({"result": result.to_json(), "started": executor.started - before})
+
+
+# -- the build's side --------------------------------------------------------------------
+
+
+class DaskExecutor:
+    """Submits examples to a Dask scheduler (or a LocalCluster it starts for the build)."""
+
+    def __init__(self, settings: EvalDemoConfig, srcdir: str) -> None:
+        self.settings = settings
+        self.srcdir = srcdir
+        self.address = settings.scheduler()
+        self.started = 0
+        self._client: Any = None
+        self._cluster: Any = None
+        self._local: LocalExecutor | None = None  # the fallback when the scheduler is away
+        self._workers = 0
+        self._lock = threading.Lock()
+        #: task key -> (the future handed out, the request's timeout)
+        self._pending: dict[str, tuple[Future[ExampleResult], float]] = {}
+        self._tasks: dict[str, Any] = {}  # the Dask futures, held until they end
+        self._last_progress = time.monotonic()
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        self._connecting: threading.Thread | None = None
+        self._failed: SchedulerUnreachable | None = None
+        self._warming: list[Any] = []  # warm-up tasks, kept so Dask does not cancel them
+        self._gpu: bool | None = None  # whether a worker advertises GPU=1 (asked once)
+
+    # -- connecting -------------------------------------------------------------------
+
+    def _ensure(self) -> None:
+        if self._connecting is not None:
+            self._connecting.join()
+            self._connecting = None
+        if self._failed is not None:
+            raise self._failed
+        with self._lock:
+            if self._client is None and self._local is None:
+                self._connect()
+
+    def _connect_and_warm(self) -> None:
+        """Connect, then have every worker import torch (a serial build's reading goes on)."""
+        try:
+            with self._lock:
+                self._connect()
+        except SchedulerUnreachable as error:
+            self._failed = error
+            return
+        if self._client is None:
+            return
+        warm = json.dumps(ExampleRequest(code="pass").to_dict())
+        for address in self._worker_info():
+            with contextlib.suppress(Exception):  # only a head start; the examples decide
+                self._warming.append(self._client.submit(
+                    run_on_worker, warm, self.srcdir, workers=[address], pure=False,
+                    key=f"evaldemo-warm-{uuid.uuid4().hex[:8]}",
+                ))
+
+    def _connect(self) -> None:
+        try:
+            import distributed
+        except ImportError:
+            self._unreachable("the 'distributed' package is not installed: "
+                              "pip install 'sphinx-evaldemo[dask]'")
+            return
+        try:
+            if self.address == "local":
+                import dask
+
+                size = self.settings.workers or default_size()
+                with dask.config.set(LOCAL_SCHEDULER):
+                    self._cluster = distributed.LocalCluster(
+                        n_workers=size,
+                        threads_per_worker=1, processes=True, dashboard_address=None,
+                    )
+                self._client = distributed.Client(self._cluster, timeout=CONNECT_TIMEOUT)
+                self._client.wait_for_workers(size, timeout=STARTUP_TIMEOUT)
+            else:
+                self._client = distributed.Client(
+                    self.address, timeout=CONNECT_TIMEOUT, set_as_default=False
+                )
+        except Exception as error:  # noqa: BLE001  # OSError, TimeoutError, a bad address...
+            self._unreachable(f"{type(error).__name__}: {error}")
+            return
+        self._workers = len(self._worker_info())
+        self._watchdog = threading.Thread(target=self._watch, name="evaldemo-dask", daemon=True)
+        self._watchdog.start()
+
+    def _unreachable(self, reason: str) -> None:
+        what = f"cannot reach the Dask scheduler at {self.address} ({reason})"
+        if self.settings.dask_unreachable == "error":
+            raise SchedulerUnreachable(
+                f"{what}; start it, correct evaldemo_dask_scheduler (or "
+                "EVALDEMO_DASK_SCHEDULER), or set evaldemo_dask_unreachable = 'local'"
+            )
+        logger.warning(
+            "%s; running the examples on this machine instead (set evaldemo_dask_unreachable "
+            "= 'error' to stop the build in this case)", what, type="evaldemo", subtype="dask",
+        )
+        self._local = LocalExecutor(self.settings.workers or default_size(), self.srcdir)
+
+    def _worker_info(self) -> dict[str, Any]:
+        try:
+            info: dict[str, Any] = self._client.scheduler_info(n_workers=-1)["workers"]
+        except Exception:  # noqa: BLE001  # the scheduler went away: no workers
+            return {}
+        return info
+
+    def _has_gpu(self) -> bool:
+        if self._gpu is None:
+            workers = self._worker_info().values()
+            self._gpu = any(w.get("resources", {}).get("GPU", 0) >= 1 for w in workers)
+        return self._gpu
+
+    # -- the Executor interface ---------------------------------------------------------
+
+    def prestart(self, expected: int, parallel: int = 1) -> None:
+        """In a serial build, connect and warm the workers while Sphinx reads.
+
+        Under ``-j`` the readers fork next, and a client's threads must not exist then:
+        the connection waits for the first example, after reading.
+        """
+        if parallel <= 1 and expected and self._connecting is None and self._client is None:
+            self._connecting = threading.Thread(
+                target=self._connect_and_warm, name="evaldemo-dask-connect", daemon=True
+            )
+            self._connecting.start()
+
+    def submit(self, request: ExampleRequest) -> Future[ExampleResult]:
+        self._ensure()
+        if self._local is not None:
+            return self._local.submit(request)
+        out: Future[ExampleResult] = Future()
+        resources = {"GPU": 1} if request.device == "cuda" else None
+        if resources and not self._has_gpu():
+            out.set_result(ExampleResult(failure=Failure(
+                "device", f"needs a GPU (:device: cuda), and no worker of {self.where()} "
+                "advertises one (start one with --resources GPU=1)",
+            )))
+            return out
+        digest = request.key(fingerprint())
+        key = f"evaldemo-{digest[:16]}-{uuid.uuid4().hex[:8]}"
+        with self._lock:
+            if not self._pending:
+                self._last_progress = time.monotonic()
+            self._pending[key] = (out, request.timeout)
+        task = self._tasks[key] = self._client.submit(
+            run_on_worker, json.dumps(request.to_dict()), self.srcdir,
+            key=key, resources=resources, pure=False,
+        )
+        task.add_done_callback(lambda done: self._finished(key, done))
+        return out
+
+    def _finished(self, key: str, task: Any) -> None:
+        """A task ended (in the client's callback thread): its result, or the cause."""
+        with self._lock:
+            entry = self._pending.pop(key, None)
+            self._tasks.pop(key, None)
+            self._last_progress = time.monotonic()
+        if entry is None:  # the watchdog or close() answered it already
+            return
+        out = entry[0]
+        try:
+            payload = json.loads(task.result(timeout=CONNECT_TIMEOUT))
+            with self._lock:
+                self.started += payload["started"]
+            out.set_result(ExampleResult.from_json(payload["result"]))
+        except Exception as error:  # noqa: BLE001  # KilledWorker, a lost scheduler, ...
+            out.set_result(ExampleResult(failure=_cluster_failure(error)))
+
+    def _watch(self) -> None:
+        """Fail what is outstanding when the cluster has finished nothing for too long."""
+        while not self._stop.wait(0.5):
+            with self._lock:
+                if not self._pending:
+                    continue
+                longest = max(timeout for _, timeout in self._pending.values())
+                idle = time.monotonic() - self._last_progress
+                gone = self._client.status in ("closed", "closing")
+                if idle < STALL_AFTER + longest and not gone:
+                    continue
+                stuck, self._pending, self._tasks = list(self._pending.values()), {}, {}
+            why = "the client lost the scheduler" if gone else (
+                f"the cluster finished no example for {idle:.0f} s")
+            for out, _ in stuck:
+                if not out.done():
+                    out.set_result(ExampleResult(failure=Failure(
+                        "cluster", f"{why} ({self.where()}); the example was given up"
+                    )))
+
+    def close(self, *, abort: bool = False) -> None:
+        """Close the client (and the cluster started for the build); no thread is left."""
+        if self._connecting is not None:
+            self._connecting.join()
+            self._connecting = None
+        self._stop.set()
+        if self._watchdog is not None:
+            self._watchdog.join()
+        if self._local is not None:
+            self._local.close(abort=abort)
+            self.started += self._local.started
+            self._local = None
+        with self._lock:
+            stuck, self._pending, self._tasks = list(self._pending.values()), {}, {}
+        for out, _ in stuck:
+            if not out.done():
+                out.set_result(ExampleResult(failure=Failure("cluster", "the build ended first")))
+        for task in self._warming:  # the processes they started count as started
+            with contextlib.suppress(Exception):
+                if task.done():
+                    self.started += json.loads(task.result())["started"]
+        self._warming = []
+        client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
+        with contextlib.suppress(Exception):  # closing what may already be gone
+            if client is not None:
+                client.close(timeout=CONNECT_TIMEOUT)
+        with contextlib.suppress(Exception):
+            if cluster is not None:
+                cluster.close(timeout=CONNECT_TIMEOUT)
+
+    def where(self) -> str:
+        if self._local is not None:
+            return "this machine (the Dask scheduler was unreachable)"
+        count = max(self._workers, len(self._worker_info()) if self._client is not None else 0)
+        self._workers = count
+        plural = "" if count == 1 else "s"
+        if self.address == "local":
+            return f"a local Dask cluster ({count} worker{plural})"
+        return f"the Dask cluster at {self.address} ({count} worker{plural})"
+
+
+def _cluster_failure(error: BaseException) -> Failure:
+    """What a task's error means for the reader of the page."""
+    name = type(error).__name__
+    if name == "KilledWorker":
+        return Failure(
+            "crash",
+            "the Dask workers running this example died, on the first try and on the retry "
+            f"elsewhere; it is given up ({error})",
+        )
+    if name in ("CancelledError", "FutureCancelledError"):
+        return Failure("cluster", "the Dask cluster cancelled the task (the client lost the scheduler)")
+    return Failure("cluster", f"the Dask task failed: {name}: {error}")

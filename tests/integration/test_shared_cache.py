@@ -1,0 +1,211 @@
+"""The result cache shared through object storage, and where the local cache lives.
+
+S3 is moto's standalone server on 127.0.0.1, started by these tests and reached through
+s3fs exactly as a real bucket would be (``evaldemo_cache_storage_options`` for conf.py,
+the ``AWS_*`` environment for command-line builds). Builds use ``test-cache`` (five
+examples on two pages).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sphinx.testing.util import SphinxTestApp
+
+from sphinx_evaldemo.examples.model import ExampleResult
+from sphinx_evaldemo.examples.records import examples
+from tests.conftest import ROOTS, Build
+from tests.helpers import flat, warnings
+
+s3fs = pytest.importorskip("s3fs")
+moto_server = pytest.importorskip("moto.server")
+
+BUCKET = "evaldemo-results"
+REPO = Path(__file__).resolve().parents[2]
+CREDENTIALS = {"key": "testing", "secret": "testing"}
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    s3fs.S3FileSystem(endpoint_url=url, skip_instance_cache=True, **CREDENTIALS).mkdir(BUCKET)
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+def _bucket(endpoint: str) -> Any:
+    return s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True, **CREDENTIALS)
+
+
+def _on_s3(endpoint: str, prefix: str, **more: Any) -> dict[str, Any]:
+    return {
+        "evaldemo_cache_dir": f"s3://{BUCKET}/{prefix}",
+        "evaldemo_cache_storage_options": {"endpoint_url": endpoint, **CREDENTIALS},
+        **more,
+    }
+
+
+def _closing(app: SphinxTestApp) -> str:
+    return next(line for line in app.status.getvalue().splitlines() if line.startswith("evaldemo: "))
+
+
+def _pages(app: SphinxTestApp) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(Path(app.outdir).glob("*.txt"))}
+
+
+def _keys(app: SphinxTestApp) -> set[str]:
+    return {r.key for records in examples(app.env).values() for r in records if r.key}
+
+
+def _stored(endpoint: str, folder: str) -> dict[str, str]:
+    """``{key: text}`` of every result object under ``folder`` of the bucket."""
+    s3 = _bucket(endpoint)
+    names = [n for n in s3.find(f"{BUCKET}/{folder}") if n.endswith(".json") and "durations" not in n]
+    return {Path(n).stem: s3.cat_file(n).decode() for n in names}
+
+
+def test_a_second_clean_checkout_runs_nothing(sphinx_build: Build, endpoint: str) -> None:
+    first = sphinx_build("cache", copy="s3-first", confoverrides=_on_s3(endpoint, "ci"))
+    second = sphinx_build("cache", copy="s3-second", confoverrides=_on_s3(endpoint, "ci"))
+    assert Path(first.srcdir) != Path(second.srcdir)
+    assert "5 examples ran, 0 came from the cache, 0 failed" in _closing(first)
+    assert "0 examples ran, 5 came from the cache, 0 failed, 0 workers started" in _closing(second)
+    assert _pages(second) == _pages(first)
+    assert warnings(second.warning.getvalue()) == []
+    # in the project's namespace (made from ``project``), one object per result
+    stored = _stored(endpoint, "ci/evaldemo-cache")
+    assert set(stored) == _keys(first) == _keys(second)
+    # nothing went to the local default folder
+    assert not (Path(first.doctreedir).parent / ".evaldemo-cache").exists()
+    # -j 2: forked readers and writers, the same pages from the same store
+    parallel = sphinx_build("cache", copy="s3-parallel", parallel=2,
+                            confoverrides=_on_s3(endpoint, "ci"))
+    assert "0 examples ran, 5 came from the cache" in _closing(parallel)
+    assert _pages(parallel) == _pages(first)
+
+
+def test_concurrent_builds_share_one_prefix_safely(
+    tmp_path: Path, endpoint: str, sphinx_build: Build
+) -> None:
+    """Two command-line builds at once (the endpoint from the AWS_* environment)."""
+    env = {
+        **os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    running = []
+    for name in ("one", "two"):
+        srcdir = tmp_path / name
+        shutil.copytree(ROOTS / "test-cache", srcdir)
+        running.append(subprocess.Popen(
+            [sys.executable, "-m", "sphinx", "-b", "text", "-q",
+             "-D", f"evaldemo_cache_dir=s3://{BUCKET}/concurrent",
+             str(srcdir), str(srcdir / "_build" / "text")],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))
+    for process in running:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+        assert "WARNING" not in err, err
+    pages = [(tmp_path / n / "_build" / "text" / "index.txt").read_text() for n in ("one", "two")]
+    assert pages[0] == pages[1]
+    stored = _stored(endpoint, "concurrent/evaldemo-cache")
+    assert len(stored) == 5
+    for text in stored.values():  # every object is a whole result
+        ExampleResult.from_json(text)
+    third = sphinx_build("cache", copy="s3-third", confoverrides=_on_s3(endpoint, "concurrent"))
+    assert "0 examples ran, 5 came from the cache" in _closing(third)
+
+
+def test_another_projects_prune_leaves_this_namespace_alone(
+    sphinx_build: Build, endpoint: str
+) -> None:
+    ours = sphinx_build("cache", copy="ns-ours", confoverrides=_on_s3(endpoint, "team"))
+    theirs_overrides = _on_s3(endpoint, "team", project="Their Docs")
+    theirs = sphinx_build("cache", copy="ns-theirs", confoverrides=theirs_overrides)
+    assert "5 examples ran" in _closing(theirs)  # its own namespace: nothing shared
+    # they delete an example and rebuild in full: their stale result is pruned...
+    index = Path(theirs.srcdir) / "index.md"
+    index.write_text(index.read_text().replace(
+        '```{evaldemo}\nprint("a script the tests delete")\n```\n', ""))
+    pruned = sphinx_build("cache", copy="ns-theirs", freshenv=True, confoverrides=theirs_overrides)
+    assert "0 examples ran, 4 came from the cache" in _closing(pruned)
+    assert set(_stored(endpoint, "team/Their-Docs")) == _keys(pruned)
+    # ...and every one of ours is still there: a new checkout of ours runs nothing
+    assert set(_stored(endpoint, "team/evaldemo-cache")) == _keys(ours)
+    again = sphinx_build("cache", copy="ns-ours-again", confoverrides=_on_s3(endpoint, "team"))
+    assert "0 examples ran, 5 came from the cache" in _closing(again)
+
+
+def test_an_unreachable_store_is_one_warning_and_the_build_goes_on(sphinx_build: Build) -> None:
+    options = {"endpoint_url": "http://127.0.0.1:9", **CREDENTIALS,
+               "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}}
+    app = sphinx_build("cache", copy="s3-unreachable", confoverrides={
+        "evaldemo_cache_dir": f"s3://{BUCKET}/x", "evaldemo_cache_storage_options": options,
+    })
+    (warning,) = warnings(app.warning.getvalue())
+    assert warning.type == "evaldemo.cache"
+    assert f"the result cache at s3://{BUCKET}/x/evaldemo-cache cannot be used" in warning.message
+    assert "Could not connect to the endpoint URL" in warning.message
+    assert "5 examples ran, 0 came from the cache, 0 failed" in _closing(app)
+
+
+# -- the local cache ----------------------------------------------------------------------
+
+
+def test_the_default_cache_survives_make_clean(sphinx_build: Build) -> None:
+    first = sphinx_build("cache", copy="make-clean")
+    build = Path(first.doctreedir).parent
+    assert (build / ".evaldemo-cache" / "evaldemo-cache").is_dir()
+    for entry in build.iterdir():  # what ``rm -rf _build/*`` removes: the shell's * skips dot-files
+        if not entry.name.startswith("."):
+            shutil.rmtree(entry)
+    assert sorted(p.name for p in build.iterdir()) == [".evaldemo-cache"]
+    again = sphinx_build("cache", copy="make-clean")
+    assert "0 examples ran, 5 came from the cache, 0 failed, 0 workers started" in _closing(again)
+    assert _pages(again) == _pages(first)
+
+
+def test_a_cache_folder_that_is_a_file_is_one_warning(sphinx_build: Build, tmp_path: Path) -> None:
+    blocker = tmp_path / "cache-is-a-file"
+    blocker.write_text("someone else's file\n")
+    app = sphinx_build("cache", copy="cache-file", confoverrides={"evaldemo_cache_dir": str(blocker)})
+    (warning,) = warnings(app.warning.getvalue())
+    assert warning.type == "evaldemo.cache"
+    assert f"the result cache at {blocker}/evaldemo-cache cannot be used" in warning.message
+    assert "set evaldemo_cache_dir to a folder or URL it can write" in warning.message
+    assert "5 examples ran, 0 came from the cache, 0 failed" in _closing(app)
+    assert "scale is 3" in flat(_pages(app)["dep.txt"])
+    assert blocker.read_text() == "someone else's file\n"
+
+
+def test_a_stored_result_with_an_unknown_failure_kind_is_a_miss(sphinx_build: Build) -> None:
+    first = sphinx_build("cache", copy="bogus-kind")
+    folder = Path(first.doctreedir).parent / ".evaldemo-cache" / "evaldemo-cache"
+    files = sorted(folder.glob("??/*.json"))
+    assert len(files) == 5
+    for path in files:  # written by a newer version, say, that knows more kinds
+        data = json.loads(path.read_text())
+        data["failure"] = {"kind": "bogus", "message": "from the future", "traceback": "",
+                           "exc_type": "", "exc_mro": [], "lineno": None}
+        path.write_text(json.dumps(data))
+    again = sphinx_build("cache", copy="bogus-kind", freshenv=True)
+    assert warnings(again.warning.getvalue()) == []
+    assert "5 examples ran, 0 came from the cache, 0 failed" in _closing(again)
+    assert _pages(again) == _pages(first)
+    assert all(ExampleResult.from_json(p.read_text()).failure is None for p in files)
