@@ -126,7 +126,7 @@ class Bench:
             if key == "ext.cold":
                 build.example_seconds = sum(
                     json.loads(path.read_text()).get("seconds", 0.0)
-                    for path in (run / "cache").glob("??/*.json")
+                    for path in (run / "cache").glob("**/??/*.json")  # any namespace
                 )
             self.results.add(size, key, build)
         warm = self._tree(f"evaldemo-warm-{size}", render)

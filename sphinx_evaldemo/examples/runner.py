@@ -138,9 +138,9 @@ class Runner:
         """
         if os.getpid() != self._main_pid or record.key is None or record.request is None:
             return
-        if self.settings.executor == "dask":
-            return  # a cluster is fed after reading, longest first (see :meth:`obtain`)
-        if record.key not in self.pending and self.must_run(record.key):
+        if record.key in self.pending or not self.must_run(record.key):
+            return
+        if self._open().eager:  # otherwise runs go out after reading, longest first
             self.pending[record.key] = self._submit(record.request)
 
     # -- running ------------------------------------------------------------------

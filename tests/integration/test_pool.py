@@ -138,6 +138,7 @@ class Recording:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.started = 0
+        self.eager = True
         self.submitted: list[ExampleRequest] = []
 
     def prestart(self, expected: int, parallel: int = 1) -> None:

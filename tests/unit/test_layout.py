@@ -73,6 +73,12 @@ def test_execute_setting_is_read_in_one_module() -> None:
     assert readers == {"examples/runner.py"}
 
 
+def test_runner_knows_only_the_executor_interface() -> None:
+    """A new executor plugs in without touching the Runner: it names none of them."""
+    text = (PACKAGE / "examples" / "runner.py").read_text(encoding="utf-8").lower()
+    assert "dask" not in text and "localexecutor" not in text and "executors.local" not in text
+
+
 def test_features_live_in_their_own_folders() -> None:
     top = {path.name for path in PACKAGE.glob("*.py")}
     assert top <= {"__init__.py", "extension.py", "config.py", "reference.py"}

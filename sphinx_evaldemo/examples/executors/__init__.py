@@ -19,6 +19,10 @@ class Executor(Protocol):
 
     #: Processes (or tasks' processes) started so far, for the closing line.
     started: int
+    #: True: run each example as soon as a page records it (a serial build then overlaps
+    #: the runs with reading). False: wait until every page is read, so the runs can be
+    #: handed out longest first.
+    eager: bool
 
     def prestart(self, expected: int, parallel: int = 1) -> None:
         """Get ready for about ``expected`` runs (an import of torch can start now)."""

@@ -94,6 +94,7 @@ class DaskExecutor:
         self.srcdir = srcdir
         self.address = settings.scheduler()
         self.started = 0
+        self.eager = False  # a cluster is fed after reading, longest first
         self._client: Any = None
         self._cluster: Any = None
         self._local: LocalExecutor | None = None  # the fallback when the scheduler is away

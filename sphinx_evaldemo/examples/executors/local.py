@@ -252,6 +252,7 @@ class LocalExecutor:
         self.cwd = cwd
         self.start = start or start_method()
         self.started = 0
+        self.eager = True  # one machine: start at once, overlapping Sphinx's reading
         self._lock = threading.Lock()
         self._ids = itertools.count()
         self._parent: _ParentProcess | None = None
