@@ -150,6 +150,8 @@ class EvalDemoConfig:
         problems = []
         for spec in fields(cls):
             value = getattr(config, f"evaldemo_{spec.name}")
+            if spec.default is None:  # Sphinx cannot convert -D values for these
+                value = _from_command_line(value, spec.name)
             if spec.metadata["check"](value):
                 values[spec.name] = value
             else:
@@ -162,6 +164,20 @@ class EvalDemoConfig:
     def scheduler(self) -> str:
         """The Dask scheduler to use: conf.py's, else the environment's, else a local cluster."""
         return self.dask_scheduler or os.environ.get(SCHEDULER_ENV, "").strip() or "local"
+
+
+def _from_command_line(value: Any, name: str) -> Any:
+    """``-D evaldemo_workers=2`` arrives as a string where the default is None: read the number."""
+    types = _SPHINX_TYPES[name]
+    if not isinstance(value, str) or str in types:
+        return value
+    for kind in (int, float):
+        if kind in types:
+            try:
+                return kind(value.strip())
+            except ValueError:
+                pass
+    return value
 
 
 def register(app: Sphinx) -> None:

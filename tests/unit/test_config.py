@@ -60,7 +60,18 @@ def test_good_values_are_kept(name: str, value: Any) -> None:
     assert getattr(settings, name) == value
 
 
+@pytest.mark.parametrize(("name", "text", "value"), [
+    ("workers", "2", 2), ("workers", " 3 ", 3),
+])
+def test_command_line_numbers_for_settings_without_a_default(name: str, text: str, value: int) -> None:
+    """``-D evaldemo_workers=2`` reaches us as the string "2" (Sphinx converts by the default's type)."""
+    settings, problems = EvalDemoConfig.from_sphinx(_config(**{name: text}))
+    assert problems == []
+    assert getattr(settings, name) == value
+
+
 BAD = [
+    ("workers", "two"),
     ("execute", "sometimes"),
     ("execute", "AUTO"),
     ("execute", None),
