@@ -100,7 +100,18 @@ def _focusable(bridge: PygmentsBridge) -> PygmentsBridge:
 
 
 def visit_code_html(self: Any, node: evaldemo_code) -> None:
-    """Sphinx's own literal block, highlighted by the focusable formatter."""
+    """Sphinx's own literal block, highlighted by the focusable formatter.
+
+    The input line is one short line: it is written directly, as a Python block that
+    sphinx-copybutton finds, without a Pygments run (which costs more than the line).
+    """
+    if "evaldemo-input" in node["classes"]:
+        text = node.astext() + "\n"
+        self.body.append(
+            self.starttag(node, "div", CLASS="highlight-python notranslate")
+            + f'<div class="highlight"><pre tabindex="0">{html.escape(text)}</pre></div></div>\n'
+        )
+        raise nodes.SkipNode
     plain = self.highlighter
     self.highlighter = _focusable(plain)
     try:

@@ -57,6 +57,10 @@ def _check(hint: Any, value: Any, where: str) -> None:
         if not isinstance(value, list):
             raise ValueError(f"{where}: expected a list")
         args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis and args[0] in _PLAIN:
+            if not all(type(item) in _PLAIN[args[0]] for item in value):  # one pass, no recursion
+                raise ValueError(f"{where}: expected a list of {args[0].__name__}")
+            return
         if len(args) == 2 and args[1] is Ellipsis:
             args = (args[0],) * len(value)
         elif origin is tuple and len(args) != len(value):
@@ -69,6 +73,10 @@ def _check(hint: Any, value: Any, where: str) -> None:
             raise ValueError(f"{where}: expected an object")
         return
     _scalar(hint, value, where)
+
+
+#: The exact JSON types a homogeneous list of each plain type may hold (tensor values).
+_PLAIN: dict[Any, tuple[type, ...]] = {float: (int, float), int: (int,), str: (str,)}
 
 
 def _scalar(hint: Any, value: Any, where: str) -> None:
