@@ -136,12 +136,14 @@ def scaling(base: Path, counts: list[int]) -> list[str]:
         client = distributed.Client(cluster)
         try:
             client.wait_for_workers(workers, timeout=300)
-            warm = json.dumps(ExampleRequest(code="pass").to_dict())
-            addresses = list(client.scheduler_info(n_workers=-1)["workers"])
-            client.gather([client.submit(run_on_worker, warm, str(base), workers=[a], pure=False)
-                           for a in addresses])  # torch imported on every worker first
             folder = base / f"scaling-{workers}"
             src = write_project(folder, examples, per_page=8)
+            warm = json.dumps(ExampleRequest(code="pass").to_dict())
+            addresses = list(client.scheduler_info(n_workers=-1)["workers"])
+            # torch imported on every worker first, by the executor the build will use
+            # (a Dask worker keeps one per source folder)
+            client.gather([client.submit(run_on_worker, warm, str(src), workers=[a], pure=False)
+                           for a in addresses])
             done = build(src, folder / "out", "evaldemo_executor=dask",
                          env={"EVALDEMO_DASK_SCHEDULER": cluster.scheduler_address})
         finally:
