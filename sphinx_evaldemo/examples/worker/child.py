@@ -86,7 +86,7 @@ def run_and_report(request: ExampleRequest, numpy_print: dict[str, Any], result_
     write_all(result_fd, READY)
     stream_to(lambda text: write_all(stream_fd, text.encode("utf-8", "replace")))
     try:
-        result = run_example(request, numpy_print)
+        result = run_example(request, numpy_print, fresh=True)
         stream_to(None)
         line = _dumps(_asdict(result), sort_keys=True)
     except BaseException:  # noqa: BLE001  # the harness's own failure, reported as that

@@ -65,9 +65,14 @@ def redirected(stream: TextIO | Capture) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def isolated(numpy_print: dict[str, Any]) -> Iterator[None]:
-    """Undo what an example may change in the process: modules, paths, global flags."""
-    modules = set(sys.modules)
+def isolated(numpy_print: dict[str, Any], *, fresh: bool = False) -> Iterator[None]:
+    """Set the global flags an example starts from; undo what it changes in the process.
+
+    In a ``fresh`` process (a child that runs this one example and exits) nothing can
+    outlive the example, so modules, paths and the folder are not put back: the
+    snapshot of ``sys.modules`` alone costs a child about 2.5 ms of copy-on-write faults.
+    """
+    modules = set() if fresh else set(sys.modules)
     path = list(sys.path)
     cwd = Path.cwd()
     torch.set_default_dtype(torch.float32)
@@ -80,13 +85,14 @@ def isolated(numpy_print: dict[str, Any]) -> Iterator[None]:
             warnings.simplefilter("default")  # changing filters also resets "once" state
             yield
     finally:
-        os.chdir(cwd)
-        sys.path[:] = path
-        for name in set(sys.modules) - modules:
-            module = sys.modules[name]
-            origin = getattr(module, "__file__", None) or ""
-            if not origin.startswith((sys.prefix, sys.base_prefix)):
-                del sys.modules[name]
+        if not fresh:
+            os.chdir(cwd)
+            sys.path[:] = path
+            for name in set(sys.modules) - modules:
+                module = sys.modules[name]
+                origin = getattr(module, "__file__", None) or ""
+                if not origin.startswith((sys.prefix, sys.base_prefix)):
+                    del sys.modules[name]
 
 
 _OUT_OF_MEMORY = re.compile(r"not enough memory|can't allocate memory|out of memory", re.IGNORECASE)
@@ -344,7 +350,10 @@ class PartialFailure(ExampleFailed):
         self.partial = partial
 
 
-def run_example(request: ExampleRequest, numpy_print: dict[str, Any]) -> ExampleResult:
+def run_example(
+    request: ExampleRequest, numpy_print: dict[str, Any], *, fresh: bool = False
+) -> ExampleResult:
+    """Run one example here; ``fresh``: this process runs nothing else and exits after it."""
     started = time.perf_counter()
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
 
@@ -355,7 +364,7 @@ def run_example(request: ExampleRequest, numpy_print: dict[str, Any]) -> Example
     setup = Capture(request.max_output, label if not request.compared else lambda: "")
     fields: dict[str, Any] = {}
     failure = None
-    with isolated(numpy_print), memory.limited(request.memory_limit):
+    with isolated(numpy_print, fresh=fresh), memory.limited(request.memory_limit):
         seed_all(request.seed)
         try:
             namespace["device"] = device_for(request)
