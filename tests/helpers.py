@@ -6,6 +6,7 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -142,3 +143,16 @@ def numbers(tensor_repr: str) -> list[float]:
     """The numbers printed inside a tensor's repr (``grad_fn=...`` and the like ignored)."""
     body = tensor_repr.split("grad_fn=")[0].split("requires_grad=")[0]
     return [float(token) for token in NUMBER.findall(body)]
+
+
+def soup(app: Any, name: str) -> Any:
+    """A built HTML page of ``app``, parsed."""
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup((app.outdir / name).read_text(encoding="utf-8"), "html.parser")
+
+
+def warnings_of(app: Any) -> list[str]:
+    """The build's warning and error lines, colours stripped."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", app.warning.getvalue())
+    return [line for line in text.splitlines() if "WARNING" in line or "ERROR" in line]

@@ -130,19 +130,14 @@ def read(source: str) -> Reading | None:
             problems.append(Problem(line, f"front matter key {key!r} appears twice (lines "
                                     f"{where[key]} and {line}); the last one is used", key))
         where[key] = line
-        if key in ARTICLE_KEYS:
+        if key in ARTICLE_KEYS or key in KR_KEYS:
             value, found = _COERCE[key](key, node, line, base)
             problems.extend(found)
             values.pop(key, None)
             if value is not None:
                 values[key] = value
-            continue
-        if key in KR_KEYS:
-            value, found = _COERCE[key](key, node, line, base)
-            problems.extend(found)
-            values.pop(key, None)
-            if value is not None:
-                values[key] = value
+            if key in ARTICLE_KEYS:
+                continue  # the Knowledge Repo's own keys are also kept as they are, below
         try:
             value = _construct(node)
         except _YAML_ERRORS as error:

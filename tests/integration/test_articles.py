@@ -14,6 +14,7 @@ from bs4 import BeautifulSoup, Tag
 from sphinx.testing.util import SphinxTestApp
 
 from sphinx_evaldemo.articles import names
+from tests.helpers import soup, warnings_of
 
 pytestmark = pytest.mark.sphinx("html", testroot="articles", freshenv=True)
 
@@ -21,15 +22,6 @@ KR = "posts/kr-post"
 SCRIPT_TAG = names.file_name("<script>alert('tag')</script>")
 SCRIPT_AUTHOR = names.file_name("<script>alert('author')</script>")
 KR_TITLE = "Why validation loss jumps after resuming"
-
-
-def soup(app: SphinxTestApp, name: str) -> BeautifulSoup:
-    return BeautifulSoup((app.outdir / name).read_text(encoding="utf-8"), "html.parser")
-
-
-def warnings_of(app: SphinxTestApp) -> list[str]:
-    text = re.sub(r"\x1b\[[0-9;]*m", "", app.warning.getvalue())
-    return [line for line in text.splitlines() if "WARNING" in line or "ERROR" in line]
 
 
 def metas(page: BeautifulSoup) -> dict[str, list[str]]:

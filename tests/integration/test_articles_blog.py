@@ -12,11 +12,11 @@ from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
-from bs4 import BeautifulSoup
 from defusedxml import ElementTree
 from sphinx.testing.util import SphinxTestApp
 
 from sphinx_evaldemo.articles import names
+from tests.helpers import soup, warnings_of
 
 KP = "posts/resume-training.kp/knowledge"
 BASE = "https://kb.example.org/"
@@ -26,15 +26,6 @@ PUBLIC = ["Resuming training: why the first epoch looks wrong",
           "Calling a TorchScript model from C++", "A C extension that checks the mode",
           "TorchSharp and eval mode", "A post with a very long tag"]
 PRIVATE_TITLE = "Incident review (restricted)"
-
-
-def soup(app: SphinxTestApp, name: str) -> BeautifulSoup:
-    return BeautifulSoup((app.outdir / name).read_text(encoding="utf-8"), "html.parser")
-
-
-def warnings_of(app: SphinxTestApp) -> list[str]:
-    text = re.sub(r"\x1b\[[0-9;]*m", "", app.warning.getvalue())
-    return [line for line in text.splitlines() if "WARNING" in line or "ERROR" in line]
 
 
 def local_target(app: SphinxTestApp, page: str, href: str) -> Path | None:
