@@ -73,8 +73,13 @@ def input_nodes(request: ExampleRequest) -> list[nodes.Node]:
     return [_block(f"input = {request.input}  # {', '.join(notes)}", "evaldemo-input", language="python")]
 
 
-def output_nodes(result: ExampleResult, verdicts: Sequence[Verdict] = ()) -> list[nodes.Node]:
-    """Everything the run produced, in reading order; the code is the directive's."""
+def output_nodes(result: ExampleResult, verdicts: Sequence[Verdict] = (), *,
+                 html: bool = False) -> list[nodes.Node]:
+    """Everything the run produced, in reading order; the code is the directive's.
+
+    ``html``: the page is written by Sphinx's HTML writer, which writes some parts
+    from their data (see :func:`summary.table`).
+    """
     out: list[nodes.Node] = []
     if "device" in result.extra:  # only examples that asked for a :device: say where they ran
         out.append(_para(f"Ran on device: {result.extra['device']}", classes=["evaldemo-device"]))
@@ -89,7 +94,7 @@ def output_nodes(result: ExampleResult, verdicts: Sequence[Verdict] = ()) -> lis
             out.append(claims_nodes(verdicts))
         out += _charts(result.runs)
     if result.runs and result.failure is None:
-        out.append(summary.facts(result))
+        out.append(summary.facts(result, html=html))
     return out
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from docutils import nodes
 
@@ -49,8 +49,27 @@ def visit_module_html(self: Any, node: evaldemo_module) -> None:
 
 
 def visit_trace_html(self: Any, node: evaldemo_trace) -> None:
+    """``<details>``: the title as its ``<summary>``, then the table, as Sphinx writes one."""
     self.body.append(self.starttag(node, "details", CLASS="evaldemo-trace"))
     self.body.append(f"<summary>{html.escape(str(node['title']))}</summary>\n")
+    if "rows" not in node:
+        return  # the children hold the table
+    out = ['<table class="evaldemo-trace-table docutils align-default">\n<thead>\n'
+           '<tr class="row-odd">']
+    out += [f'<th class="head"><p>{html.escape(text)}</p></th>\n' for text in node["headers"]]
+    out.append("</tr>\n</thead>\n<tbody>\n")
+    for index, row in enumerate(node["rows"], start=2):
+        classes = ("evaldemo-parts " if row.parts else "") + ("row-odd" if index % 2 else "row-even")
+        out.append(f'<tr class="{classes}">')
+        for number, text in enumerate(row.cells):
+            text = html.escape(text)
+            if number == 0 and row.name:
+                text = f'<code class="docutils literal notranslate">{text}</code>'
+            out.append(f"<td><p>{text}</p></td>\n")
+        out.append("</tr>\n")
+    out.append("</tbody>\n</table>\n</details>\n")
+    self.body.append("".join(out))
+    raise nodes.SkipNode
 
 
 def depart_trace_html(self: Any, node: evaldemo_trace) -> None:
@@ -206,8 +225,9 @@ def _buffers(runs: Sequence[ModeRun]) -> nodes.paragraph:
     return para
 
 
-def facts(result: ExampleResult, claims: nodes.Node | None = None) -> nodes.container:
-    """"What the run shows": the items, the notes, then the folded per-layer table."""
+def facts(result: ExampleResult, claims: nodes.Node | None = None, *, html: bool = False) -> nodes.container:
+    """"What the run shows": the items, the notes, then the folded per-layer table
+    (``html``: written by its visitor, see :func:`table`)."""
     box = nodes.container(classes=["evaldemo-comparison"])
     box += _para(nodes.strong("", "What the run shows"), classes=["evaldemo-title"])
     items = nodes.bullet_list()
@@ -232,7 +252,7 @@ def facts(result: ExampleResult, claims: nodes.Node | None = None) -> nodes.cont
     for note in result.notes:
         box += _para("Note: ", *_with_names(note), classes=["evaldemo-note"])
     if trace is not None and trace.layers:
-        box += table(trace)
+        box += table(trace, html=html)
     return box
 
 
@@ -264,12 +284,49 @@ def _remark(row: LayerDiff) -> str:
     return "" if row.inputs_equal else "inputs already differ"
 
 
-def table(trace: Trace) -> evaldemo_trace:
-    """The calls in call order, capped; left-out calls are counted in a row of their own."""
+class TraceRow(NamedTuple):
+    """One row of the per-layer table: ``name`` (a module path, shown as code) or a text."""
+
+    cells: tuple[str, ...]
+    name: bool = False
+    parts: bool = False
+
+
+def trace_rows(trace: Trace) -> tuple[str, tuple[str, ...], list[TraceRow]]:
+    """The table's title, headers and rows: calls in call order, capped; left-out calls
+    are counted in a row of their own."""
     a, b = trace.modes
     title = (f"Layer by layer: {_calls(trace.calls)}, {trace.differing_calls} with different "
              f"outputs in {a} and {b}")
     headers = ("layer", "module", f"largest |{a} - {b}|", "values that differ", "note")
+    rows: list[TraceRow] = []
+    if trace.before:
+        rows.append(TraceRow((f"… {trace.before} earlier calls", "", "", "", "")))
+    for layer in trace.layers:
+        largest, share = _figures(layer)
+        rows.append(TraceRow((layer.name, _label(layer), largest, share, _remark(layer)),
+                             name=True, parts=layer.parts))
+    if trace.after:
+        size = ("" if trace.largest_after is None
+                else f", largest difference {_number(trace.largest_after)}")
+        rows.append(TraceRow((f"… {trace.after} more calls", "", "",
+                              f"{trace.differing_after} of them differ{size}", "")))
+    return title, headers, rows
+
+
+def table(trace: Trace, *, html: bool = False) -> evaldemo_trace:
+    """The per-layer table, folded under its title.
+
+    With ``html`` the node holds the rows as data and its visitor writes the table
+    (a docutils table costs about 200 nodes an example to build and to walk); every
+    other builder gets a docutils table with its title paragraph.
+    """
+    title, headers, rows = trace_rows(trace)
+    box = evaldemo_trace(classes=["evaldemo-trace-box"])
+    box["title"] = title
+    if html:
+        box["headers"], box["rows"] = headers, rows
+        return box
     table_node = nodes.table(classes=["evaldemo-trace-table"])
     group = nodes.tgroup(cols=len(headers))
     table_node += group
@@ -278,23 +335,13 @@ def table(trace: Trace) -> evaldemo_trace:
     head += _row(*(_cell(text) for text in headers))
     group += head
     body = nodes.tbody()
-    if trace.before:
-        body += _row(_cell(f"… {trace.before} earlier calls"), *(_cell("") for _ in headers[1:]))
-    for layer in trace.layers:
-        largest, share = _figures(layer)
-        row = _row(_cell(_path(layer.name)), _cell(_label(layer)), _cell(largest), _cell(share),
-                   _cell(_remark(layer)))
-        if layer.parts:
+    for data in rows:
+        first = _path(data.cells[0]) if data.name else data.cells[0]
+        row = _row(_cell(first), *(_cell(text) for text in data.cells[1:]))
+        if data.parts:
             row["classes"].append("evaldemo-parts")
         body += row
-    if trace.after:
-        size = ("" if trace.largest_after is None
-                else f", largest difference {_number(trace.largest_after)}")
-        body += _row(_cell(f"… {trace.after} more calls"), _cell(""), _cell(""),
-                     _cell(f"{trace.differing_after} of them differ{size}"), _cell(""))
     group += body
-    box = evaldemo_trace(classes=["evaldemo-trace-box"])
-    box["title"] = title
     box += evaldemo_trace_title(title, title, classes=["evaldemo-label"])
     box += table_node
     return box

@@ -142,7 +142,7 @@ def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
         produced: list[nodes.Node] = []
         if not record.hide_output:
             verdicts = claims.check(record.expect, result) if result.ok else []
-            produced += output_nodes(result, verdicts)
+            produced += output_nodes(result, verdicts, html=app.builder.format == "html")
         if result.failure is not None:
             expected = raised_as_expected(record.raises, result.failure.exc_mro)
             produced.append(failure_nodes(result.failure, expected))

@@ -141,6 +141,26 @@ def test_html_folds_the_table_under_a_summary(soup: BeautifulSoup) -> None:
     assert [i for i, row in enumerate(rows) if "evaldemo-parts" in row["class"]] == [1]
 
 
+@pytest.mark.parametrize("section", ["batchnorm-mlp", "deep", "hostile-repr", "spectral-norm"])
+def test_html_table_written_from_data_matches_the_text_builders_table(
+    soup: BeautifulSoup, page: dict[str, str], section: str
+) -> None:
+    """HTML writes the per-layer table from the rows' data; every other builder gets a
+    docutils table. Both must show the same cells (text quotes the module names)."""
+    box = _comparison(soup, section)
+    cells = [[cell.get_text() for cell in row.find_all("td")] for row in box.select("details tbody tr")]
+    text_rows = table_rows(page[section])
+    assert len(cells) == len(text_rows)
+    for html_row, text_row in zip(cells, text_rows, strict=True):
+        # the text table wraps a long cell over lines: its first line starts the HTML cell
+        text_row[0] = text_row[0].removeprefix('"').removesuffix('"')
+        assert len(html_row) == len(text_row) == 5
+        for html_cell, text_cell in zip(html_row, text_row, strict=True):
+            assert html_cell.startswith(text_cell.split('"')[0]), (html_row, text_row)
+    assert [th.get_text() for th in box.select("details thead th")][:2] == ["layer", "module"]
+    assert box.find("script") is None
+
+
 def test_html_module_names_carry_the_full_repr(soup: BeautifulSoup) -> None:
     box = _comparison(soup, "hostile-repr")
     codes = [code for code in box.find_all("code") if code.has_attr("title")]

@@ -49,15 +49,21 @@ def warm(start: str) -> tuple[str, dict[str, Any]]:
     run_example(ExampleRequest(code=WARM_UP, input="torch.randn(3, 4)"), numpy_print)
     if threads() > 1:
         return SPAWN, numpy_print  # a fork would copy a process whose other threads vanish
-    gc.collect()
-    gc.freeze()  # children's collections then skip (and do not copy) the parent's objects
+    # Children's collections then skip (and do not copy) the parent's objects. No
+    # collection first: it would cost every build about 85 ms for a few MB of garbage.
+    gc.freeze()
     return start, numpy_print
 
 
 def main(argv: list[str]) -> None:
+    # No collections while torch is imported (it makes hundreds of thousands of objects,
+    # none of them garbage): the import takes about 70 ms less. On again before any
+    # example runs, so examples run as in any Python process.
+    gc.disable()
     if argv[:1] == ["--child"]:
         from .child import spawned
 
+        gc.enable()
         spawned(argv[1:])
         return
     options = dict(zip(argv[::2], argv[1::2], strict=False))
@@ -66,12 +72,17 @@ def main(argv: list[str]) -> None:
     os.dup2(2, 1)  # stray writes to fd 1 (C code, subprocesses) must not break the protocol
     faulthandler.enable(file=sys.stderr)
     start, numpy_print = warm(options.get("--start", FORK))
+    gc.enable()
     import torch
 
     ready = {"ready": True, "pid": os.getpid(), "start": start, "torch": torch.__version__}
     protocol.write(json.dumps(ready) + "\n")
     protocol.flush()
     WarmParent(int(options.get("--size", "1")), start, protocol, numpy_print).serve()
+    # Everything this process owns is killed and reaped by now. An orderly interpreter
+    # exit would tear torch down for about 0.4 s, and the build waits for this exit.
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
