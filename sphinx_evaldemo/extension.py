@@ -25,8 +25,9 @@ def on_builder(app: Sphinx) -> None:
 
 
 def setup_extension(app: Sphinx) -> dict[str, Any]:
-    app.setup_extension("myst_parser")
     config.register(app)
+    examples.head_start(app)  # first: torch loads while Sphinx sets up everything else
+    app.setup_extension("myst_parser")
     app.connect("config-inited", on_config)
     app.connect("builder-inited", on_builder)
     app.add_directive("evaldemo-config", ConfigTableDirective)

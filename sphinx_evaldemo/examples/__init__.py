@@ -17,3 +17,10 @@ def setup(app: Sphinx) -> None:
     from . import wiring
 
     wiring.setup(app)
+
+
+def head_start(app: Sphinx) -> None:
+    """Start the warm parent from ``setup`` when a clean build will surely run examples."""
+    from . import headstart
+
+    headstart.start(app)

@@ -18,10 +18,14 @@ import sys
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from .model import ExampleResult
 from .stores import LocalStore, Store, StoreError, open_store
+
+if TYPE_CHECKING:
+    from ..config import EvalDemoConfig
 
 __all__ = ["Cache", "StoreError", "default_namespace", "fingerprint"]
 
@@ -230,3 +234,20 @@ def _keys_of(names: Iterable[str]) -> set[str]:
     """The keys among a namespace's file names (``ab/<key>.json``)."""
     stems = (name.rsplit("/", 1)[-1].removesuffix(".json") for name in names if name.endswith(".json"))
     return {stem for stem in stems if _KEY.fullmatch(stem)}
+
+
+def open_cache(settings: EvalDemoConfig, confdir: str | os.PathLike[str],
+               doctreedir: str | os.PathLike[str], project: str) -> Cache:
+    """The cache the settings name; by default ``.evaldemo-cache`` beside the doctree folder.
+
+    With ``make`` that is ``_build/.evaldemo-cache``, which ``make clean`` (``rm -rf
+    _build/*``: the shell's ``*`` skips dot-files) leaves in place, as MyST-NB's
+    ``.jupyter_cache`` is left.
+    """
+    location = os.fspath(settings.cache_dir) if settings.cache_dir else ""
+    if not location:
+        location = str(Path(doctreedir).parent / ".evaldemo-cache")
+    elif "://" not in location:
+        location = str(Path(confdir, location))
+    namespace = settings.cache_namespace or default_namespace(project)
+    return Cache(location, namespace, settings.cache_storage_options)

@@ -27,7 +27,7 @@ from .records import ExampleRecord
 Source = Literal["run", "cache", "none"]  # "none": execute="cache" had no result
 
 #: How a directive opens in MyST (any fence) and in reStructuredText.
-_DIRECTIVE = re.compile(r"\{evaldemo\}|\.\. evaldemo::")
+DIRECTIVE = re.compile(r"\{evaldemo\}|\.\. evaldemo::")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +54,14 @@ class Runner:
         cache: Cache,
         srcdir: str,
         executor_factory: Callable[[EvalDemoConfig, str], Executor] = open_executor,
+        executor: Executor | None = None,
     ) -> None:
         self.settings = settings
         self.cache = cache
         self.srcdir = srcdir
         self._executor_factory = executor_factory
-        self._executor: Executor | None = None
+        #: ``executor``: one already started for this build (:mod:`.headstart`)
+        self._executor: Executor | None = executor
         self._main_pid = os.getpid()
         #: pages read in this build (whose examples run at env-updated)
         self.reading: set[str] = set()
@@ -322,4 +324,4 @@ def _directives_in(path: str) -> int:
         text = Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return 0
-    return len(_DIRECTIVE.findall(text))
+    return len(DIRECTIVE.findall(text))

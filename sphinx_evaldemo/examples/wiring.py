@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
@@ -14,8 +12,8 @@ from sphinx.util import logging
 from sphinx.util.display import status_iterator
 
 from ..config import EvalDemoConfig
-from . import claims, report, summary
-from .cache import Cache, default_namespace
+from . import claims, headstart, report, summary
+from .cache import open_cache
 from .directive import EvalDemoDirective
 from .nodes import (
     depart_example_html,
@@ -66,29 +64,12 @@ def on_config(app: Sphinx, conf: Config) -> None:
     for problem in problems:
         logger.warning(problem, type="evaldemo", subtype="config")
     cache = open_cache(settings, app.confdir, app.doctreedir, conf.project)
-    run = Runner(settings, cache, str(app.srcdir))
+    run = Runner(settings, cache, str(app.srcdir), executor=headstart.take(app, settings))
     if cache.check():
         _cache_trouble(run)
     _RUNNERS[app] = run
     atexit.register(run.close, abort=True)  # Ctrl-C skips build-finished
     conf.numfig_format.setdefault("evaldemo", "Example %s")
-
-
-def open_cache(settings: EvalDemoConfig, confdir: str | os.PathLike[str],
-               doctreedir: str | os.PathLike[str], project: str) -> Cache:
-    """The cache the settings name; by default ``.evaldemo-cache`` beside the doctree folder.
-
-    With ``make`` that is ``_build/.evaldemo-cache``, which ``make clean`` (``rm -rf
-    _build/*``: the shell's ``*`` skips dot-files) leaves in place, as MyST-NB's
-    ``.jupyter_cache`` is left.
-    """
-    location = os.fspath(settings.cache_dir) if settings.cache_dir else ""
-    if not location:
-        location = str(Path(doctreedir).parent / ".evaldemo-cache")
-    elif "://" not in location:
-        location = str(Path(confdir, location))
-    namespace = settings.cache_namespace or default_namespace(project)
-    return Cache(location, namespace, settings.cache_storage_options)
 
 
 def _cache_trouble(run: Runner) -> None:
