@@ -14,10 +14,10 @@ otherwise it is closed unused.
 
 from __future__ import annotations
 
-import atexit
 import os
+import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from sphinx.util import logging
@@ -25,7 +25,7 @@ from sphinx.util import logging
 from ..config import EvalDemoConfig
 from .cache import open_cache
 from .executors import Executor, open_executor
-from .runner import DIRECTIVE
+from .runner import DIRECTIVE, runs_surely
 
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
@@ -37,7 +37,7 @@ _SKIP = frozenset({"_build", "node_modules", "__pycache__", "venv"})
 #: Sphinx's saved environment; a build that finds one is not a clean build.
 _ENV_PICKLE = "environment.pickle"
 
-_STARTED: WeakKeyDictionary[Sphinx, tuple[EvalDemoConfig, Executor]] = WeakKeyDictionary()
+_STARTED: WeakKeyDictionary[Sphinx, tuple[EvalDemoConfig, Executor, weakref.finalize[Any, Any]]] = WeakKeyDictionary()
 
 
 def examples_in(srcdir: str | os.PathLike[str], limit: int = LOOK_AT) -> bool:
@@ -60,13 +60,6 @@ def examples_in(srcdir: str | os.PathLike[str], limit: int = LOOK_AT) -> bool:
     return False
 
 
-def worth_it(settings: EvalDemoConfig, clean: bool, empty_cache: bool) -> bool:
-    """Whether a build with these settings will surely run examples before reading."""
-    if not clean or settings.executor != "local":
-        return False
-    return settings.execute == "force" or (settings.execute == "auto" and empty_cache)
-
-
 def start(app: Sphinx) -> None:
     """Start the executor now if this build will surely run examples (see the module)."""
     if (Path(app.doctreedir) / _ENV_PICKLE).exists():
@@ -75,9 +68,9 @@ def start(app: Sphinx) -> None:
         settings, _ = EvalDemoConfig.from_sphinx(app.config)
     if "://" in os.fspath(settings.cache_dir or ""):
         return  # a remote store: not worth its client's import this early
-    if not worth_it(settings, clean=True, empty_cache=True):
+    if settings.executor != "local" or not runs_surely(settings, empty_cache=True):
         return
-    if settings.execute == "auto":
+    if not runs_surely(settings, empty_cache=False):  # only if nothing is stored yet
         cache = open_cache(settings, app.confdir, app.doctreedir, str(app.config.project))
         if not (cache.local and cache.empty()):
             return
@@ -85,8 +78,9 @@ def start(app: Sphinx) -> None:
         return
     executor = open_executor(settings, str(app.srcdir))
     executor.prestart(1, parallel=app.parallel)
-    atexit.register(executor.close, abort=True)  # the build may end before taking it over
-    _STARTED[app] = (settings, executor)
+    # closed if the build ends (or its app is dropped) before the Runner takes it over
+    closer = weakref.finalize(app, executor.close, abort=True)
+    _STARTED[app] = (settings, executor, closer)
 
 
 def take(app: Sphinx, settings: EvalDemoConfig) -> Executor | None:
@@ -94,7 +88,8 @@ def take(app: Sphinx, settings: EvalDemoConfig) -> Executor | None:
     started = _STARTED.pop(app, None)
     if started is None:
         return None
-    early, executor = started
+    early, executor, closer = started
+    closer.detach()
     if early != settings:
         executor.close()
         return None

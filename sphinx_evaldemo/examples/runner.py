@@ -297,6 +297,11 @@ class Runner:
 UNSTORED = frozenset({"worker", "device", "cluster"})
 
 
+def runs_surely(settings: EvalDemoConfig, *, empty_cache: bool) -> bool:
+    """Whether a clean build with these settings runs every example it reads."""
+    return settings.execute == "force" or (settings.execute == "auto" and empty_cache)
+
+
 def longest_first(records: list[ExampleRecord], seconds: dict[str, float]) -> list[ExampleRecord]:
     """The records, those that took longest last time first (unknown ones after, in page order).
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 from typing import TYPE_CHECKING
-from weakref import WeakKeyDictionary
+from weakref import WeakKeyDictionary, WeakSet
 
 from docutils import nodes as docutils_nodes
 from sphinx.util import logging
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _RUNNERS: WeakKeyDictionary[Sphinx, Runner] = WeakKeyDictionary()
+#: builds whose objects :func:`on_written_next` froze
+_FROZEN: WeakSet[Sphinx] = WeakSet()
 
 
 def runner(app: Sphinx) -> Runner:
@@ -142,7 +145,25 @@ def _page_uri(app: Sphinx, fromdoc: str) -> Callable[[str], str | None]:
     return uri
 
 
+def on_written_next(app: Sphinx, env: BuildEnvironment) -> list[str]:
+    """Every page is read: freeze what exists now, for the collector, until the build ends.
+
+    The environment lives until the build ends, yet each full collection while the pages
+    are written walks all of it again; the richer pages of examples allocate enough to
+    set off one or more of those (about 40 ms each on 50 examples). Frozen objects are
+    left out of collections (and forked ``-j`` writers do not copy them by counting
+    references); :func:`on_finished` unfreezes them. Runs after every other handler.
+    """
+    if examples(env):
+        gc.freeze()
+        _FROZEN.add(app)
+    return []
+
+
 def on_finished(app: Sphinx, exception: BaseException | None) -> None:
+    if app in _FROZEN:
+        _FROZEN.discard(app)
+        gc.unfreeze()
     run = _RUNNERS.get(app)
     if run is None:
         return
@@ -178,5 +199,6 @@ def setup(app: Sphinx) -> None:
     app.connect("config-inited", on_config)
     app.connect("env-before-read-docs", on_before_read)
     app.connect("env-updated", on_env_updated)
+    app.connect("env-updated", on_written_next, priority=999)
     app.connect("doctree-resolved", on_resolved)
     app.connect("build-finished", on_finished)

@@ -80,6 +80,15 @@ def test_each_example_gets_a_fresh_process_from_one_warm_parent(pool: Pool) -> N
     assert pool.started == started  # the same warm parent forked them all
 
 
+def test_examples_run_with_the_collector_on(pool: Pool) -> None:
+    """The warm parent imports torch with the collector off; its children have it on,
+    as any Python process does, with the parent's objects frozen out of their collections."""
+    code = "import gc\nprint(gc.isenabled(), gc.get_freeze_count() > 10_000, gc.get_threshold()[0])\n"
+    result = pool.run(ExampleRequest(code=code))
+    assert result.failure is None
+    assert result.segments[0].text == f"True True {__import__('gc').get_threshold()[0]}\n"
+
+
 def test_stray_writes_to_stdout_do_not_break_the_protocol(pool: Pool) -> None:
     code = "import os\nos.write(1, b'{not json\\n')\nprint('hello')\n"
     result = pool.run(ExampleRequest(code=code))
