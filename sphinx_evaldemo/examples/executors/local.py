@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import queue
+import select
 import selectors
 import signal
 import subprocess
@@ -185,6 +186,14 @@ class _ParentProcess:
             self.reason = _ended_how(code, self.ready, self.stderr_tail())
         self._on_end(self, pending)
 
+    def _signal(self, number: int) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(OSError):
+                self.process.send_signal(number)
+
+    def _exits_within(self, seconds: float) -> bool:
+        return _exited_within(self.process, seconds)
+
     def stderr_tail(self) -> str:
         with contextlib.suppress(OSError, ValueError):
             self._stderr.seek(0)
@@ -194,7 +203,12 @@ class _ParentProcess:
     # -- the end ------------------------------------------------------------------
 
     def close(self) -> None:
-        """Ask the parent to stop (it kills its children), make sure it did, clean up."""
+        """Ask the parent to stop (it kills its children), make sure it did, clean up.
+
+        A serving parent gets the end of its requests and cleans up at once; one still
+        importing torch reads none yet, so it gets SIGTERM. A parent that has not
+        exited within ``CLOSE_GRACE`` gets SIGTERM, then SIGKILL.
+        """
         with self._lock:
             self.closing = True
         self._outbox.put(None)  # the writer closes stdin when it gets here
@@ -202,14 +216,13 @@ class _ParentProcess:
             with contextlib.suppress(OSError, ValueError):
                 if self.process.stdin is not None:
                     self.process.stdin.close()
-        if self.process.poll() is None:
-            with contextlib.suppress(OSError):
-                self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=CLOSE_GRACE)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if not self.ready:
+            self._signal(signal.SIGTERM)
+        if not self._exits_within(CLOSE_GRACE):
+            self._signal(signal.SIGTERM)
+            if not self._exits_within(CLOSE_GRACE):
+                self._signal(signal.SIGKILL)
+        self.process.wait()
         if self._reader is not None and self._writer is not None:
             self._writer.join()
             self._reader.join()
@@ -219,6 +232,26 @@ class _ParentProcess:
             if self.process.stdout is not None:
                 self.process.stdout.close()
         self._stderr.close()
+
+
+def _exited_within(process: subprocess.Popen[bytes], seconds: float) -> bool:
+    """Whether ``process`` ends within ``seconds``: woken by its exit where Linux can
+    (``Popen.wait(timeout)`` polls, at ever longer intervals, and overshoots by up to
+    half its wait)."""
+    if process.poll() is not None:
+        return True
+    try:
+        fd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):  # not Linux 5.3+, or already reaped
+        try:
+            process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+    try:
+        return bool(select.select([fd], [], [], seconds)[0])
+    finally:
+        os.close(fd)
 
 
 def _ended_how(code: int, ready: bool, stderr: str) -> str:

@@ -8,6 +8,7 @@ anything else written there (by C code, say) goes to stderr. Never imports Sphin
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import gc
 import json
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .parent import FORK, SPAWN, WarmParent, stop_on_sigterm
+from .parent import FORK, SPAWN, Stop, WarmParent, stop_on_sigterm
 
 #: What the warm parent runs once before forking: imports and torch's lazy set-up.
 WARM_UP = """\
@@ -71,16 +72,22 @@ def main(argv: list[str]) -> None:
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # stray writes to fd 1 (C code, subprocesses) must not break the protocol
     faulthandler.enable(file=sys.stderr)
-    start, numpy_print = warm(options.get("--start", FORK))
-    gc.enable()
-    import torch
+    try:
+        start, numpy_print = warm(options.get("--start", FORK))
+        gc.enable()
+        import torch
 
-    ready = {"ready": True, "pid": os.getpid(), "start": start, "torch": torch.__version__}
-    protocol.write(json.dumps(ready) + "\n")
-    protocol.flush()
-    WarmParent(int(options.get("--size", "1")), start, protocol, numpy_print).serve()
-    # Everything this process owns is killed and reaped by now. An orderly interpreter
-    # exit would tear torch down for about 0.4 s, and the build waits for this exit.
+        ready = {"ready": True, "pid": os.getpid(), "start": start, "torch": torch.__version__}
+        protocol.write(json.dumps(ready) + "\n")
+        protocol.flush()
+        WarmParent(int(options.get("--size", "1")), start, protocol, numpy_print).serve()
+    except Stop:
+        pass  # stopped before serving (still importing torch): nothing was started
+    # Everything this process started is killed and reaped by now. An orderly
+    # interpreter exit would tear torch down for about 0.4 s, and the build waits for
+    # this exit; closing the protocol first tells the build that the clean-up is done.
+    with contextlib.suppress(OSError):
+        protocol.close()
     sys.stderr.flush()
     os._exit(0)
 

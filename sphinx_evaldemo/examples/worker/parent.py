@@ -348,7 +348,12 @@ class WarmParent:
             time.sleep(0.005)
 
     def shutdown(self) -> None:
-        """Kill every running example's group, the spares, and every adopted process."""
+        """Kill every running example's group, the spares, and every adopted process.
+
+        A SIGTERM from the build while this runs must not cut it short (it would
+        skip the clean-up and the quick exit): from here on it is ignored.
+        """
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for child in [*self.children.values(), *self.spares.values()]:
             self._discard(child)
         self.children.clear()
