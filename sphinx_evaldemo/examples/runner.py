@@ -69,6 +69,11 @@ class Runner:
         self.sources: dict[str, Source] = {}
         #: runs submitted while Sphinx was still reading (serial builds only)
         self.pending: dict[str, Future[ExampleResult]] = {}
+        #: runs not yet taken, by key, and the records that wait for each
+        self._running: dict[str, Future[ExampleResult]] = {}
+        self._waiting: dict[str, list[ExampleRecord]] = {}
+        #: when :meth:`start_pages` left runs going (``None``: none are)
+        self._started: float | None = None
         self.ran = 0
         self.cached = 0
         self.failed = 0
@@ -163,15 +168,21 @@ class Runner:
         Identical examples (same key) run once. Failures of the example are cached like
         successes; a failure of the harness (``worker``) is not: the next build runs it again.
         """
+        yield from self._dispatch(records)
+        keys = {self._running[key]: key for key in self._waiting}
+        for future in as_completed(keys):
+            yield from self._finished(keys[future])
+
+    def _dispatch(self, records: list[ExampleRecord]) -> Iterator[Outcome]:
+        """Outcomes known now (stored results); the rest go to ``_running``/``_waiting``."""
         if not self.executes:
             return
-        running = dict(self.pending)
-        waiting: dict[str, list[ExampleRecord]] = {}
+        self._running.update(self.pending)
         if self.settings.execute != "force":  # one batch of reads, not one per example
-            self.cache.prefetch(r.key for r in records if r.key and r.key not in running)
+            self.cache.prefetch(r.key for r in records if r.key and r.key not in self._running)
         for record in longest_first(records, self.cache.durations()):
             assert record.key is not None and record.request is not None
-            if record.key not in running:
+            if record.key not in self._running:
                 hit = None if self.settings.execute == "force" else self.cache.get(record.key)
                 if hit is not None:
                     yield Outcome(record, hit, "cache")
@@ -180,53 +191,98 @@ class Runner:
                     failure = Failure("not-run", "no stored result for this example")
                     yield Outcome(record, ExampleResult(failure=failure), "none")
                     continue
-                running[record.key] = self._submit(record.request)
-            waiting.setdefault(record.key, []).append(record)
-        keys = {running[key]: key for key in waiting}
-        for future in as_completed(keys):
-            key = keys[future]
-            result = future.result()
-            if not harness_failure(result):
-                self.cache.put(key, result)  # failures of the example are cached too
-            for record in waiting[key]:
-                self.durations[f"{record.docname}:{record.lineno}"] = result.seconds
-                yield Outcome(record, result, "run")
+                self._running[record.key] = self._submit(record.request)
+            self._waiting.setdefault(record.key, []).append(record)
+
+    def _finished(self, key: str) -> Iterator[Outcome]:
+        """The run of ``key`` (waited for): cached, and an outcome per record that has it."""
+        result = self._running.pop(key).result()
+        if not harness_failure(result):
+            self.cache.put(key, result)  # failures of the example are cached too
+        for record in self._waiting.pop(key, ()):
+            self.durations[f"{record.docname}:{record.lineno}"] = result.seconds
+            yield Outcome(record, result, "run")
+
+    def _take(self, outcome: Outcome) -> list[Problem]:
+        """Keep an outcome for the page; its warnings."""
+        key = outcome.record.key
+        assert key is not None
+        self.results[key] = outcome.result
+        if self.sources.get(key) != "run":
+            self.sources[key] = outcome.source
+        self.ran += outcome.ran
+        self.cached += outcome.source == "cache"
+        found = diagnose(outcome.record, outcome.result)
+        self.failed += bool(found)
+        return [(outcome.record.docname, line, message, kind) for message, line, kind in found]
+
+    def _read_records(self, recorded: dict[str, list[ExampleRecord]]) -> list[ExampleRecord]:
+        return [
+            record for docname in sorted(self.reading)
+            for record in recorded.get(docname, ()) if record.runnable
+        ]
 
     def run_pages(
         self, recorded: dict[str, list[ExampleRecord]],
         progress: Callable[[Iterator[Outcome], int], Iterable[Outcome]],
     ) -> list[Problem]:
         """Run (or fetch) the examples of the pages read in this build; return the warnings."""
-        records = [
-            record for docname in sorted(self.reading)
-            for record in recorded.get(docname, ()) if record.runnable
-        ]
+        records = self._read_records(recorded)
         if not records or not self.executes:
             return []
         started = time.perf_counter()
         problems: list[Problem] = []
         try:
             for outcome in progress(self.obtain(records), len(records)):
-                key = outcome.record.key
-                assert key is not None
-                self.results[key] = outcome.result
-                if self.sources.get(key) != "run":
-                    self.sources[key] = outcome.source
-                self.ran += outcome.ran
-                self.cached += outcome.source == "cache"
-                found = diagnose(outcome.record, outcome.result)
-                self.failed += bool(found)
-                problems += [
-                    (outcome.record.docname, line, message, kind) for message, line, kind in found
-                ]
+                problems += self._take(outcome)
         except BaseException:
             self.close(abort=True)
             raise
         finally:
-            self.close()
-            self.seconds += time.perf_counter() - min(started, self._first_submit or started)
-            self._first_submit = None
+            self._ran_for(started)
         return sorted(problems, key=lambda p: (p[0], p[1]))  # page order
+
+    def _ran_for(self, started: float) -> None:
+        """The runs are over: close the executor, count the time since the first one."""
+        self.close()
+        self.seconds += time.perf_counter() - min(started, self._first_submit or started)
+        self._first_submit = None
+
+    # -- writing while examples run (serial builds) ---------------------------------
+
+    def writes_while_running(self, parallel_write: bool) -> bool:
+        """Whether pages may be written while examples still run: a serial build whose
+        executor took the runs while Sphinx read (Sphinx's ``-j`` writers are forked,
+        and nothing of the executor may run then)."""
+        return not parallel_write and bool(self.pending) and self._open().eager
+
+    def start_pages(self, recorded: dict[str, list[ExampleRecord]]) -> list[Problem]:
+        """Take what the cache has for the pages read; the runs go on (see :meth:`settle`)."""
+        self._started = time.perf_counter()
+        problems: list[Problem] = []
+        for outcome in self._dispatch(self._read_records(recorded)):
+            problems += self._take(outcome)
+        return sorted(problems, key=lambda p: (p[0], p[1]))
+
+    def settle(self, records: Iterable[ExampleRecord] | None = None) -> list[Problem]:
+        """Wait for the runs ``records`` (all, with ``None``) still wait for; their warnings.
+
+        A page calls this before it is written, so it waits for its own examples only.
+        When the last run is in, the executor is closed.
+        """
+        keys = set(self._waiting) if records is None else {r.key for r in records if r.key} & set(self._waiting)
+        problems: list[Problem] = []
+        try:
+            for key in sorted(keys, key=lambda k: [(r.docname, r.lineno) for r in self._waiting[k]]):
+                for outcome in self._finished(key):
+                    problems += self._take(outcome)
+        except BaseException:
+            self.close(abort=True)
+            raise
+        if self._started is not None and not self._waiting:
+            self._ran_for(self._started)
+            self._started = None
+        return sorted(problems, key=lambda p: (p[0], p[1]))
 
     def preload(self, recorded: dict[str, list[ExampleRecord]]) -> None:
         """Read every stored result the pages show from a remote store, in one batch.
@@ -264,16 +320,21 @@ class Runner:
             self.workers_started += self._executor.started
             self._executor = None
         self.pending.clear()
+        self._running.clear()  # ended by now: each has its result (a harness failure at worst)
+        self._waiting.clear()
 
     def finish(self, recorded: dict[str, list[ExampleRecord]], all_pages: set[str],
-               *, failed: bool) -> None:
-        """Close, and after a full build prune results no page uses any more."""
+               *, failed: bool) -> list[Problem]:
+        """Take the runs no written page waited for, close, and after a full build prune
+        results no page uses any more; the warnings of those runs."""
+        problems = [] if failed else self.settle()
         self.close(abort=failed)
         if not failed:
             self.cache.record_durations(self.durations)
         if not failed and self.reading >= all_pages:
             used = {r.key for records in recorded.values() for r in records if r.key}
             self.cache.prune(keep=used)
+        return problems
 
     def closing_line(self) -> str | None:
         if not (self.ran or self.cached):

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _RUNNERS: WeakKeyDictionary[Sphinx, Runner] = WeakKeyDictionary()
-#: builds whose objects :func:`on_written_next` froze
+#: builds whose objects :func:`freeze_start_up` froze
 _FROZEN: WeakSet[Sphinx] = WeakSet()
 
 
@@ -100,16 +100,27 @@ def on_env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
         )
 
     run = runner(app)
-    for docname, line, message, kind in run.run_pages(examples(env), progress):
-        logger.warning("%s", message, location=(docname, line), type="evaldemo", subtype=kind)
+    if run.writes_while_running(parallel_write=getattr(app.builder, "parallel_ok", True)):
+        problems = run.start_pages(examples(env))  # each page waits for its own examples
+    else:
+        problems = run.run_pages(examples(env), progress)
+    _warn(problems)
     run.preload(examples(env))
     _cache_trouble(run)
     return []
 
 
+def _warn(problems: Iterable[tuple[str, int, str, str]]) -> None:
+    for docname, line, message, kind in problems:
+        logger.warning("%s", message, location=(docname, line), type="evaldemo", subtype=kind)
+
+
 def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     run = runner(app)
-    for placeholder in list(doctree.findall(report.evaldemo_report)):
+    reports = list(doctree.findall(report.evaldemo_report))
+    # examples still running: this page waits for its own (the report, for all of them)
+    _warn(run.settle(None if reports else filter(None, map(record_of, doctree.findall(evaldemo_example)))))
+    for placeholder in reports:
         placeholder.replace_self([
             docutils_nodes.paragraph("", run.where_text(), classes=["evaldemo-where"]),
             *report.build(run, examples(app.env), _page_uri(app, docname)),
@@ -145,19 +156,20 @@ def _page_uri(app: Sphinx, fromdoc: str) -> Callable[[str], str | None]:
     return uri
 
 
-def on_written_next(app: Sphinx, env: BuildEnvironment) -> list[str]:
-    """Every page is read: freeze what exists now, for the collector, until the build ends.
+def freeze_start_up(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
+    """Before any page is read, freeze what exists (modules, the configuration, the saved
+    environment) for Python's collector, until the build ends.
 
-    The environment lives until the build ends, yet each full collection while the pages
-    are written walks all of it again; the richer pages of examples allocate enough to
-    set off one or more of those (about 40 ms each on 50 examples). Frozen objects are
-    left out of collections (and forked ``-j`` writers do not copy them by counting
-    references); :func:`on_finished` unfreezes them. Runs after every other handler.
+    None of it is garbage, yet every full collection while the pages are read and
+    written walks all of it again, and the pages of examples allocate enough to set off
+    many of those. Frozen objects are left out of collections (and forked ``-j`` workers
+    do not copy them for the collector); :func:`on_finished` unfreezes them. Freezing
+    later, once the pages are read, would also freeze the read pages' doctrees that
+    Sphinx keeps until it writes them, and keep them (and what writing adds to them)
+    alive until the build ends.
     """
-    if examples(env):
-        gc.freeze()
-        _FROZEN.add(app)
-    return []
+    gc.freeze()
+    _FROZEN.add(app)
 
 
 def on_finished(app: Sphinx, exception: BaseException | None) -> None:
@@ -167,7 +179,7 @@ def on_finished(app: Sphinx, exception: BaseException | None) -> None:
     run = _RUNNERS.get(app)
     if run is None:
         return
-    run.finish(examples(app.env), set(app.env.found_docs), failed=exception is not None)
+    _warn(run.finish(examples(app.env), set(app.env.found_docs), failed=exception is not None))
     _cache_trouble(run)
     line = run.closing_line()
     if line:
@@ -198,7 +210,7 @@ def setup(app: Sphinx) -> None:
     app.add_env_collector(ExampleCollector)
     app.connect("config-inited", on_config)
     app.connect("env-before-read-docs", on_before_read)
+    app.connect("env-before-read-docs", freeze_start_up, priority=999)
     app.connect("env-updated", on_env_updated)
-    app.connect("env-updated", on_written_next, priority=999)
     app.connect("doctree-resolved", on_resolved)
     app.connect("build-finished", on_finished)

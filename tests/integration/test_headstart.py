@@ -115,8 +115,8 @@ def test_a_setting_changed_by_conf_setup_closes_the_early_worker(tmp_path: Path)
 
 
 def test_objects_are_frozen_while_pages_are_written_and_unfrozen_after(tmp_path: Path) -> None:
-    """Every page is read before any is written: what exists then is frozen for the
-    collector while the pages are written, and given back when the build ends."""
+    """What exists before any page is read is frozen for the collector while the pages
+    are read and written, and given back when the build ends."""
     import gc
 
     conf = (
