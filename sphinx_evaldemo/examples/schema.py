@@ -3,7 +3,9 @@
 A stored result written by another version (or another tool) must be a cache miss, not
 a value that breaks the build later (an unknown failure kind, a string where a number
 belongs). The check is derived from the dataclasses' own type hints, so a new field or a
-new failure kind is covered without a line here.
+new failure kind is covered without a line here. Each hint becomes a checking function
+once (a warm build checks thousands of values); where a value went wrong is spelled out
+only when one did.
 """
 
 from __future__ import annotations
@@ -12,83 +14,156 @@ import dataclasses
 import functools
 import types
 import typing
+from collections.abc import Callable
 from typing import Any, Literal, Union
+
+Checker = Callable[[Any], None]
+
+
+class Mismatch(ValueError):
+    """A value that is not what its hint says; ``path`` locates it (``.runs[0].mode``)."""
+
+    def __init__(self, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.message, self.path = message, path
+
+    def under(self, step: str) -> Mismatch:
+        return Mismatch(self.message, step + self.path)
 
 
 def check(cls: type, data: Any) -> None:
     """Raise :class:`ValueError` unless ``data`` is what ``dataclasses.asdict`` of ``cls`` gives."""
-    _check(cls, data, cls.__name__)
+    try:
+        checker(cls)(data)
+    except Mismatch as found:
+        raise ValueError(f"{cls.__name__}{found.path}: {found.message}") from None
 
 
 @functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _check(hint: Any, value: Any, where: str) -> None:
+def checker(hint: Any) -> Checker:
+    """The function that checks a JSON value against ``hint`` (made once per hint)."""
     origin = typing.get_origin(hint)
     if hint is Any:
-        return
+        return _anything
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
-        if not isinstance(value, dict):
-            raise ValueError(f"{where}: expected an object")
-        names = {spec.name for spec in dataclasses.fields(hint)}
-        if not set(value) <= names:
-            raise ValueError(f"{where}: unknown fields {sorted(set(value) - names)}")
-        for name, field_hint in _hints(hint).items():
-            if name in value:
-                _check(field_hint, value[name], f"{where}.{name}")
-        return
+        return _record(hint)
     if origin is Literal:
-        if value not in typing.get_args(hint):
-            raise ValueError(f"{where}: {value!r} is not one of {typing.get_args(hint)}")
-        return
+        return _one_of(typing.get_args(hint))
     if origin in (Union, types.UnionType):
+        return _either(typing.get_args(hint))
+    if origin in (tuple, list):
+        return _sequence(origin, typing.get_args(hint))
+    if origin is dict or hint is dict:
+        return _object
+    return _scalar(hint)
+
+
+def _anything(value: Any) -> None:
+    return None
+
+
+def _record(cls: type) -> Checker:
+    hints = typing.get_type_hints(cls)
+    names = frozenset(spec.name for spec in dataclasses.fields(cls))
+
+    def check_record(value: Any) -> None:
+        if not isinstance(value, dict):
+            raise Mismatch("expected an object")
+        if not value.keys() <= names:
+            raise Mismatch(f"unknown fields {sorted(set(value) - names)}")
+        for name, field_hint in hints.items():  # looked up at call time: hints may nest
+            if name in value:
+                try:
+                    checker(field_hint)(value[name])
+                except Mismatch as found:
+                    raise found.under(f".{name}") from None
+
+    return check_record
+
+
+def _one_of(allowed: tuple[Any, ...]) -> Checker:
+    def check_literal(value: Any) -> None:
+        if value not in allowed:
+            raise Mismatch(f"{value!r} is not one of {allowed}")
+
+    return check_literal
+
+
+def _either(options: tuple[Any, ...]) -> Checker:
+    def check_union(value: Any) -> None:
         errors = []
-        for option in typing.get_args(hint):
+        for option in options:
             try:
-                _check(option, value, where)
-            except ValueError as error:
-                errors.append(str(error))
+                checker(option)(value)
+            except Mismatch as found:
+                errors.append(found)
             else:
                 return
-        raise ValueError("; ".join(errors))
-    if origin in (tuple, list):
-        if not isinstance(value, list):
-            raise ValueError(f"{where}: expected a list")
-        args = typing.get_args(hint)
-        if len(args) == 2 and args[1] is Ellipsis and args[0] in _PLAIN:
-            if not all(type(item) in _PLAIN[args[0]] for item in value):  # one pass, no recursion
-                raise ValueError(f"{where}: expected a list of {args[0].__name__}")
-            return
-        if len(args) == 2 and args[1] is Ellipsis:
-            args = (args[0],) * len(value)
-        elif origin is tuple and len(args) != len(value):
-            raise ValueError(f"{where}: expected {len(args)} items")
-        for index, (item_hint, item) in enumerate(zip(args or (Any,) * len(value), value, strict=False)):
-            _check(item_hint, item, f"{where}[{index}]")
-        return
-    if origin is dict or hint is dict:
-        if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
-            raise ValueError(f"{where}: expected an object")
-        return
-    _scalar(hint, value, where)
+        deeper = [found for found in errors if found.path]
+        if len(deeper) == 1:  # the one option the value's shape fits: its own mismatch
+            raise deeper[0]
+        raise Mismatch("; ".join(found.message for found in errors))
+
+    return check_union
 
 
 #: The exact JSON types a homogeneous list of each plain type may hold (tensor values).
 _PLAIN: dict[Any, tuple[type, ...]] = {float: (int, float), int: (int,), str: (str,)}
 
 
-def _scalar(hint: Any, value: Any, where: str) -> None:
+def _sequence(origin: Any, args: tuple[Any, ...]) -> Checker:
+    homogeneous = (len(args) == 2 and args[1] is Ellipsis) or (origin is list and len(args) == 1)
+    same = args[0] if homogeneous else None
+    if same is not None and same in _PLAIN:
+        kinds, name = _PLAIN[same], same.__name__
+
+        def check_plain(value: Any) -> None:
+            if not isinstance(value, list):
+                raise Mismatch("expected a list")
+            if not all(type(item) in kinds for item in value):  # one pass, no call per item
+                raise Mismatch(f"expected a list of {name}")
+
+        return check_plain
+    fixed = same is None and bool(args)
+
+    def check_items(value: Any) -> None:
+        if not isinstance(value, list):
+            raise Mismatch("expected a list")
+        if fixed and len(args) != len(value):
+            raise Mismatch(f"expected {len(args)} items")
+        hints = (same,) * len(value) if same is not None else (args or (Any,) * len(value))
+        for index, (item_hint, item) in enumerate(zip(hints, value, strict=False)):
+            try:
+                checker(item_hint)(item)
+            except Mismatch as found:
+                raise found.under(f"[{index}]") from None
+
+    return check_items
+
+
+def _object(value: Any) -> None:
+    if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+        raise Mismatch("expected an object")
+
+
+def _scalar(hint: Any) -> Checker:
     if hint is type(None):
-        ok = value is None
+        test: Callable[[Any], bool] = lambda value: value is None  # noqa: E731
     elif hint is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        test = lambda value: isinstance(value, int | float) and not isinstance(value, bool)  # noqa: E731
     elif hint is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
+        test = lambda value: isinstance(value, int) and not isinstance(value, bool)  # noqa: E731
     elif hint in (str, bool):
-        ok = isinstance(value, hint)
+        test = lambda value: isinstance(value, hint)  # noqa: E731
     else:
-        raise ValueError(f"{where}: cannot check a value of type {hint!r}")
-    if not ok:
-        raise ValueError(f"{where}: {value!r} is not a {getattr(hint, '__name__', hint)}")
+        def refuse(value: Any) -> None:
+            raise Mismatch(f"cannot check a value of type {hint!r}")
+
+        return refuse
+    label = getattr(hint, "__name__", str(hint))
+
+    def check_scalar(value: Any) -> None:
+        if not test(value):
+            raise Mismatch(f"{value!r} is not a {label}")
+
+    return check_scalar

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import uuid
 from importlib import metadata
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import sphinx_evaldemo
+from sphinx_evaldemo.examples import schema
 from sphinx_evaldemo.examples.cache import Cache, default_namespace, fingerprint
 from sphinx_evaldemo.examples.model import ExampleResult, Failure, ModeRun, Segment
 from sphinx_evaldemo.examples.runner import longest_first
@@ -207,3 +209,21 @@ def test_fingerprint_names_the_versions_that_decide_results() -> None:
     assert f"sphinx-evaldemo={sphinx_evaldemo.__version__}" in text
     assert "python=" in text
     assert fingerprint() == text
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "where"),
+    [
+        (("failure", "kind"), "bogus", "ExampleResult.failure.kind: 'bogus' is not one of"),
+        (("runs", 0, "mode"), "predict", "ExampleResult.runs[0].mode: 'predict' is not one of"),
+        (("runs", 0, "outputs"), [1, 2], "ExampleResult.runs[0].outputs: expected a list of str"),
+        (("runs", 0, "surprise"), True, "ExampleResult.runs[0]: unknown fields ['surprise']"),
+        (("seconds",), "1.5", "ExampleResult.seconds: '1.5' is not a float"),
+    ],
+)
+def test_a_schema_mismatch_says_where(path: tuple[str | int, ...], value: object, where: str) -> None:
+    """The check is made once per type hint; the place of a mismatch is spelled out."""
+    data = json.loads(_changed(RAN if path[0] != "failure" else FAILED, path, value))
+    with pytest.raises(ValueError, match=re.escape(where)):
+        schema.check(ExampleResult, data)
+    schema.check(ExampleResult, json.loads(json.dumps(RAN)))  # the unchanged result passes
