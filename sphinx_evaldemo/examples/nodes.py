@@ -198,3 +198,90 @@ def example_title(node: nodes.Node) -> str:
     """The caption, for ``{ref}`` and ``{numref}`` (an example without one needs a link text)."""
     caption = node.get("caption") if isinstance(node, nodes.Element) else None
     return str(caption) if caption else ""
+
+
+# -- the comparison's nodes (built by :mod:`.summary`) --------------------------------
+
+
+class evaldemo_module(nodes.literal):  # noqa: N801  # docutils names nodes in lowercase
+    """A module's access path (``net[2]``); ``full`` is its whole ``repr``, shown on hover in HTML."""
+
+
+class evaldemo_trace(nodes.container):  # noqa: N801
+    """The per-layer table: its title paragraph, then the table; ``title`` repeats the title."""
+
+
+class evaldemo_trace_title(nodes.paragraph):  # noqa: N801
+    """The table's title: a paragraph in most builders, the ``<summary>`` of a ``<details>`` in HTML."""
+
+
+def visit_module_html(self: Any, node: evaldemo_module) -> None:
+    attributes = {"title": node["full"]} if node.get("full") else {}
+    self.body.append(self.starttag(node, "code", "", CLASS="docutils literal notranslate", **attributes))
+    self.body.append(html.escape(node.astext()) + "</code>")
+    raise nodes.SkipNode
+
+
+def visit_trace_html(self: Any, node: evaldemo_trace) -> None:
+    """``<details>``: the title as its ``<summary>``, then the table, as Sphinx writes one."""
+    self.body.append(self.starttag(node, "details", CLASS="evaldemo-trace"))
+    self.body.append(f"<summary>{html.escape(str(node['title']))}</summary>\n")
+    if "rows" not in node:
+        return  # the children hold the table
+    out = ['<table class="evaldemo-trace-table docutils align-default">\n<thead>\n'
+           '<tr class="row-odd">']
+    out += [f'<th class="head"><p>{self.encode(text)}</p></th>\n' for text in node["headers"]]
+    out.append("</tr>\n</thead>\n<tbody>\n")
+    for index, row in enumerate(node["rows"], start=2):
+        classes = ("evaldemo-parts " if row.parts else "") + ("row-odd" if index % 2 else "row-even")
+        out.append(f'<tr class="{classes}">')
+        for number, text in enumerate(row.cells):  # escaped as Sphinx escapes Text and module nodes
+            if number == 0 and row.name:
+                text = f'<code class="docutils literal notranslate">{html.escape(text)}</code>'
+            else:
+                text = self.encode(text)
+            out.append(f"<td><p>{text}</p></td>\n")
+        out.append("</tr>\n")
+    out.append("</tbody>\n</table>\n</details>\n")
+    self.body.append("".join(out))
+    raise nodes.SkipNode
+
+
+def depart_trace_html(self: Any, node: evaldemo_trace) -> None:
+    self.body.append("</details>\n")
+
+
+def skip_html(self: Any, node: nodes.Node) -> None:
+    """The title is already the ``<summary>``."""
+    raise nodes.SkipNode
+
+
+class evaldemo_facts(nodes.container):  # noqa: N801
+    """"What the run shows" as data, for HTML: ``items`` and ``notes`` (lists of
+    :data:`summary.Parts`), written by :func:`visit_facts_html`; its children (the per-layer
+    table) follow. About 70 docutils nodes an example fewer to build, walk and collect."""
+
+
+def _html_parts(self: Any, parts: list[Any]) -> str:
+    """A sentence as the HTML writer writes its Text and module nodes."""
+    out = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(self.encode(part))
+        else:  # a summary.Name
+            title = f' title="{self.attval(part.full)}"' if part.full else ""
+            out.append(f'<code class="docutils literal notranslate"{title}>{html.escape(part.name)}</code>')
+    return "".join(out)
+
+
+def visit_facts_html(self: Any, node: evaldemo_facts) -> None:
+    out = [self.starttag(node, "div", CLASS="docutils container"),
+           '<p class="evaldemo-title"><strong>What the run shows</strong></p>\n<ul class="simple">\n']
+    out += [f"<li><p>{_html_parts(self, item)}</p></li>\n" for item in node["items"]]
+    out.append("</ul>\n")
+    out += [f'<p class="evaldemo-note">{_html_parts(self, note)}</p>\n' for note in node["notes"]]
+    self.body.append("".join(out))
+
+
+def depart_facts_html(self: Any, node: evaldemo_facts) -> None:
+    self.body.append("</div>\n")

@@ -7,14 +7,14 @@ folded in a ``<details>`` in HTML, a plain table with its title in every other b
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from docutils import nodes
 
 from .model import Comparison, ExampleResult, LayerDiff, LeafDiff, ModeModule, ModeRun, Trace
+from .nodes import evaldemo_facts, evaldemo_module, evaldemo_trace, evaldemo_trace_title
 
 #: A GPU pass that was not repeatable need not be random: say why, and how to rule it out.
 GPU_NOTE = (
@@ -27,58 +27,6 @@ SAME_OUTPUT_NOTE = (
     "Note: the model has mode-dependent submodules, yet both modes gave the same "
     "output for this input, so the example may not show what it means to."
 )
-
-
-class evaldemo_module(nodes.literal):  # noqa: N801  # docutils names nodes in lowercase
-    """A module's access path (``net[2]``); ``full`` is its whole ``repr``, shown on hover in HTML."""
-
-
-class evaldemo_trace(nodes.container):  # noqa: N801
-    """The per-layer table: its title paragraph, then the table; ``title`` repeats the title."""
-
-
-class evaldemo_trace_title(nodes.paragraph):  # noqa: N801
-    """The table's title: a paragraph in most builders, the ``<summary>`` of a ``<details>`` in HTML."""
-
-
-def visit_module_html(self: Any, node: evaldemo_module) -> None:
-    attributes = {"title": node["full"]} if node.get("full") else {}
-    self.body.append(self.starttag(node, "code", "", CLASS="docutils literal notranslate", **attributes))
-    self.body.append(html.escape(node.astext()) + "</code>")
-    raise nodes.SkipNode
-
-
-def visit_trace_html(self: Any, node: evaldemo_trace) -> None:
-    """``<details>``: the title as its ``<summary>``, then the table, as Sphinx writes one."""
-    self.body.append(self.starttag(node, "details", CLASS="evaldemo-trace"))
-    self.body.append(f"<summary>{html.escape(str(node['title']))}</summary>\n")
-    if "rows" not in node:
-        return  # the children hold the table
-    out = ['<table class="evaldemo-trace-table docutils align-default">\n<thead>\n'
-           '<tr class="row-odd">']
-    out += [f'<th class="head"><p>{html.escape(text)}</p></th>\n' for text in node["headers"]]
-    out.append("</tr>\n</thead>\n<tbody>\n")
-    for index, row in enumerate(node["rows"], start=2):
-        classes = ("evaldemo-parts " if row.parts else "") + ("row-odd" if index % 2 else "row-even")
-        out.append(f'<tr class="{classes}">')
-        for number, text in enumerate(row.cells):
-            text = html.escape(text)
-            if number == 0 and row.name:
-                text = f'<code class="docutils literal notranslate">{text}</code>'
-            out.append(f"<td><p>{text}</p></td>\n")
-        out.append("</tr>\n")
-    out.append("</tbody>\n</table>\n</details>\n")
-    self.body.append("".join(out))
-    raise nodes.SkipNode
-
-
-def depart_trace_html(self: Any, node: evaldemo_trace) -> None:
-    self.body.append("</details>\n")
-
-
-def skip_html(self: Any, node: nodes.Node) -> None:
-    """The title is already the ``<summary>``."""
-    raise nodes.SkipNode
 
 
 def _para(*parts: str | nodes.Node, classes: Iterable[str] = ()) -> nodes.paragraph:
@@ -109,18 +57,32 @@ def _path(name: str, full: str = "") -> evaldemo_module:
     return node
 
 
-def _named(name: str, label: str, full: str = "") -> list[nodes.Node]:
+class Name(NamedTuple):
+    """A module's access path in a sentence; ``full`` is its ``repr`` (shown on hover)."""
+
+    name: str
+    full: str = ""
+
+
+#: A sentence of the facts: its texts and the module names in it.
+Parts = list[str | Name]
+
+
+def _para_of(parts: Parts, classes: Iterable[str] = ()) -> nodes.paragraph:
+    """The docutils paragraph of a sentence (for every builder but HTML)."""
+    return _para(*(part if isinstance(part, str) else _path(part.name, part.full) for part in parts),
+                 classes=classes)
+
+
+def _named(name: str, label: str, full: str = "") -> Parts:
     """`` `net[2]` (Dropout, p=0.5) ``"""
-    return [_path(name, full), nodes.Text(f" ({label})" if label else "")]
+    return [Name(name, full), f" ({label})" if label else ""]
 
 
-def _with_names(text: str) -> list[nodes.Node]:
-    """Text from the worker, its `` `names` `` as literals."""
-    parts: list[nodes.Node] = []
-    for index, piece in enumerate(re.split(r"`([^`]+)`", text)):
-        if piece:
-            parts.append(_path(piece) if index % 2 else nodes.Text(piece))
-    return parts
+def _with_names(text: str) -> Parts:
+    """Text from the worker, its `` `names` `` as names."""
+    return [Name(piece) if index % 2 else piece
+            for index, piece in enumerate(re.split(r"`([^`]+)`", text)) if piece]
 
 
 def _values(differing: int | None, total: int | None, largest: float | None) -> str:
@@ -142,10 +104,15 @@ def _leaf_text(leaf: LeafDiff) -> str:
     return _values(leaf.differing, leaf.total, leaf.max_abs_diff)
 
 
-def _outputs(comparison: Comparison) -> list[nodes.Node]:
+def _outputs(comparison: Comparison) -> Parts:
+    """One output: one sentence (several: see :func:`_leaves`)."""
     a, b = comparison.modes
-    if len(comparison.leaves) == 1:
-        return [_para(f"Outputs ({a} vs {b}): {_leaf_text(comparison.leaves[0])}")]
+    return [f"Outputs ({a} vs {b}): {_leaf_text(comparison.leaves[0])}"]
+
+
+def _leaves(comparison: Comparison) -> list[nodes.Node]:
+    """Several outputs (a tuple, a dict): a sentence, then a list of them, leaf by leaf."""
+    a, b = comparison.modes
     listing = nodes.bullet_list()
     for leaf in comparison.leaves:
         listing += _item(_para(nodes.literal(leaf.path, leaf.path), f": {_leaf_text(leaf)}"))
@@ -161,96 +128,108 @@ def _label(row: LayerDiff) -> str:
     return f"{row.type}, {row.settings}" if row.settings else row.type
 
 
-def _parting(trace: Trace, outputs_differ: bool, fulls: dict[str, str]) -> nodes.paragraph:
+def _parting(trace: Trace, outputs_differ: bool, fulls: dict[str, str]) -> Parts:
     rows = {row.name: row for row in trace.layers}
     if not trace.parting:
         if trace.differing_calls or outputs_differ:
-            return _para("The modes part outside the traced modules: no module's output differs "
-                         "while its inputs were equal.")
+            return ["The modes part outside the traced modules: no module's output differs "
+                    "while its inputs were equal."]
         every = "the one traced module call" if trace.calls == 1 else f"all {_calls(trace.calls)} traced"
-        return _para(f"The modes do not part: {every} gave the same output in both modes.")
-    para = _para("The modes part at ")
+        return [f"The modes do not part: {every} gave the same output in both modes."]
+    parts: Parts = ["The modes part at "]
     for index, name in enumerate(trace.parting[:5]):
         if index:
-            para += nodes.Text(" and " if index == len(trace.parting[:5]) - 1 else ", ")
+            parts.append(" and " if index == len(trace.parting[:5]) - 1 else ", ")
         row = rows.get(name)
-        para += _named(name, _label(row) if row else "", fulls.get(name, ""))
+        parts += _named(name, _label(row) if row else "", fulls.get(name, ""))
     if len(trace.parting) > 5:
-        para += nodes.Text(f" (and {len(trace.parting) - 5} more)")
+        parts.append(f" (and {len(trace.parting) - 5} more)")
     if trace.differing_calls > len(trace.parting):
         it = "it" if len(trace.parting) == 1 else "them"
-        para += nodes.Text(f"; the layers after {it} inherit the difference")
-    return para
+        parts.append(f"; the layers after {it} inherit the difference")
+    return parts
 
 
-def _modules(found: Sequence[ModeModule]) -> list[nodes.Node]:
+def _modules(found: Sequence[ModeModule]) -> Parts:
     if not found:
-        return [_para("Mode-dependent modules: none found")]
-    para = _para("Mode-dependent modules: ")
+        return ["Mode-dependent modules: none found"]
+    parts: Parts = ["Mode-dependent modules: "]
     for index, module in enumerate(found):
         if index:
-            para += nodes.Text("; " if found[index - 1].no_effect else ", ")
-        para += _named(module.name, module.label, module.full)
+            parts.append("; " if found[index - 1].no_effect else ", ")
+        parts += _named(module.name, module.label, module.full)
         if module.no_effect:
-            para += nodes.Text(f": {module.no_effect}")
-    return [para]
+            parts.append(f": {module.no_effect}")
+    return parts
 
 
-def _repeatability(runs: Sequence[ModeRun]) -> nodes.paragraph:
-    para = _para("Repeatability: ")
+def _repeatability(runs: Sequence[ModeRun]) -> Parts:
+    parts: Parts = ["Repeatability: "]
     for index, run in enumerate(runs):
         if index:
-            para += nodes.Text("; ")
+            parts.append("; ")
         if run.deterministic is None:
-            para += nodes.Text(f"{run.mode}: not checked")
+            parts.append(f"{run.mode}: not checked")
         elif run.deterministic:
-            para += nodes.Text(f"{run.mode}: a second pass gave the same values")
+            parts.append(f"{run.mode}: a second pass gave the same values")
         else:
-            para += nodes.Text(f"{run.mode}: a second pass gave different values")
+            parts.append(f"{run.mode}: a second pass gave different values")
             if run.varied:
-                para += nodes.Text(", first at ")
-                para += _path(run.varied[0])
-    return para
+                parts += [", first at ", Name(run.varied[0])]
+    return parts
 
 
-def _buffers(runs: Sequence[ModeRun]) -> nodes.paragraph:
-    para = _para("Buffers changed by the pass: ")
+def _buffers(runs: Sequence[ModeRun]) -> Parts:
+    parts: Parts = ["Buffers changed by the pass: "]
     for index, run in enumerate(runs):
-        para += nodes.Text(("; " if index else "") + f"{run.mode}: ")
+        parts.append(("; " if index else "") + f"{run.mode}: ")
         for number, name in enumerate(run.buffers_changed):
-            para += nodes.Text(", " if number else "")
-            para += _path(name)
+            parts += [", " if number else "", Name(name)]
         if not run.buffers_changed:
-            para += nodes.Text("none")
-    return para
+            parts.append("none")
+    return parts
 
 
 def facts(result: ExampleResult, claims: nodes.Node | None = None, *, html: bool = False) -> nodes.container:
-    """"What the run shows": the items, the notes, then the folded per-layer table
-    (``html``: written by its visitor, see :func:`table`)."""
-    box = nodes.container(classes=["evaldemo-comparison"])
-    box += _para(nodes.strong("", "What the run shows"), classes=["evaldemo-title"])
-    items = nodes.bullet_list()
+    """"What the run shows": the items, the notes, then the folded per-layer table.
+
+    With ``html`` the sentences are kept as data and written by their visitor, and so is
+    the table (see :func:`table`); a list of several outputs, or claims, take the
+    docutils form, which every builder writes.
+    """
     comparison, trace = result.comparison, result.trace
-    if comparison is not None:
-        items += _item(*_outputs(comparison))
+    several = comparison is not None and len(comparison.leaves) != 1
+    items: list[Parts] = []
+    if comparison is not None and not several:
+        items.append(_outputs(comparison))
     if trace is not None:
         fulls = {module.name: module.full for module in result.mode_dependent}
-        items += _item(_parting(trace, comparison is not None and comparison.differ, fulls))
-    items += _item(*_modules(result.mode_dependent))
-    items += _item(_repeatability(result.runs))
-    items += _item(_para("Output tracks gradients (requires_grad): "
-                         + ", ".join(f"{r.mode} {_yes(r.requires_grad)}" for r in result.runs)))
-    items += _item(_buffers(result.runs))
-    if claims is not None:
-        items += _item(claims)
-    box += items
+        items.append(_parting(trace, comparison is not None and comparison.differ, fulls))
+    items.append(_modules(result.mode_dependent))
+    items.append(_repeatability(result.runs))
+    items.append(["Output tracks gradients (requires_grad): "
+                  + ", ".join(f"{r.mode} {_yes(r.requires_grad)}" for r in result.runs)])
+    items.append(_buffers(result.runs))
+    notes: list[Parts] = []
     if result.extra.get("device") == "cuda" and not all(r.deterministic for r in result.runs):
-        box += _para(GPU_NOTE, classes=["evaldemo-note"])
+        notes.append([GPU_NOTE])
     if comparison is not None and result.mode_dependent and not comparison.differ:
-        box += _para(SAME_OUTPUT_NOTE, classes=["evaldemo-note"])
-    for note in result.notes:
-        box += _para("Note: ", *_with_names(note), classes=["evaldemo-note"])
+        notes.append([SAME_OUTPUT_NOTE])
+    notes += [["Note: ", *_with_names(note)] for note in result.notes]
+    if html and not several and claims is None:
+        box: nodes.container = evaldemo_facts(classes=["evaldemo-comparison"])
+        box["items"], box["notes"] = items, notes
+    else:
+        box = nodes.container(classes=["evaldemo-comparison"])
+        box += _para(nodes.strong("", "What the run shows"), classes=["evaldemo-title"])
+        listing = nodes.bullet_list()
+        if comparison is not None and several:
+            listing += _item(*_leaves(comparison))
+        listing += [_item(_para_of(item)) for item in items]
+        if claims is not None:
+            listing += _item(claims)
+        box += listing
+        box += [_para_of(note, classes=["evaldemo-note"]) for note in notes]
     if trace is not None and trace.layers:
         box += table(trace, html=html)
     return box

@@ -13,7 +13,8 @@ from sphinx.util import logging
 from sphinx.util.display import status_iterator
 
 from ..config import EvalDemoConfig
-from . import claims, headstart, report, summary
+from . import claims, headstart, report
+from . import nodes as node_kinds
 from .cache import open_cache
 from .directive import EvalDemoDirective
 from .nodes import (
@@ -200,9 +201,10 @@ def setup(app: Sphinx) -> None:
     app.add_node(evaldemo_grid, html=(visit_grid_html, None))
     app.add_node(evaldemo_chart, html=(visit_chart_html, None))
     app.add_node(report.evaldemo_report)
-    app.add_node(summary.evaldemo_module, html=(summary.visit_module_html, None))
-    app.add_node(summary.evaldemo_trace, html=(summary.visit_trace_html, summary.depart_trace_html))
-    app.add_node(summary.evaldemo_trace_title, html=(summary.skip_html, None))
+    app.add_node(node_kinds.evaldemo_module, html=(node_kinds.visit_module_html, None))
+    app.add_node(node_kinds.evaldemo_trace, html=(node_kinds.visit_trace_html, node_kinds.depart_trace_html))
+    app.add_node(node_kinds.evaldemo_trace_title, html=(node_kinds.skip_html, None))
+    app.add_node(node_kinds.evaldemo_facts, html=(node_kinds.visit_facts_html, node_kinds.depart_facts_html))
     app.add_directive("evaldemo", EvalDemoDirective)
     app.add_directive("evaldemo-report", report.ReportDirective)
     app.add_event("evaldemo-record")
