@@ -94,19 +94,19 @@ def element_grid(view: TensorView, other: TensorView, mode: str, other_mode: str
     if not comparable(view, other) or view.numel > MAX_GRID or len(view.shape) > 2:
         return None
     assert view.values is not None and other.values is not None
+    texts = [_number(value, view.dtype) for value in view.values]
+    others = [_number(value, other.dtype) for value in other.values]
     cells = []
-    for mine, theirs in zip(view.values, other.values, strict=True):
-        text = _number(mine, view.dtype)
+    for mine, theirs, text, their_text in zip(view.values, other.values, texts, others, strict=True):
         if _same(mine, theirs):
             cells.append(Cell(text))
         elif mine == 0 and theirs != 0:
-            cells.append(Cell(text, "zeroed", f"zero in model.{mode}(), "
-                              f"{_number(theirs, other.dtype)} in model.{other_mode}()"))
+            cells.append(Cell(text, "zeroed", f"zero in model.{mode}(), {their_text} in model.{other_mode}()"))
         else:
-            cells.append(Cell(text, "differs", f"model.{other_mode}() gives {_number(theirs, other.dtype)}"))
+            cells.append(Cell(text, "differs", f"model.{other_mode}() gives {their_text}"))
     if not any(cell.kind for cell in cells):
         return None  # nothing to mark: the printout says it all
-    width = max(len(_number(v, t.dtype)) for t in (view, other) for v in t.values or ())
+    width = max(len(text) for text in texts + others)
     return Grid(mode, other_mode, view.shape[-1] if view.shape else 1, tuple(cells), width)
 
 
@@ -209,22 +209,19 @@ def chart(train: TensorView, eval_: TensorView) -> Chart | None:
     pad = (high - low) * 0.06
     low, high = low - pad, high + pad
 
-    def kind(e: float, t: float) -> str:
-        return "equal" if t == e else ("zeroed" if t == 0 else "differs")
-
     # points closer than a pixel share a marker, which says how many it stands for
-    spots = Counter(
-        (kind(e, t), _at(e, low, high, LEFT, WIDTH - RIGHT), _at(t, low, high, HEIGHT - BOTTOM, TOP))
-        for e, t in pairs
-    )
+    span, bottom = high - low, HEIGHT - BOTTOM  # as _at computes, so spots match the drawing
+    spots: Counter[tuple[str, float, float]] = Counter()
     first: dict[tuple[str, float, float], tuple[float, float]] = {}
-    for e, t in pairs:
-        first.setdefault(
-            (kind(e, t), _at(e, low, high, LEFT, WIDTH - RIGHT), _at(t, low, high, HEIGHT - BOTTOM, TOP)),
-            (e, t),
-        )
+    counts: Counter[str] = Counter()
+    for e, t in pairs:  # one pass: thousands of elements on a big output
+        kind = "equal" if t == e else ("zeroed" if t == 0 else "differs")
+        spot = (kind, round(LEFT + (e - low) / span * (WIDTH - RIGHT - LEFT), 1),
+                round(bottom + (t - low) / span * (TOP - bottom), 1))
+        spots[spot] += 1
+        counts[kind] += 1
+        first.setdefault(spot, (e, t))
     points = tuple(Point(e, t, spot[0], spots[spot]) for spot, (e, t) in first.items())
-    counts = Counter(kind(e, t) for e, t in pairs)
     text = (
         f"Train output plotted against eval output, {len(pairs)} elements: {counts['equal']} equal "
         f"(on the diagonal), {counts['zeroed']} zero in train only (on the horizontal zero line), "
@@ -280,9 +277,10 @@ def chart_html(drawn: Chart, caption: str) -> str:
                      f'<text class="evaldemo-tick-label" x="{left - 8}" y="{y(value) + 4}" '
                      f'text-anchor="end">{label}</text>')
     for point in drawn.points:
-        parts.append(_marker(point.kind, x(point.eval), y(point.train)))
+        across, up = x(point.eval), y(point.train)
+        parts.append(_marker(point.kind, across, up))
         if point.count > 1:
-            parts.append(f'<text class="evaldemo-count" x="{x(point.eval) + 7}" y="{y(point.train) - 6}">'
+            parts.append(f'<text class="evaldemo-count" x="{across + 7}" y="{up - 6}">'
                          f"\u00d7{point.count}</text>")
     parts.append(f'<text class="evaldemo-axis-label" x="{(left + right) / 2}" y="{HEIGHT - 8}" '
                  'text-anchor="middle">eval value</text>')
