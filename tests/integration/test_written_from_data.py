@@ -17,7 +17,7 @@ from tests.conftest import Build
 @pytest.fixture(scope="module")
 def app(sphinx_build: Build) -> SphinxTestApp:
     """The trace root (deep models, hostile reprs, notes, several outputs) built in HTML."""
-    return sphinx_build("trace", "html")
+    return sphinx_build("trace", "html", copy="trace-written-from-data")  # its own clean build
 
 
 def _html(app: SphinxTestApp, box: nodes.Node) -> str:
