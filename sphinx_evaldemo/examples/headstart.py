@@ -5,9 +5,9 @@ runs examples. The Runner starts it before Sphinx reads; this module starts it e
 still, from the extension's ``setup``, before Sphinx loads the remaining extensions,
 the builder and the environment (about 0.15 s on a small project). It does so only when
 the examples will surely run: a clean build (no saved environment) whose cache is local
-and empty (or ``evaldemo_execute = "force"``), with the local executor, and with the
-directive somewhere in the sources. Any other build starts its worker as before, or
-none. The Runner, made when the configuration is read, takes the started executor over
+and empty (or ``evaldemo_execute = "force"``), on this machine (the local executor, or
+a local Dask cluster, whose workers share such a parent), and with the directive
+somewhere in the sources. Any other build starts its worker as before, or none. The Runner, made when the configuration is read, takes the started executor over
 if the settings are still the same (a ``setup()`` in ``conf.py`` may change them);
 otherwise it is closed unused.
 """
@@ -68,7 +68,8 @@ def start(app: Sphinx) -> None:
         settings, _ = EvalDemoConfig.from_sphinx(app.config)
     if "://" in os.fspath(settings.cache_dir or ""):
         return  # a remote store: not worth its client's import this early
-    if settings.executor != "local" or not runs_surely(settings, empty_cache=True):
+    on_this_machine = settings.executor == "local" or settings.scheduler() == "local"
+    if not on_this_machine or not runs_surely(settings, empty_cache=True):
         return
     if not runs_surely(settings, empty_cache=False):  # only if nothing is stored yet
         cache = open_cache(settings, app.confdir, app.doctreedir, str(app.config.project))

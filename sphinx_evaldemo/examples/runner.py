@@ -83,6 +83,8 @@ class Runner:
         self._first_submit: float | None = None
         #: seconds each example run in this build took, by ``docname:line`` (for scheduling)
         self.durations: dict[str, float] = {}
+        self._durations: dict[str, float] | None = None  # the cache's record, read once
+        self._feeds_at_once: bool | None = None
         #: whether the cache's trouble (``cache.problem``) has been reported
         self.cache_warned = False
 
@@ -147,8 +149,25 @@ class Runner:
             return
         if record.key in self.pending or not self.must_run(record.key):
             return
-        if self._open().eager:  # otherwise runs go out after reading, longest first
+        if self.feeds_at_once:  # otherwise runs go out after reading, longest first
             self.pending[record.key] = self._submit(record.request)
+
+    @property
+    def feeds_at_once(self) -> bool:
+        """Whether each run goes out as soon as its page is read.
+
+        Always on one machine (``Executor.eager``). A cluster otherwise waits for the end
+        of reading to hand the runs out longest first; with no duration recorded in the
+        cache (a first build) there is nothing to sort by, so it is fed at once too.
+        """
+        if self._feeds_at_once is None:
+            self._feeds_at_once = self._open().eager or not self._recorded_durations()
+        return self._feeds_at_once
+
+    def _recorded_durations(self) -> dict[str, float]:
+        if self._durations is None:
+            self._durations = self.cache.durations()
+        return self._durations
 
     # -- running ------------------------------------------------------------------
 
@@ -180,7 +199,7 @@ class Runner:
         self._running.update(self.pending)
         if self.settings.execute != "force":  # one batch of reads, not one per example
             self.cache.prefetch(r.key for r in records if r.key and r.key not in self._running)
-        for record in longest_first(records, self.cache.durations()):
+        for record in longest_first(records, self._recorded_durations()):
             assert record.key is not None and record.request is not None
             if record.key not in self._running:
                 hit = None if self.settings.execute == "force" else self.cache.get(record.key)
@@ -254,7 +273,7 @@ class Runner:
         """Whether pages may be written while examples still run: a serial build whose
         executor took the runs while Sphinx read (Sphinx's ``-j`` writers are forked,
         and nothing of the executor may run then)."""
-        return not parallel_write and bool(self.pending) and self._open().eager
+        return not parallel_write and bool(self.pending) and self.feeds_at_once
 
     def start_pages(self, recorded: dict[str, list[ExampleRecord]]) -> list[Problem]:
         """Take what the cache has for the pages read; the runs go on (see :meth:`settle`)."""
@@ -331,6 +350,7 @@ class Runner:
         self.close(abort=failed)
         if not failed:
             self.cache.record_durations(self.durations)
+        self._durations = self._feeds_at_once = None  # a next build reads them again
         if not failed and self.reading >= all_pages:
             used = {r.key for records in recorded.values() for r in records if r.key}
             self.cache.prune(keep=used)

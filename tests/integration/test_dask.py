@@ -339,3 +339,58 @@ def test_a_scheduler_lost_mid_build_fails_the_running_example_without_a_hang(
     assert "1 examples ran, 0 came from the cache, 1 failed" in out
     # an infrastructure failure is not stored as the example's result
     assert not list((srcdir / "_build" / ".evaldemo-cache").rglob("??/*.json"))
+
+
+LOCAL_CLUSTER_SCRIPT = """\
+import os, sys, threading
+from pathlib import Path
+from sphinx.cmd.build import build_main
+
+status = build_main(sys.argv[1:])
+children = []
+for proc in Path("/proc").glob("[0-9]*"):
+    try:
+        fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        continue
+    if int(fields[1]) == os.getpid() and fields[0] != "Z":
+        children.append(proc.name)
+print("torch imported by the Sphinx process:", "torch" in sys.modules)
+print("evaldemo threads left:", sorted(t.name for t in threading.enumerate() if t.name.startswith("evaldemo")))
+print("child processes left:", len(children))
+sys.exit(status)
+"""
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_local_cluster_started_by_the_build_gives_the_local_pages(
+    tmp_path: Path, sphinx_build: Build, jobs: str
+) -> None:
+    """``evaldemo_dask_scheduler = "local"``: the build's own LocalCluster, whose workers
+    share one warm parent, gives the local executor's pages and leaves nothing behind."""
+    srcdir = tmp_path / "src"
+    shutil.copytree(ROOTS / "test-parallel", srcdir)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    env.pop("EVALDEMO_DASK_SCHEDULER", None)
+    done = subprocess.run(
+        [sys.executable, "-c", LOCAL_CLUSTER_SCRIPT, "-b", "text", "-j", jobs,
+         "-D", "evaldemo_executor=dask", "-D", "evaldemo_dask_scheduler=local",
+         str(srcdir), str(srcdir / "_build" / "text")],
+        capture_output=True, text=True, timeout=300, env=env, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr  # nothing from Dask (a busy dashboard port...)
+    closing = next(line for line in done.stdout.splitlines() if " examples ran, " in line)
+    # one warm parent for the cluster's two workers (threads of the build)
+    assert closing.startswith("evaldemo: 6 examples ran, 0 came from the cache, 1 failed, 1 worker started")
+    assert closing.endswith("on a local Dask cluster (2 workers)")
+    assert "torch imported by the Sphinx process: False" in done.stdout
+    assert "evaldemo threads left: []" in done.stdout
+    assert "child processes left: 0" in done.stdout
+    local = sphinx_build("parallel", copy=f"parallel-local-reference-{jobs}")
+    for page in ("index", "one", "two", "three", "four"):
+        ours = (srcdir / "_build" / "text" / f"{page}.txt").read_bytes()
+        assert ours == (Path(local.outdir) / f"{page}.txt").read_bytes(), page
+    assert [(w.file, w.line, w.type) for w in warnings(done.stderr)] == [
+        (w.file, w.line, w.type) for w in warnings(local.warning.getvalue())
+    ]

@@ -8,6 +8,11 @@ torch. The client is made lazily, in the main process, when the first example is
 submitted after reading (or before reading in a serial build, where Sphinx forks
 nothing), and closed in :meth:`DaskExecutor.close`, before Sphinx forks its writers.
 
+The local cluster (``evaldemo_dask_scheduler = "local"``) runs its workers as threads of
+the build's process: they share one :class:`LocalExecutor`, registered for the source
+folder before the cluster starts and started (like the local executor's) before reading,
+so one torch import serves them all, as it would serve the processes of one machine.
+
 Waits are bounded: connecting (``CONNECT_TIMEOUT``), and the whole cluster, which must
 finish some example within ``STALL_AFTER`` seconds plus the longest example's timeout
 while any is outstanding. A worker that dies mid-example has its task retried by the
@@ -110,6 +115,11 @@ class DaskExecutor:
         self._failed: SchedulerUnreachable | None = None
         self._warming: list[Any] = []  # warm-up tasks, kept so Dask does not cancel them
         self._gpu: bool | None = None  # whether a worker advertises GPU=1 (asked once)
+        #: The local cluster's workers are threads of this process: they share one
+        #: executor, started (and closed) here like the local executor's.
+        self._inner: LocalExecutor | None = None
+        if self.address == "local":
+            self._inner = LocalExecutor(settings.workers or default_size(), srcdir)
 
     # -- connecting -------------------------------------------------------------------
 
@@ -131,7 +141,7 @@ class DaskExecutor:
         except SchedulerUnreachable as error:
             self._failed = error
             return
-        if self._client is None:
+        if self._client is None or self._inner is not None:  # the inner one is started
             return
         warm = json.dumps(ExampleRequest(code="pass").to_dict())
         for address in self._worker_info():
@@ -149,14 +159,18 @@ class DaskExecutor:
                               "pip install 'sphinx-evaldemo[dask]'")
             return
         try:
-            if self.address == "local":
+            if self._inner is not None:
                 import dask
 
-                size = self.settings.workers or default_size()
+                size = self._inner.size
+                with _EXECUTORS_LOCK:
+                    _EXECUTORS[self.srcdir] = self._inner
                 with dask.config.set(LOCAL_SCHEDULER):
                     self._cluster = distributed.LocalCluster(
-                        n_workers=size,
-                        threads_per_worker=1, processes=True, dashboard_address=None,
+                        n_workers=size, threads_per_worker=1, processes=False,
+                        memory_limit=0, dashboard_address=None,
+                        # the scheduler's HTTP server (no dashboard): any free port here
+                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                     )
                 self._client = distributed.Client(self._cluster, timeout=CONNECT_TIMEOUT)
                 self._client.wait_for_workers(size, timeout=STARTUP_TIMEOUT)
@@ -182,7 +196,12 @@ class DaskExecutor:
             "%s; running the examples on this machine instead (set evaldemo_dask_unreachable "
             "= 'error' to stop the build in this case)", what, type="evaldemo", subtype="dask",
         )
-        self._local = LocalExecutor(self.settings.workers or default_size(), self.srcdir)
+        with _EXECUTORS_LOCK:
+            if self._inner is not None and _EXECUTORS.get(self.srcdir) is self._inner:
+                del _EXECUTORS[self.srcdir]
+        self._local, self._inner = self._inner, None  # a started one is kept
+        if self._local is None:
+            self._local = LocalExecutor(self.settings.workers or default_size(), self.srcdir)
 
     def _worker_info(self) -> dict[str, Any]:
         try:
@@ -203,8 +222,11 @@ class DaskExecutor:
         """In a serial build, connect and warm the workers while Sphinx reads.
 
         Under ``-j`` the readers fork next, and a client's threads must not exist then:
-        the connection waits for the first example, after reading.
+        the connection waits for the first example, after reading. The local cluster's
+        own warm parent starts now in any build, as the local executor's does.
         """
+        if self._inner is not None:
+            self._inner.prestart(expected, parallel=parallel)
         if parallel <= 1 and expected and self._connecting is None and self._client is None:
             self._connecting = threading.Thread(
                 target=self._connect_and_warm, name="evaldemo-dask-connect", daemon=True
@@ -247,8 +269,9 @@ class DaskExecutor:
         out = entry[0]
         try:
             payload = json.loads(task.result(timeout=CONNECT_TIMEOUT))
-            with self._lock:
-                self.started += payload["started"]
+            if self._inner is None:  # a shared inner executor is counted at close
+                with self._lock:
+                    self.started += payload["started"]
             out.set_result(ExampleResult.from_json(payload["result"]))
         except Exception as error:  # noqa: BLE001  # KilledWorker, a lost scheduler, ...
             out.set_result(ExampleResult(failure=_cluster_failure(error)))
@@ -302,6 +325,13 @@ class DaskExecutor:
         with contextlib.suppress(Exception):
             if cluster is not None:
                 cluster.close(timeout=CONNECT_TIMEOUT)
+        if self._inner is not None:
+            with _EXECUTORS_LOCK:
+                if _EXECUTORS.get(self.srcdir) is self._inner:
+                    del _EXECUTORS[self.srcdir]
+            self._inner.close(abort=abort)
+            self.started += self._inner.started
+            self._inner = None
 
     def where(self) -> str:
         if self._local is not None:
