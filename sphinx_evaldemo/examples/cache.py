@@ -22,15 +22,16 @@ from typing import TYPE_CHECKING
 
 from .. import __version__
 from .model import ExampleResult
+from .snapshot import BUNDLE, key_of, result_path
 from .stores import LocalStore, Store, StoreError, open_store
 
 if TYPE_CHECKING:
     from ..config import EvalDemoConfig
+    from .snapshot import Snapshot
 
 __all__ = ["Cache", "StoreError", "default_namespace", "fingerprint"]
 
 DURATIONS = "durations.json"
-_KEY = re.compile(r"[0-9a-f]{64}")
 
 
 def _version(distribution: str) -> str:
@@ -62,14 +63,23 @@ class Cache:
     """Results by key in one namespace of a store; a store that fails turns the cache off.
 
     Look-ups on a remote store are batched: the namespace is listed once (one request
-    per thousand results), and :meth:`prefetch` reads many results concurrently.
+    per thousand results), and :meth:`prefetch` reads many results concurrently. A
+    ``snapshot`` (a helper process started earlier, :mod:`.snapshot`) serves the listing
+    and the reads instead when it succeeds.
     """
 
     def __init__(self, store: Store | str | os.PathLike[str], namespace: str = "default",
-                 options: dict[str, object] | None = None) -> None:
+                 options: dict[str, object] | None = None,
+                 snapshot: Snapshot | None = None) -> None:
         self.namespace = namespace
         self._loaded: dict[str, ExampleResult] = {}
         self._listed: set[str] | None = None
+        self._snapshot = snapshot
+        #: what the snapshot read: every name of the namespace, and the results' bytes
+        self._names: list[str] | None = None
+        self._stored: dict[str, bytes] = {}
+        #: the keys of the bundle the snapshot read (None: not known)
+        self._bundled: frozenset[str] | None = None
         #: why the cache is (partly) off: an unusable folder, a store that refused a write
         self.problem: str | None = None
         self._reads = True  # False: the store cannot be used at all
@@ -87,16 +97,30 @@ class Cache:
             self.location = f"{self.store.describe()}/{namespace}"
 
     def check(self) -> str | None:
-        """Make sure results can be stored; otherwise turn the cache off and say why."""
-        try:
-            if self.local:
+        """Make sure results can be stored; otherwise turn the cache off and say why.
+
+        On a remote store the listing is the probe, and serves every look-up after it;
+        with a snapshot coming, it is left to the first look-up (:meth:`_keys`).
+        """
+        if self.local:
+            try:
                 self.store.probe(self.namespace)
-            else:  # listing the namespace is the probe, and serves every look-up after it
-                self._listed = _keys_of(self.store.names(self.namespace))
-        except StoreError as error:
-            self._off(str(error))
-            self._reads = False
+            except StoreError as error:
+                self._off(str(error))
+                self._reads = False
+        elif self._reads and self._snapshot is None:
+            self._keys()
         return self.problem
+
+    def close(self) -> None:
+        """End a snapshot helper that is still running (nothing asked for it)."""
+        if self._snapshot is not None:
+            self._snapshot.close()
+            self._snapshot = None
+
+    def listed(self) -> bool:
+        """Whether :meth:`has` and :meth:`empty` answer now, without waiting for a snapshot."""
+        return self.local or self._listed is not None or self._snapshot is None or self._snapshot.ready()
 
     def _off(self, why: str) -> None:
         if self.problem is None:
@@ -106,7 +130,7 @@ class Cache:
             )
 
     def _path(self, key: str) -> str:
-        return f"{self.namespace}/{key[:2]}/{key}.json"
+        return result_path(self.namespace, key)
 
     @property
     def local(self) -> bool:
@@ -115,13 +139,35 @@ class Cache:
     # -- reading --------------------------------------------------------------------
 
     def _keys(self) -> set[str]:
-        """Every key stored in the namespace (listed once per build on a remote store)."""
+        """Every key stored in the namespace (listed once per build on a remote store).
+
+        A store that cannot be listed turns the cache off (the warning says why).
+        """
         if self._listed is None:
+            found = self._snapshot.take() if self._snapshot is not None else None
+            self._snapshot = None
             try:
-                self._listed = _keys_of(self.store.names(self.namespace))
-            except StoreError:
+                if found is not None and found.error is not None:
+                    raise StoreError(found.error)
+                if found is not None:
+                    self._names, self._stored = found.names, found.data
+                    self._bundled = found.bundled
+                    self._listed = _keys_of(found.names)
+                else:
+                    self._listed = _keys_of(self.store.names(self.namespace))
+            except StoreError as error:
                 self._listed = set()
+                self._off(str(error))
+                self._reads = False
         return self._listed
+
+    def _read(self, paths: list[str]) -> dict[str, bytes]:
+        """The contents of ``paths``: the snapshot's where it has them, else the store's."""
+        found = {path: self._stored.pop(path) for path in paths if path in self._stored}
+        missing = [path for path in paths if path not in found]
+        if missing:
+            found.update(self.store.read_many(missing))
+        return found
 
     def has(self, key: str) -> bool:
         """Cheap: whether a result is stored (it may still turn out unreadable in :meth:`get`)."""
@@ -159,7 +205,7 @@ class Cache:
             wanted = [k for k in wanted if k in self._keys()]
         if not wanted:
             return
-        found = self.store.read_many([self._path(k) for k in wanted])
+        found = self._read([self._path(k) for k in wanted])
         for key in wanted:
             data = found.get(self._path(key))
             if data is None:
@@ -183,18 +229,19 @@ class Cache:
             return
         if self._listed is not None:
             self._listed.add(key)
+        self._stored.pop(self._path(key), None)
 
     def prune(self, keep: set[str]) -> int:
         """Remove every result of this namespace whose key is not in ``keep``; return how many."""
         if self.problem is not None:
             return 0
-        self._listed = None
-        try:
-            names = self.store.names(self.namespace, stale_temporaries=True)
-            stale = [
+        listed, self._names, self._listed = self._names, None, None
+        try:  # what the build's snapshot listed, if it had one: never what came after
+            names = listed if listed is not None else self.store.names(
+                self.namespace, stale_temporaries=True)
+            stale = [  # results no page uses, and temporary files a build left
                 name for name in names
-                if name.rsplit("/", 1)[-1].split(".", 1)[0] not in keep
-                and not name.endswith(DURATIONS)
+                if (key_of(name) or "") not in keep and not name.endswith((DURATIONS, BUNDLE))
             ]
             self.store.delete(stale)
         except StoreError:
@@ -203,13 +250,31 @@ class Cache:
             del self._loaded[key]
         return len(stale)
 
+    def bundle(self, keys: set[str]) -> None:
+        """After a full build, on a remote store: the results of ``keys`` in one object,
+        for the next build's snapshot (written only when its keys changed)."""
+        if self.local or self.problem is not None or not self._reads:
+            return
+        held = {key: self._loaded[key] for key in sorted(keys) if key in self._loaded}
+        if self._bundled is not None and self._bundled == held.keys():
+            return
+        text = json.dumps({"results": {key: result.to_json() for key, result in held.items()}})
+        try:
+            self.store.write(f"{self.namespace}/{BUNDLE}", text.encode("utf-8"))
+        except StoreError as error:
+            self._off(str(error))
+            return
+        self._bundled = frozenset(held)
+
     # -- durations, for longest-first scheduling -------------------------------------
 
     def durations(self) -> dict[str, float]:
         """Seconds each example (``docname:line``) took when it last ran."""
         if not self._reads:
             return {}
-        data = self.store.read_many([f"{self.namespace}/{DURATIONS}"])
+        if not self.local:
+            self._keys()  # takes the snapshot, which holds the durations too
+        data = self._read([f"{self.namespace}/{DURATIONS}"])
         try:
             found = json.loads(next(iter(data.values()), b"{}"))
         except ValueError:
@@ -232,12 +297,12 @@ class Cache:
 
 def _keys_of(names: Iterable[str]) -> set[str]:
     """The keys among a namespace's file names (``ab/<key>.json``)."""
-    stems = (name.rsplit("/", 1)[-1].removesuffix(".json") for name in names if name.endswith(".json"))
-    return {stem for stem in stems if _KEY.fullmatch(stem)}
+    return {key for key in map(key_of, names) if key is not None}
 
 
 def open_cache(settings: EvalDemoConfig, confdir: str | os.PathLike[str],
-               doctreedir: str | os.PathLike[str], project: str) -> Cache:
+               doctreedir: str | os.PathLike[str], project: str,
+               snapshot: Snapshot | None = None) -> Cache:
     """The cache the settings name; by default ``.evaldemo-cache`` beside the doctree folder.
 
     With ``make`` that is ``_build/.evaldemo-cache``, which ``make clean`` (``rm -rf
@@ -250,4 +315,4 @@ def open_cache(settings: EvalDemoConfig, confdir: str | os.PathLike[str],
     elif "://" not in location:
         location = str(Path(confdir, location))
     namespace = settings.cache_namespace or default_namespace(project)
-    return Cache(location, namespace, settings.cache_storage_options)
+    return Cache(location, namespace, settings.cache_storage_options, snapshot)

@@ -1,4 +1,4 @@
-"""A head start for the warm parent: on a clean build, torch loads while Sphinx starts up.
+"""A head start from the extension's ``setup``: torch, or the remote cache, while Sphinx starts.
 
 The warm parent's ``import torch`` (about a second) is the longest wait of a build that
 runs examples. The Runner starts it before Sphinx reads; this module starts it earlier
@@ -7,9 +7,15 @@ the builder and the environment (about 0.15 s on a small project). It does so on
 the examples will surely run: a clean build (no saved environment) whose cache is local
 and empty (or ``evaldemo_execute = "force"``), on this machine (the local executor, or
 a local Dask cluster, whose workers share such a parent), and with the directive
-somewhere in the sources. Any other build starts its worker as before, or none. The Runner, made when the configuration is read, takes the started executor over
-if the settings are still the same (a ``setup()`` in ``conf.py`` may change them);
-otherwise it is closed unused.
+somewhere in the sources. Any other build starts its worker as before, or none. The
+Runner, made when the configuration is read, takes the started executor over if the
+settings are still the same (a ``setup()`` in ``conf.py`` may change them); otherwise it
+is closed unused.
+
+With a remote cache (an fsspec URL) the head start is the cache's instead: a helper
+process reads the project's namespace (:mod:`.snapshot`) in any build that may look a
+result up, and the cache opened when the configuration is read takes what it found
+(the executor starts once that says what must run).
 """
 
 from __future__ import annotations
@@ -23,51 +29,38 @@ from weakref import WeakKeyDictionary
 from sphinx.util import logging
 
 from ..config import EvalDemoConfig
-from .cache import open_cache
+from . import snapshot
+from .cache import default_namespace, open_cache
 from .executors import Executor, open_executor
-from .runner import DIRECTIVE, runs_surely
+from .runner import reads_results, runs_surely
+from .scan import examples_in
 
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
 
-#: Source files looked at for a directive before giving up (a huge tree: no head start).
-LOOK_AT = 2000
-_SUFFIXES = (".md", ".rst", ".txt", ".ipynb")
-_SKIP = frozenset({"_build", "node_modules", "__pycache__", "venv"})
 #: Sphinx's saved environment; a build that finds one is not a clean build.
 _ENV_PICKLE = "environment.pickle"
 
+_SNAPSHOTS: WeakKeyDictionary[Sphinx, tuple[EvalDemoConfig, str, snapshot.Snapshot]] = (
+    WeakKeyDictionary())
 _STARTED: WeakKeyDictionary[Sphinx, tuple[EvalDemoConfig, Executor, weakref.finalize[Any, Any]]] = WeakKeyDictionary()
 
 
-def examples_in(srcdir: str | os.PathLike[str], limit: int = LOOK_AT) -> bool:
-    """Whether some source file under ``srcdir`` opens the directive (stops at the first)."""
-    looked = 0
-    for folder, dirs, files in os.walk(srcdir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP)
-        for name in files:
-            if not name.endswith(_SUFFIXES):
-                continue
-            looked += 1
-            if looked > limit:
-                return False
-            try:
-                text = Path(folder, name).read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
-            if DIRECTIVE.search(text):
-                return True
-    return False
-
-
 def start(app: Sphinx) -> None:
-    """Start the executor now if this build will surely run examples (see the module)."""
-    if (Path(app.doctreedir) / _ENV_PICKLE).exists():
-        return
+    """Start the executor now if this build will surely run examples, or the snapshot
+    of a remote cache (see the module)."""
     with logging.suppress_logging():  # problems are reported once, when the config is read
         settings, _ = EvalDemoConfig.from_sphinx(app.config)
-    if "://" in os.fspath(settings.cache_dir or ""):
-        return  # a remote store: not worth its client's import this early
+    location = os.fspath(settings.cache_dir or "")
+    if "://" in location and not location.startswith("file://"):
+        if reads_results(settings) and examples_in(app.srcdir):
+            namespace = settings.cache_namespace or default_namespace(str(app.config.project))
+            found = snapshot.start(location, namespace, settings.cache_storage_options)
+            if found is not None:
+                _SNAPSHOTS[app] = (settings, str(app.config.project), found)
+        return
+    if (Path(app.doctreedir) / _ENV_PICKLE).exists():
+        return
     on_this_machine = settings.executor == "local" or settings.scheduler() == "local"
     if not on_this_machine or not runs_surely(settings, empty_cache=True):
         return
@@ -95,3 +88,15 @@ def take(app: Sphinx, settings: EvalDemoConfig) -> Executor | None:
         executor.close()
         return None
     return executor
+
+
+def snapshot_of(app: Sphinx, settings: EvalDemoConfig) -> snapshot.Snapshot | None:
+    """The snapshot started for ``app``, if its settings and project are still the same."""
+    started = _SNAPSHOTS.pop(app, None)
+    if started is None:
+        return None
+    early, project, found = started
+    if (early, project) != (settings, str(app.config.project)):
+        found.close()
+        return None
+    return found

@@ -94,6 +94,11 @@ class Failure:
     lineno: int | None = None
 
 
+#: Failures of the harness or of where a run happened, not of what the example does:
+#: never stored (a later build, or a GPU machine sharing the cache, must still run it).
+UNSTORED = frozenset({"worker", "device", "cluster"})
+
+
 @dataclass(frozen=True, slots=True)
 class TensorView:
     """A numeric tensor in a mode's first output: its numbers, for marks, charts, summaries."""
@@ -310,3 +315,12 @@ def _trace_from_dict(data: dict[str, Any] | None) -> Trace | None:
         "layers": tuple(LayerDiff(**layer) for layer in data["layers"]),
         "parting": tuple(data["parting"]),
     })
+
+
+def harness_failure(result: ExampleResult) -> bool:
+    """Whether the run failed for a reason outside the example (it is never cached).
+
+    The harness broke (``worker``), the cluster lost the task (``cluster``), or no GPU
+    could run it (``device``): another build, or another machine, can still run it.
+    """
+    return result.failure is not None and result.failure.kind in UNSTORED

@@ -9,25 +9,21 @@ nowhere else.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, as_completed
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from ..config import EvalDemoConfig
 from .cache import Cache
 from .diagnose import diagnose
 from .executors import Executor, open_executor
-from .model import ExampleRequest, ExampleResult, Failure
+from .model import ExampleRequest, ExampleResult, Failure, harness_failure
 from .records import ExampleRecord
+from .scan import directives_in
 
 Source = Literal["run", "cache", "none"]  # "none": execute="cache" had no result
-
-#: How a directive opens in MyST (any fence) and in reStructuredText.
-DIRECTIVE = re.compile(r"\{evaldemo\}|\.\. evaldemo::")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +106,8 @@ class Runner:
     ) -> None:
         """Start workers now when examples will surely run, so torch loads while Sphinx reads."""
         self.reading = set(docnames)
-        if not self.may_run:
-            return
+        if not self.may_run or not self.cache.listed():
+            return  # a snapshot of a remote cache is on its way: see recorded()
         expected = self._runs_ahead(self.reading, recorded, source_of)
         if expected:
             self._open().prestart(expected, parallel=parallel)
@@ -135,7 +131,7 @@ class Runner:
                     if record.key is not None and not self.cache.has(record.key)
                 )
             elif cold:
-                count += _directives_in(source_of(docname))
+                count += directives_in(source_of(docname))
         return count
 
     def recorded(self, record: ExampleRecord) -> None:
@@ -147,7 +143,11 @@ class Runner:
         """
         if os.getpid() != self._main_pid or record.key is None or record.request is None:
             return
-        if record.key in self.pending or not self.must_run(record.key):
+        if record.key in self.pending or not self.may_run:
+            return
+        if self.settings.execute != "force" and not self.cache.listed():
+            return  # not known yet whether it is stored: it is looked up after reading
+        if not self.must_run(record.key):
             return
         if self.feeds_at_once:  # otherwise runs go out after reading, longest first
             self.pending[record.key] = self._submit(record.request)
@@ -351,9 +351,11 @@ class Runner:
         if not failed:
             self.cache.record_durations(self.durations)
         self._durations = self._feeds_at_once = None  # a next build reads them again
+        self.cache.close()
         if not failed and self.reading >= all_pages:
             used = {r.key for records in recorded.values() for r in records if r.key}
             self.cache.prune(keep=used)
+            self.cache.bundle(used)
         return problems
 
     def closing_line(self) -> str | None:
@@ -373,9 +375,9 @@ class Runner:
         return f"The examples that ran in this build ran on {self.where}."
 
 
-#: Failures of the harness or of where a run happened, not of what the example does:
-#: never stored (a later build, or a GPU machine sharing the cache, must still run it).
-UNSTORED = frozenset({"worker", "device", "cluster"})
+def reads_results(settings: EvalDemoConfig) -> bool:
+    """Whether a build with these settings looks results up (``never`` shows code only)."""
+    return settings.execute != "never"
 
 
 def runs_surely(settings: EvalDemoConfig, *, empty_cache: bool) -> bool:
@@ -394,20 +396,3 @@ def longest_first(records: list[ExampleRecord], seconds: dict[str, float]) -> li
         records,
         key=lambda r: (-seconds.get(f"{r.docname}:{r.lineno}", -1.0), order[id(r)]),
     )
-
-
-def harness_failure(result: ExampleResult) -> bool:
-    """Whether the run failed for a reason outside the example (it is never cached).
-
-    The harness broke (``worker``), the cluster lost the task (``cluster``), or no GPU
-    could run it (``device``): another build, or another machine, can still run it.
-    """
-    return result.failure is not None and result.failure.kind in UNSTORED
-
-
-def _directives_in(path: str) -> int:
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return 0
-    return len(DIRECTIVE.findall(text))

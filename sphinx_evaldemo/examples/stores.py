@@ -119,7 +119,11 @@ def _mtime(path: Path) -> float:
 
 
 class FsspecStore:
-    """Any fsspec filesystem; reads of many results go out concurrently (``fs.cat``)."""
+    """Any fsspec filesystem; reads of many results go out concurrently (``fs.cat``).
+
+    The filesystem (for S3: s3fs and botocore, about 0.4 s to import) is made on first
+    use, so a build whose reads a :mod:`.snapshot` helper served imports it only to write.
+    """
 
     def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
         try:
@@ -133,22 +137,28 @@ class FsspecStore:
         self.url = url.rstrip("/")
         protocol, _ = split_protocol(self.url)
         self.protocol = protocol or "file"
+        if self.protocol not in fsspec.available_protocols():
+            raise StoreError(f"fsspec knows no filesystem for {self.protocol}://")
         self._options = dict(options or {})
         self._made = fsspec.filesystem
-        try:
-            self._fs = self._made(self.protocol, skip_instance_cache=True, **self._options)
-        except (ImportError, ValueError, TypeError) as error:
-            raise StoreError(_reason(error)) from None
+        self._fs: Any = None
         self._pid = os.getpid()
-        self.root = self._fs._strip_protocol(self.url).rstrip("/")
+        self._root: str | None = None
 
     @property
     def fs(self) -> Any:
-        """The filesystem; a forked process (a ``-j`` writer) makes its own, as fsspec asks."""
-        if self._pid != os.getpid():
+        """The filesystem, made on first use; a forked process (a ``-j`` writer) makes its
+        own, as fsspec asks. Any exception it raises: a missing package, refused options."""
+        if self._fs is None or self._pid != os.getpid():
             self._fs = self._made(self.protocol, skip_instance_cache=True, **self._options)
             self._pid = os.getpid()
         return self._fs
+
+    @property
+    def root(self) -> str:
+        if self._root is None:
+            self._root = self.fs._strip_protocol(self.url).rstrip("/")
+        return self._root
 
     def describe(self) -> str:
         return self.url
@@ -188,8 +198,8 @@ class FsspecStore:
         return {self._relative(k): v for k, v in found.items() if isinstance(v, bytes)}
 
     def write(self, path: str, data: bytes) -> None:
-        target = self._full(path)
         try:
+            target = self._full(path)
             if self.protocol in _OBJECT_STORES:
                 self.fs.pipe_file(target, data)  # one PUT: the object appears whole
                 return
@@ -202,10 +212,10 @@ class FsspecStore:
             raise StoreError(_reason(error)) from None
 
     def delete(self, paths: Iterable[str]) -> None:
-        full = [self._full(p) for p in paths]
-        if full:
+        paths = list(paths)
+        if paths:
             try:
-                self.fs.rm(full)
+                self.fs.rm([self._full(p) for p in paths])
             except Exception as error:  # noqa: BLE001
                 raise StoreError(_reason(error)) from None
 

@@ -67,7 +67,8 @@ def on_config(app: Sphinx, conf: Config) -> None:
     settings, problems = EvalDemoConfig.from_sphinx(conf)
     for problem in problems:
         logger.warning(problem, type="evaldemo", subtype="config")
-    cache = open_cache(settings, app.confdir, app.doctreedir, conf.project)
+    cache = open_cache(settings, app.confdir, app.doctreedir, conf.project,
+                       headstart.snapshot_of(app, settings))
     run = Runner(settings, cache, str(app.srcdir), executor=headstart.take(app, settings))
     if cache.check():
         _cache_trouble(run)

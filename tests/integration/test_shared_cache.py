@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -75,8 +76,13 @@ def _keys(app: SphinxTestApp) -> set[str]:
 def _stored(endpoint: str, folder: str) -> dict[str, str]:
     """``{key: text}`` of every result object under ``folder`` of the bucket."""
     s3 = _bucket(endpoint)
-    names = [n for n in s3.find(f"{BUCKET}/{folder}") if n.endswith(".json") and "durations" not in n]
+    names = [n for n in s3.find(f"{BUCKET}/{folder}") if re.fullmatch(r"[0-9a-f]{64}\.json", Path(n).name)]
     return {Path(n).stem: s3.cat_file(n).decode() for n in names}
+
+
+def _bundled(endpoint: str, folder: str) -> dict[str, str]:
+    """``{key: text}`` of the namespace's bundle (what the last full build used)."""
+    return dict(json.loads(_bucket(endpoint).cat_file(f"{BUCKET}/{folder}/bundle.json"))["results"])
 
 
 def test_a_second_clean_checkout_runs_nothing(sphinx_build: Build, endpoint: str) -> None:
@@ -90,6 +96,8 @@ def test_a_second_clean_checkout_runs_nothing(sphinx_build: Build, endpoint: str
     # in the project's namespace (made from ``project``), one object per result
     stored = _stored(endpoint, "ci/evaldemo-cache")
     assert set(stored) == _keys(first) == _keys(second)
+    # and in one bundle, for the next checkout's snapshot to read at once
+    assert _bundled(endpoint, "ci/evaldemo-cache") == stored
     # nothing went to the local default folder
     assert not (Path(first.doctreedir).parent / ".evaldemo-cache").exists()
     # -j 2: forked readers and writers, the same pages from the same store
@@ -209,3 +217,85 @@ def test_a_stored_result_with_an_unknown_failure_kind_is_a_miss(sphinx_build: Bu
     assert "5 examples ran, 0 came from the cache, 0 failed" in _closing(again)
     assert _pages(again) == _pages(first)
     assert all(ExampleResult.from_json(p.read_text()).failure is None for p in files)
+
+
+# -- the snapshot: the remote namespace read by a helper while Sphinx starts ---------------
+
+SNAPSHOT_SCRIPT = """\
+import os, sys
+from pathlib import Path
+from sphinx.cmd.build import build_main
+
+status = build_main(sys.argv[1:])
+children = []
+for proc in Path("/proc").glob("[0-9]*"):
+    try:
+        fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        continue
+    if int(fields[1]) == os.getpid() and fields[0] != "Z":
+        children.append(proc.name)
+print("s3fs imported by the Sphinx process:", "s3fs" in sys.modules)
+print("child processes left:", len(children))
+sys.exit(status)
+"""
+
+
+def _command_line(srcdir: Path, endpoint: str, prefix: str, *more: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", SNAPSHOT_SCRIPT, "-b", "text", *more,
+         "-D", f"evaldemo_cache_dir=s3://{BUCKET}/{prefix}", str(srcdir), str(srcdir / "_build" / "text")],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+
+
+def test_a_build_that_only_reads_the_remote_cache_leaves_its_client_to_the_helper(
+    tmp_path: Path, endpoint: str
+) -> None:
+    """The first checkout writes (its own s3fs client); the second only reads, so the
+    snapshot helper's reads serve it: the Sphinx process never imports s3fs, and no
+    helper is left."""
+    shutil.copytree(ROOTS / "test-cache", tmp_path / "first")
+    first = _command_line(tmp_path / "first", endpoint, "snapshot")
+    assert first.returncode == 0, first.stderr
+    assert "5 examples ran, 0 came from the cache" in first.stdout
+    assert "s3fs imported by the Sphinx process: True" in first.stdout
+    for jobs in ("1", "2"):
+        srcdir = tmp_path / f"second-{jobs}"
+        shutil.copytree(ROOTS / "test-cache", srcdir)
+        second = _command_line(srcdir, endpoint, "snapshot", "-j", jobs)
+        assert second.returncode == 0, second.stderr
+        assert "WARNING" not in second.stderr, second.stderr
+        assert "0 examples ran, 5 came from the cache, 0 failed, 0 workers started" in second.stdout
+        assert "s3fs imported by the Sphinx process: False" in second.stdout
+        assert "child processes left: 0" in second.stdout
+        for page in ("index.txt", "dep.txt"):
+            assert (srcdir / "_build" / "text" / page).read_text() == (
+                tmp_path / "first" / "_build" / "text" / page).read_text()
+
+
+def test_an_edited_example_on_a_remote_cache_runs_alone_and_is_stored(
+    tmp_path: Path, endpoint: str
+) -> None:
+    """A checkout with one example changed: the others come from the snapshot, the
+    changed one runs (the executor starts once the snapshot says it must) and is stored."""
+    shutil.copytree(ROOTS / "test-cache", tmp_path / "first")
+    assert _command_line(tmp_path / "first", endpoint, "edited").returncode == 0
+    srcdir = tmp_path / "edited"
+    shutil.copytree(ROOTS / "test-cache", srcdir)
+    index = srcdir / "index.md"
+    index.write_text(index.read_text().replace(
+        'print("a script the tests delete")', 'print("a script, edited")'))
+    done = _command_line(srcdir, endpoint, "edited")
+    assert done.returncode == 0, done.stderr
+    assert "1 examples ran, 4 came from the cache, 0 failed, 1 worker started" in done.stdout
+    assert "a script, edited" in (srcdir / "_build" / "text" / "index.txt").read_text()
+    stored = _stored(endpoint, "edited/evaldemo-cache")
+    assert len(stored) == 5  # the stale one pruned
+    assert _bundled(endpoint, "edited/evaldemo-cache") == stored  # the bundle follows
+    assert "child processes left: 0" in done.stdout

@@ -17,6 +17,8 @@ from sphinx_evaldemo.examples import schema
 from sphinx_evaldemo.examples.cache import Cache, default_namespace, fingerprint
 from sphinx_evaldemo.examples.model import ExampleResult, Failure, ModeRun, Segment
 from sphinx_evaldemo.examples.runner import longest_first
+from sphinx_evaldemo.examples.snapshot import read_namespace
+from sphinx_evaldemo.examples.stores import FsspecStore
 
 KEY = "ab" + "0" * 62
 OTHER = "cd" + "1" * 62
@@ -227,3 +229,48 @@ def test_a_schema_mismatch_says_where(path: tuple[str | int, ...], value: object
     with pytest.raises(ValueError, match=re.escape(where)):
         schema.check(ExampleResult, data)
     schema.check(ExampleResult, json.loads(json.dumps(RAN)))  # the unchanged result passes
+
+
+def test_the_bundle_serves_what_it_holds_and_the_rest_is_read_on_its_own() -> None:
+    """What the snapshot helper reads (``read_namespace``), on a real fsspec filesystem."""
+    url = f"memory://evaldemo-{uuid.uuid4().hex}/prefix"
+    keys = [f"{i:02x}" + "f" * 62 for i in range(4)]
+    writer = Cache(url, "proj")
+    for key in keys[:3]:
+        writer.put(key, RESULT)
+    writer.bundle(set(keys[:3]))
+    store = FsspecStore(url)
+    found = read_namespace(store, "proj")
+    assert found["bundled"] == sorted(keys[:3])
+    writer.put(keys[3], RESULT)  # stored after the bundle was written
+    found = read_namespace(store, "proj")
+    assert found["bundled"] == sorted(keys[:3])
+    assert {n for n in found["data"] if n.endswith(".json") and "bundle" not in n} == {
+        f"proj/{k[:2]}/{k}.json" for k in keys}
+    assert all(ExampleResult.from_json(found["data"][f"proj/{k[:2]}/{k}.json"]) == RESULT for k in keys)
+    # a damaged bundle costs only the reads it would have saved
+    store.write("proj/bundle.json", b"{not json")
+    found = read_namespace(store, "proj")
+    assert found["bundled"] is None
+    assert all(ExampleResult.from_json(found["data"][f"proj/{k[:2]}/{k}.json"]) == RESULT for k in keys)
+    # a bundled result whose object was pruned is not served: the objects are the truth
+    writer.bundle(set(keys))
+    writer.prune(keep=set(keys[1:]))
+    found = read_namespace(store, "proj")
+    assert f"proj/{keys[0][:2]}/{keys[0]}.json" not in found["data"]
+    assert store.names("proj").count("proj/bundle.json") == 1  # a prune keeps the bundle
+
+
+def test_the_bundle_is_written_only_when_its_keys_change() -> None:
+    url = f"memory://evaldemo-{uuid.uuid4().hex}/prefix"
+    writer = Cache(url, "proj")
+    writer.put(KEY, RESULT)
+    writer.bundle({KEY})
+    store = FsspecStore(url)
+    assert store.names("proj").count("proj/bundle.json") == 1
+    store.delete(["proj/bundle.json"])  # so that a second write would show
+    writer.bundle({KEY})
+    assert "proj/bundle.json" not in store.names("proj")
+    writer.put(OTHER, RESULT)
+    writer.bundle({KEY, OTHER})
+    assert "proj/bundle.json" in store.names("proj")

@@ -11,7 +11,6 @@ line, written with functions taken before the example could replace them.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import json
 import os
@@ -22,6 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..model import ExampleRequest
+from ..prctl import die_with_parent
 from .capture import stream_to
 from .run import run_example
 
@@ -35,27 +35,12 @@ _format_exc = traceback.format_exc
 #: The first line a child writes on its result pipe, once it can run the example.
 READY = b"ready\n"
 
-#: Linux ``prctl`` option: the signal a process gets when its parent dies.
-_PR_SET_PDEATHSIG = 1
-
-
 def write_all(fd: int, data: bytes) -> None:
     """Write all of ``data`` (a pipe may take it in parts); a closed pipe loses it."""
     view = memoryview(data)
     with contextlib.suppress(OSError):  # the parent is gone, or the example closed the pipe
         while view:
             view = view[_write(fd, view) :]
-
-
-def die_with_parent() -> None:
-    """Have the kernel kill this process if its parent dies (Linux; elsewhere a no-op)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
 
 
 def detach(err_fd: int, close: Iterable[int]) -> None:

@@ -23,9 +23,10 @@ from collections import deque
 from typing import IO, Any
 
 from ..model import ExampleRequest
+from ..prctl import become_subreaper
 from .capture import Capture, visible_tree
 from .child import READY
-from .processes import Child, answer, become_subreaper, own_children
+from .processes import Child, answer, own_children
 
 #: How a child is made: forked from this warm process, or started fresh (``spawn``).
 FORK, SPAWN = "fork", "spawn"

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import ctypes
 import json
 import os
 import re
 import signal
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,10 +18,6 @@ from .capture import Capture
 
 #: How long a freshly started child may take to import torch.
 STARTUP_TIMEOUT = 180.0
-
-#: Linux ``prctl`` option: orphaned descendants are re-parented to this process.
-_PR_SET_CHILD_SUBREAPER = 36
-
 
 @dataclass
 class Child:
@@ -135,17 +129,6 @@ def crash_report(stderr: str) -> str:
             continue
         kept.append(line)
     return "\n".join(kept).strip() + "\n"
-
-
-def become_subreaper() -> bool:
-    """Linux: adopt the orphans of the examples' processes, so none escapes the build."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
 
 
 def own_children() -> set[int]:

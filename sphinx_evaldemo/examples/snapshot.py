@@ -1,0 +1,198 @@
+"""A remote result cache, read by a helper process while Sphinx starts up.
+
+Reading a cache on object storage costs the import of its filesystem (for S3, s3fs and
+botocore: about 0.4 s of CPU), a listing of the namespace and one batch of reads: as
+long as a warm local build of a small project takes. Started from the extension's
+``setup``, a helper process does all of it on another core while Sphinx loads its
+extensions, reads the pages and resolves them; the build takes the names and the
+stored results when it first needs them, and imports the filesystem itself only to
+write (a result that ran, the durations, a prune that removes something).
+
+The helper gets its request on stdin (the storage options may hold credentials, which
+a command line would show to every user of the machine), writes what it found to a
+file the build named, and exits; the kernel kills it if the build dies first (Linux).
+A store it cannot read (no such bucket, no access, no connection) turns the cache off
+with the usual warning, without the build trying again; anything else that goes wrong
+in it (a crash, no answer within :data:`WAIT` seconds) leaves the build to read the
+store itself, as it would without a helper.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .stores import Store
+
+#: Seconds the build waits for the helper before it reads the store itself.
+WAIT = 120.0
+#: A result's key: the hash of what produced it.
+KEY = re.compile(r"[0-9a-f]{64}")
+#: The namespace's bundle: the results the last full build used, in one object, so that
+#: the helper makes one read instead of one per result. A hint, like the durations: the
+#: result objects stay the truth, and a result the bundle lacks is read on its own.
+BUNDLE = "bundle.json"
+
+
+def result_path(namespace: str, key: str) -> str:
+    """Where a result lives in its namespace (a folder per two hex digits)."""
+    return f"{namespace}/{key[:2]}/{key}.json"
+
+
+def key_of(name: str) -> str | None:
+    """The key a stored name holds the result of, or ``None`` (durations, bundle...)."""
+    stem = name.rsplit("/", 1)[-1].removesuffix(".json")
+    return stem if name.endswith(".json") and KEY.fullmatch(stem) else None
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the helper read: every name of the namespace (as the store lists them) and
+    the contents of its results (``.json`` names); or why the store cannot be read."""
+
+    names: list[str]
+    data: dict[str, bytes]
+    error: str | None = None
+    #: the keys the bundle held (``None``: no bundle was read)
+    bundled: frozenset[str] | None = None
+
+
+class Snapshot:
+    """The helper process reading ``namespace`` of the store at ``location``."""
+
+    def __init__(self, location: str, namespace: str, options: dict[str, Any] | None) -> None:
+        request = json.dumps({"location": location, "namespace": namespace, "options": options or {}})
+        handle, self._out = tempfile.mkstemp(prefix="evaldemo-snapshot-", suffix=".json")
+        os.close(handle)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", __name__, self._out],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self._finalizer = weakref.finalize(self, _end, self._process, self._out)
+        try:
+            assert self._process.stdin is not None
+            self._process.stdin.write(request.encode("utf-8"))
+            self._process.stdin.close()
+        except OSError:  # it died at once: take() finds no answer
+            pass
+        self._taken = False
+
+    def ready(self) -> bool:
+        """Whether :meth:`take` would answer without waiting."""
+        return self._taken or self._process.poll() is not None
+
+    def take(self) -> Found | None:
+        """What the helper read, once (``None``: it failed, read the store yourself)."""
+        if self._taken:
+            return None
+        self._taken = True
+        try:
+            self._process.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            self.close()
+            return None
+        try:
+            answer = json.loads(Path(self._out).read_text(encoding="utf-8"))
+            if "error" in answer:
+                return Found([], {}, str(answer["error"]))
+            names, data, bundled = answer["names"], answer["data"], answer["bundled"]
+            return Found(
+                list(names), {name: text.encode("utf-8") for name, text in data.items()},
+                bundled=None if bundled is None else frozenset(bundled),
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """End the helper if it still runs; remove its answer."""
+        self._taken = True
+        self._finalizer()
+
+
+def _end(process: subprocess.Popen[bytes], out: str) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    for path in (Path(out), Path(f"{out}.tmp")):
+        path.unlink(missing_ok=True)
+
+
+def start(location: str, namespace: str, options: dict[str, Any] | None) -> Snapshot | None:
+    """A helper reading the namespace now, or ``None`` where one cannot be started."""
+    try:
+        return Snapshot(location, namespace, options)
+    except (OSError, TypeError, ValueError):  # options JSON cannot carry, no process left
+        return None
+
+
+def read_namespace(store: Store, namespace: str) -> dict[str, Any]:
+    """Every name of the namespace and the text of each result and hint in it: the
+    bundle's results first (one read), then those it lacks, all at once."""
+    names = store.names(namespace, stale_temporaries=True)
+    hints = [name for name in names if name.endswith(".json") and key_of(name) is None]
+    data = _texts(store.read_many(hints))
+    bundled = _bundle(data.pop(f"{namespace}/{BUNDLE}", None))
+    for name in names:
+        key = key_of(name)
+        if key is not None and bundled is not None and key in bundled:
+            data[name] = bundled[key]
+    rest = [name for name in names if key_of(name) is not None and name not in data]
+    data.update(_texts(store.read_many(rest)))
+    return {"names": names, "data": data, "bundled": None if bundled is None else sorted(bundled)}
+
+
+def _texts(found: dict[str, bytes]) -> dict[str, str]:
+    texts = {}
+    for name, content in found.items():
+        with contextlib.suppress(UnicodeDecodeError):  # not a result: a miss anyway
+            texts[name] = content.decode("utf-8")
+    return texts
+
+
+def _bundle(text: str | None) -> dict[str, str] | None:
+    """A bundle's results by key (``None``: none, or not a bundle)."""
+    if text is None:
+        return None
+    try:
+        results = json.loads(text)["results"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(results, dict):
+        return None
+    return {k: v for k, v in results.items() if isinstance(v, str) and KEY.fullmatch(k)}
+
+
+def main(out: str) -> None:
+    """The helper: list the namespace, read its results, write them to ``out``."""
+    from .prctl import die_with_parent
+    from .stores import FsspecStore, StoreError
+
+    die_with_parent()
+    request = json.loads(sys.stdin.read())
+    answer: dict[str, Any]
+    try:
+        store = FsspecStore(request["location"], request["options"])
+        answer = read_namespace(store, request["namespace"])
+    except StoreError as error:  # the cache is off for this build, and the warning says why
+        answer = {"error": str(error)}
+    temporary = Path(f"{out}.tmp")
+    with temporary.open("w", encoding="utf-8") as stream:
+        json.dump(answer, stream)
+    temporary.replace(out)
+    os._exit(0)  # no teardown of the filesystem's sessions: the build is waiting
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
