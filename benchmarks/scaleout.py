@@ -9,9 +9,9 @@ Three measurements, each from one run of fresh command-line builds (``python -m 
   cores, like a GPU kernel or I/O) on 1, 2, 4 and 8 Dask worker processes of a cluster
   started and warmed here; the makespan (the examples' own time from the build's closing
   line) against the ideal 32 s / workers;
-* shared cache: a second clean checkout building against the S3 prefix the first one
-  filled (moto's server on 127.0.0.1) against a warm local build (a clean checkout whose
-  local cache folder holds every result);
+* shared cache: clean checkouts building against the S3 prefix a first one filled
+  (moto's server on 127.0.0.1) against warm local builds (clean checkouts whose local
+  cache folder holds every result), ``--repeats`` of each, alternating;
 * the author loop: after one example is edited, the incremental rebuild with a Dask
   cluster kept running (torch already imported) against the local executor.
 
