@@ -65,15 +65,24 @@ def _build(app: SphinxTestApp) -> str:
     return (app.outdir / "index.txt").read_text(encoding="utf-8")
 
 
-def test_a_clean_build_with_an_empty_cache_starts_the_worker_before_it_reads(tmp_path: Path) -> None:
+@pytest.mark.parametrize("executor", ["local", "a local Dask cluster"])
+def test_a_clean_build_with_an_empty_cache_starts_the_worker_before_it_reads(
+    tmp_path: Path, executor: str
+) -> None:
+    """The local executor, and a local Dask cluster, whose workers share one warm parent."""
+    overrides: dict[str, object] = {}
+    if executor != "local":
+        pytest.importorskip("distributed")
+        overrides = {"evaldemo_executor": "dask", "evaldemo_dask_scheduler": "local", "evaldemo_workers": 2}
     before = _workers()
-    app = _start(_project(tmp_path / "src"))
+    app = _start(_project(tmp_path / "src"), **overrides)
     started = _workers() - before
     assert len(started) == 1, "no warm parent was started during Sphinx's start-up"
     text = _build(app)
     assert "Outputs (train vs eval)" in text
     run = wiring.runner(app)
     assert (run.ran, run.workers_started) == (1, 1)  # the build used the head-started one
+    assert run.where == ("this machine" if executor == "local" else "a local Dask cluster (2 workers)")
     assert _workers() - before == set()
 
 
