@@ -87,6 +87,11 @@ class Snapshot:
             pass
         self._taken = False
 
+    @property
+    def pid(self) -> int:
+        """The helper's process id (for tests and diagnostics)."""
+        return self._process.pid
+
     def ready(self) -> bool:
         """Whether :meth:`take` would answer without waiting."""
         return self._taken or self._process.poll() is not None

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ from typing import Any
 import pytest
 from sphinx.testing.util import SphinxTestApp
 
+from sphinx_evaldemo.examples import snapshot
+from sphinx_evaldemo.examples.cache import Cache
 from sphinx_evaldemo.examples.model import ExampleResult
 from sphinx_evaldemo.examples.records import examples
 from tests.conftest import ROOTS, Build
@@ -299,3 +302,28 @@ def test_an_edited_example_on_a_remote_cache_runs_alone_and_is_stored(
     assert len(stored) == 5  # the stale one pruned
     assert _bundled(endpoint, "edited/evaldemo-cache") == stored  # the bundle follows
     assert "child processes left: 0" in done.stdout
+
+
+@pytest.mark.parametrize("fate", ["answers", "is killed"])
+def test_a_snapshot_serves_the_cache_and_a_dead_helper_leaves_it_to_the_store(
+    sphinx_build: Build, endpoint: str, fate: str
+) -> None:
+    """The helper is a real process against the real endpoint: killed at once, the cache
+    reads the store itself and finds the same results."""
+    prefix = f"helper-{fate.replace(' ', '-')}"
+    first = sphinx_build("cache", copy=f"{prefix}-first", confoverrides=_on_s3(endpoint, prefix))
+    options = {"endpoint_url": endpoint, **CREDENTIALS}
+    started = snapshot.start(f"s3://{BUCKET}/{prefix}", "evaldemo-cache", options)
+    assert started is not None
+    if fate == "is killed":
+        os.kill(started.pid, signal.SIGKILL)
+    cache = Cache(f"s3://{BUCKET}/{prefix}", "evaldemo-cache", options, snapshot=started)
+    assert cache.check() is None
+    keys = _keys(first)
+    assert all(cache.has(key) for key in keys)
+    cache.prefetch(keys)
+    assert all(cache.get(key) == ExampleResult.from_json(text) for key, text in _stored(endpoint, f"{prefix}/evaldemo-cache").items())
+    assert cache.durations()  # the first build recorded how long each example took
+    assert cache.problem is None
+    with pytest.raises(ProcessLookupError):  # the helper is gone, either way
+        os.kill(started.pid, 0)
