@@ -156,3 +156,27 @@ def warnings_of(app: Any) -> list[str]:
     """The build's warning and error lines, colours stripped."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", app.warning.getvalue())
     return [line for line in text.splitlines() if "WARNING" in line or "ERROR" in line]
+
+
+#: A command-line build, ``python -c LEFT_BEHIND <sphinx-build arguments>``, that then
+#: prints what it left in its process: modules (torch, s3fs), our threads, child processes.
+LEFT_BEHIND = """\
+import os, sys, threading
+from pathlib import Path
+from sphinx.cmd.build import build_main
+
+status = build_main(sys.argv[1:])
+children = []
+for proc in Path("/proc").glob("[0-9]*"):
+    try:
+        fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        continue
+    if int(fields[1]) == os.getpid() and fields[0] != "Z":
+        children.append(proc.name)
+print("torch imported by the Sphinx process:", "torch" in sys.modules)
+print("s3fs imported by the Sphinx process:", "s3fs" in sys.modules)
+print("evaldemo threads left:", sorted(t.name for t in threading.enumerate() if t.name.startswith("evaldemo")))
+print("child processes left:", len(children))
+sys.exit(status)
+"""

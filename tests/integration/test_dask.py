@@ -28,7 +28,7 @@ from sphinx.testing.util import SphinxTestApp
 from sphinx_evaldemo.examples.executors.dask import SchedulerUnreachable
 from sphinx_evaldemo.examples.records import examples
 from tests.conftest import ROOTS, Build
-from tests.helpers import flat, line_of, warnings
+from tests.helpers import LEFT_BEHIND, flat, line_of, warnings
 
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
@@ -341,27 +341,6 @@ def test_a_scheduler_lost_mid_build_fails_the_running_example_without_a_hang(
     assert not list((srcdir / "_build" / ".evaldemo-cache").rglob("??/*.json"))
 
 
-LOCAL_CLUSTER_SCRIPT = """\
-import os, sys, threading
-from pathlib import Path
-from sphinx.cmd.build import build_main
-
-status = build_main(sys.argv[1:])
-children = []
-for proc in Path("/proc").glob("[0-9]*"):
-    try:
-        fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        continue
-    if int(fields[1]) == os.getpid() and fields[0] != "Z":
-        children.append(proc.name)
-print("torch imported by the Sphinx process:", "torch" in sys.modules)
-print("evaldemo threads left:", sorted(t.name for t in threading.enumerate() if t.name.startswith("evaldemo")))
-print("child processes left:", len(children))
-sys.exit(status)
-"""
-
-
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_local_cluster_started_by_the_build_gives_the_local_pages(
     tmp_path: Path, sphinx_build: Build, jobs: str
@@ -373,7 +352,7 @@ def test_a_local_cluster_started_by_the_build_gives_the_local_pages(
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     env.pop("EVALDEMO_DASK_SCHEDULER", None)
     done = subprocess.run(
-        [sys.executable, "-c", LOCAL_CLUSTER_SCRIPT, "-b", "text", "-j", jobs,
+        [sys.executable, "-c", LEFT_BEHIND, "-b", "text", "-j", jobs,
          "-D", "evaldemo_executor=dask", "-D", "evaldemo_dask_scheduler=local",
          str(srcdir), str(srcdir / "_build" / "text")],
         capture_output=True, text=True, timeout=300, env=env, check=False,

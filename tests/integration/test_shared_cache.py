@@ -28,7 +28,7 @@ from sphinx_evaldemo.examples.cache import Cache
 from sphinx_evaldemo.examples.model import ExampleResult
 from sphinx_evaldemo.examples.records import examples
 from tests.conftest import ROOTS, Build
-from tests.helpers import flat, warnings
+from tests.helpers import LEFT_BEHIND, flat, warnings
 
 s3fs = pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
@@ -224,25 +224,6 @@ def test_a_stored_result_with_an_unknown_failure_kind_is_a_miss(sphinx_build: Bu
 
 # -- the snapshot: the remote namespace read by a helper while Sphinx starts ---------------
 
-SNAPSHOT_SCRIPT = """\
-import os, sys
-from pathlib import Path
-from sphinx.cmd.build import build_main
-
-status = build_main(sys.argv[1:])
-children = []
-for proc in Path("/proc").glob("[0-9]*"):
-    try:
-        fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        continue
-    if int(fields[1]) == os.getpid() and fields[0] != "Z":
-        children.append(proc.name)
-print("s3fs imported by the Sphinx process:", "s3fs" in sys.modules)
-print("child processes left:", len(children))
-sys.exit(status)
-"""
-
 
 def _command_line(srcdir: Path, endpoint: str, prefix: str, *more: str) -> subprocess.CompletedProcess[str]:
     env = {
@@ -251,7 +232,7 @@ def _command_line(srcdir: Path, endpoint: str, prefix: str, *more: str) -> subpr
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
     return subprocess.run(
-        [sys.executable, "-c", SNAPSHOT_SCRIPT, "-b", "text", *more,
+        [sys.executable, "-c", LEFT_BEHIND, "-b", "text", *more,
          "-D", f"evaldemo_cache_dir=s3://{BUCKET}/{prefix}", str(srcdir), str(srcdir / "_build" / "text")],
         env=env, capture_output=True, text=True, timeout=300, check=False,
     )
