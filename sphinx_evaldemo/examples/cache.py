@@ -162,9 +162,13 @@ class Cache:
         return self._listed
 
     def _read(self, paths: list[str]) -> dict[str, bytes]:
-        """The contents of ``paths``: the snapshot's where it has them, else the store's."""
+        """The contents of ``paths``: the snapshot's where it has them, else the store's
+        (only for names the snapshot listed, when there was one: the others are absent)."""
         found = {path: self._stored.pop(path) for path in paths if path in self._stored}
         missing = [path for path in paths if path not in found]
+        if self._names is not None:
+            listed = set(self._names)
+            missing = [path for path in missing if path in listed]
         if missing:
             found.update(self.store.read_many(missing))
         return found

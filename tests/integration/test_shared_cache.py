@@ -261,6 +261,12 @@ def test_a_build_that_only_reads_the_remote_cache_leaves_its_client_to_the_helpe
         for page in ("index.txt", "dep.txt"):
             assert (srcdir / "_build" / "text" / page).read_text() == (
                 tmp_path / "first" / "_build" / "text" / page).read_text()
+    # a name the snapshot did not list is absent: it is not looked for again
+    _bucket(endpoint).rm(f"{BUCKET}/snapshot/evaldemo-cache/durations.json")
+    shutil.copytree(ROOTS / "test-cache", tmp_path / "third")
+    third = _command_line(tmp_path / "third", endpoint, "snapshot")
+    assert "0 examples ran, 5 came from the cache" in third.stdout, third.stderr
+    assert "s3fs imported by the Sphinx process: False" in third.stdout
 
 
 def test_an_edited_example_on_a_remote_cache_runs_alone_and_is_stored(
