@@ -9,6 +9,8 @@ parent got its head start.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,8 @@ from sphinx.testing.util import SphinxTestApp
 
 from sphinx_evaldemo.examples import wiring
 from tests.helpers import warnings_of
+
+REPO = Path(__file__).resolve().parents[2]
 
 EXAMPLE = """\
 # Head start
@@ -141,3 +145,31 @@ def test_objects_are_frozen_while_pages_are_written_and_unfrozen_after(tmp_path:
     assert frozen and all(count > 10_000 for count in frozen)
     assert gc.get_freeze_count() == 0
     assert gc.isenabled()
+
+
+EXIT_SCRIPT = """\
+import atexit, gc, sys
+from sphinx.cmd.build import build_main
+
+# registered before the extension's hook, so it runs after it (atexit is last-in,
+# first-out): what the interpreter's last collections will find
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 10_000, flush=True))
+status = build_main(sys.argv[1:])
+print("frozen after the build:", gc.get_freeze_count(), flush=True)
+sys.exit(status)
+"""
+
+
+def test_a_command_line_build_freezes_its_objects_only_at_exit(tmp_path: Path) -> None:
+    """The interpreter's last collections skip what the build made; until then, nothing
+    stays frozen (a process running several builds collects normally)."""
+    srcdir = _project(tmp_path / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT, "-b", "text", str(srcdir), str(srcdir / "_build")],
+        capture_output=True, text=True, timeout=300, env=env, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "frozen after the build: 0" in done.stdout
+    assert "frozen at exit: True" in done.stdout
+    assert "Outputs (train vs eval)" in (srcdir / "_build" / "index.txt").read_text(encoding="utf-8")
