@@ -10,11 +10,8 @@ or the ``browser`` extra is missing (failing under ``CI=true``).
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import http.server
 import itertools
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,16 +19,8 @@ from typing import Any
 import pytest
 from sphinx.testing.util import SphinxTestApp
 
-from tests.browser.test_layout import (
-    CHROMIUM,
-    FLAGS,
-    PACKAGES,
-    THEMES,
-    WIDTHS,
-    _missing_packages,
-    _require,
-    _violations,
-)
+from tests.browser.conftest import PACKAGES, missing_packages, require, serve
+from tests.browser.test_layout import THEMES, WIDTHS, _violations
 from tests.conftest import Build
 from tests.helpers import warnings
 
@@ -87,30 +76,10 @@ FACTS_JS = r"""
 """
 
 
-@pytest.fixture(scope="module")
-def article_browser() -> Iterator[Any]:
-    """Chromium for this module only: Playwright's sync API allows one driver at a time in
-    a thread, and ``test_layout.py`` (which runs after this module) starts its own."""
-    _require(_missing_packages("playwright", "axe_playwright_python"))
-    _require(None if CHROMIUM.exists() else f"{CHROMIUM} is missing (Debian: apt-get install chromium)")
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        _require("another Playwright driver is running in this process (run this module first)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture(scope="session")
 def kp_built(sphinx_build: Build) -> Callable[[str], SphinxTestApp]:
     """``kp_built(theme)``: test-kp built under ``theme`` (once)."""
-    _require(_missing_packages(*PACKAGES))
+    require(missing_packages(*PACKAGES))
 
     @functools.cache
     def build(theme: str) -> SphinxTestApp:
@@ -123,22 +92,12 @@ def kp_built(sphinx_build: Build) -> Callable[[str], SphinxTestApp]:
 @pytest.fixture(scope="session")
 def kp_server(kp_built: Callable[[str], SphinxTestApp]) -> Iterator[tuple[str, Path]]:
     root = Path(kp_built("alabaster").srcdir).parent
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", root
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(root) as base:
+        yield base, root
 
 
 @pytest.fixture(scope="module")
-def look(article_browser: Any, kp_built: Callable[[str], SphinxTestApp],
+def look(browser: Any, kp_built: Callable[[str], SphinxTestApp],
          kp_server: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory
          ) -> Callable[[str, str, int, str], dict[str, Any]]:
     """``look(theme, mode, width, page)``: the page's facts and axe's findings, once each."""
@@ -151,7 +110,7 @@ def look(article_browser: Any, kp_built: Callable[[str], SphinxTestApp],
     def open_page(theme: str, mode: str, width: int, page_key: str) -> dict[str, Any]:
         app = kp_built(theme)
         url = f"{base}/{Path(app.outdir).relative_to(root).as_posix()}/{PAGES[page_key]}"
-        context = article_browser.new_context(
+        context = browser.new_context(
             viewport={"width": width, "height": WIDTHS[width]},
             color_scheme="dark" if mode == "dark" else "light", reduced_motion="reduce")
         if mode == "dark" and theme != "furo":  # what pydata's and book's toggles store

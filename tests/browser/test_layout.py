@@ -15,11 +15,8 @@ they fail: CI cannot go green without them.
 from __future__ import annotations
 
 import functools
-import http.server
-import importlib.util
 import json
 import os
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,19 +24,10 @@ from typing import Any
 import pytest
 from sphinx.testing.util import SphinxTestApp
 
+from tests.browser.conftest import PACKAGES, missing_packages, require, serve
 from tests.conftest import Build
 from tests.helpers import warnings
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 #: Modes per theme. "dark" is the reader's system preference (prefers-color-scheme);
 #: "dark-toggle" is the theme's own switch (furo: body[data-theme=dark] under a light
 #: system). pydata and book have one dark mode: html[data-theme=dark], set as their
@@ -62,43 +50,12 @@ AXE_CONTEXT = {"include": [".evaldemo"], "exclude": [".evaldemo-code pre > span"
 FACTS_JS = (Path(__file__).parent / "facts.js").read_text(encoding="utf-8")
 
 
-#: What the builds import: the themes (alabaster comes with Sphinx) and the neighbours.
-PACKAGES = ("furo", "pydata_sphinx_theme", "sphinx_rtd_theme", "sphinx_book_theme",
-            "sphinx_copybutton", "sphinx_design")
-
-
-def _require(reason: str | None) -> None:
-    """Skip for want of ``reason``; under CI=true, fail: CI must not go green without these tests."""
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"the browser tests must run in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-def _missing_packages(*names: str) -> str | None:
-    missing = [name for name in names if importlib.util.find_spec(name) is None]
-    return f"not installed: {', '.join(missing)} (pip install -e '.[browser]')" if missing else None
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    _require(_missing_packages("playwright", "axe_playwright_python"))
-    _require(None if CHROMIUM.exists() else f"{CHROMIUM} is missing (Debian: apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture(scope="session")
 def built(
     sphinx_build: Build, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[str], SphinxTestApp]:
     """``built(theme)``: the test root built under ``theme`` (once), sharing one result cache."""
-    _require(_missing_packages(*PACKAGES))
+    require(missing_packages(*PACKAGES))
     cache = tmp_path_factory.mktemp("themes-cache")
 
     @functools.cache
@@ -115,19 +72,8 @@ def built(
 def server(built: Callable[[str], SphinxTestApp]) -> Iterator[tuple[str, Path]]:
     """An HTTP server on 127.0.0.1 over the folder holding every build."""
     root = Path(built("alabaster").srcdir).parent
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(root))
-    )
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", root
-    httpd.shutdown()
-    httpd.server_close()
+    with serve(root) as base:
+        yield base, root
 
 
 @pytest.fixture(scope="session")
