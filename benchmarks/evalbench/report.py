@@ -85,11 +85,12 @@ def use_package(python: str, rev: str | None, out: Path) -> str:
         archive = subprocess.run(["git", "-C", str(REPO), "archive", commit, "sphinx_evaldemo"],
                                  capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
-        # as an installed or long-used checkout would be (PYTHONDONTWRITEBYTECODE may be set)
-        subprocess.run([python, "-m", "compileall", "-q", str(root)], check=True)
         wanted, described = root / "sphinx_evaldemo", f"{commit} (exported)"
     else:
         wanted, described = REPO / "sphinx_evaldemo", revision()
+    # bytecode, as an installed package or a long-used checkout has it (with
+    # PYTHONDONTWRITEBYTECODE set, every build would compile the package again)
+    subprocess.run([python, "-m", "compileall", "-q", str(wanted)], check=True)
     if locate(python) != wanted.resolve():
         path = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(wanted.parent), path]))
