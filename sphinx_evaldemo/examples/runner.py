@@ -89,7 +89,7 @@ class Runner:
     @property
     def executes(self) -> bool:
         """Whether examples are run or looked up at all (``never`` shows code only)."""
-        return self.settings.execute != "never"
+        return reads_results(self.settings)
 
     @property
     def may_run(self) -> bool:

@@ -196,10 +196,7 @@ class DaskExecutor:
             "%s; running the examples on this machine instead (set evaldemo_dask_unreachable "
             "= 'error' to stop the build in this case)", what, type="evaldemo", subtype="dask",
         )
-        with _EXECUTORS_LOCK:
-            if self._inner is not None and _EXECUTORS.get(self.srcdir) is self._inner:
-                del _EXECUTORS[self.srcdir]
-        self._local, self._inner = self._inner, None  # a started one is kept
+        self._local = self._release_inner()  # a started one is kept
         if self._local is None:
             self._local = LocalExecutor(self.settings.workers or default_size(), self.srcdir)
 
@@ -325,13 +322,18 @@ class DaskExecutor:
         with contextlib.suppress(Exception):
             if cluster is not None:
                 cluster.close(timeout=CONNECT_TIMEOUT)
-        if self._inner is not None:
-            with _EXECUTORS_LOCK:
-                if _EXECUTORS.get(self.srcdir) is self._inner:
-                    del _EXECUTORS[self.srcdir]
-            self._inner.close(abort=abort)
-            self.started += self._inner.started
-            self._inner = None
+        inner = self._release_inner()
+        if inner is not None:
+            inner.close(abort=abort)
+            self.started += inner.started
+
+    def _release_inner(self) -> LocalExecutor | None:
+        """The local cluster's shared executor, no longer offered to its workers."""
+        inner, self._inner = self._inner, None
+        with _EXECUTORS_LOCK:
+            if inner is not None and _EXECUTORS.get(self.srcdir) is inner:
+                del _EXECUTORS[self.srcdir]
+        return inner
 
     def where(self) -> str:
         if self._local is not None:
