@@ -1,7 +1,8 @@
 """A remote result cache, read by a helper process while Sphinx starts up.
 
 Reading a cache on object storage costs the import of its filesystem (for S3, s3fs and
-botocore: about 0.4 s of CPU), a listing of the namespace and one batch of reads: as
+botocore: about 0.4 s of CPU; botocore alone, which the helper uses where it can, see
+:mod:`.s3reader`: 0.13 s), a listing of the namespace and one batch of reads: as
 long as a warm local build of a small project takes. Started from the extension's
 ``setup``, a helper process does all of it on another core while Sphinx loads its
 extensions, reads the pages and resolves them; the build takes the names and the
@@ -29,10 +30,7 @@ import tempfile
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .stores import Store
+from typing import Any, Protocol
 
 #: Seconds the build waits for the helper before it reads the store itself.
 WAIT = 120.0
@@ -55,6 +53,15 @@ def key_of(name: str) -> str | None:
     return stem if name.endswith(".json") and KEY.fullmatch(stem) else None
 
 
+class Readable(Protocol):
+    """What the helper needs of a store: :class:`.stores.FsspecStore`, or an
+    :class:`.s3reader.S3Reader`."""
+
+    def names(self, folder: str, limit: int | None = None,
+              stale_temporaries: bool = False) -> list[str]: ...
+    def read_many(self, paths: list[str]) -> dict[str, bytes]: ...
+
+
 @dataclass(frozen=True)
 class Found:
     """What the helper read: every name of the namespace (as the store lists them) and
@@ -65,6 +72,8 @@ class Found:
     error: str | None = None
     #: the keys the bundle held (``None``: no bundle was read)
     bundled: frozenset[str] | None = None
+    #: what read the store: ``botocore`` (:mod:`.s3reader`) or ``fsspec``
+    reader: str = "fsspec"
 
 
 class Snapshot:
@@ -113,7 +122,7 @@ class Snapshot:
             names, data, bundled = answer["names"], answer["data"], answer["bundled"]
             return Found(
                 list(names), {name: text.encode("utf-8") for name, text in data.items()},
-                bundled=None if bundled is None else frozenset(bundled),
+                bundled=None if bundled is None else frozenset(bundled), reader=str(answer["reader"]),
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -142,7 +151,7 @@ def start(location: str, namespace: str, options: dict[str, Any] | None) -> Snap
         return None
 
 
-def read_namespace(store: Store, namespace: str) -> dict[str, Any]:
+def read_namespace(store: Readable, namespace: str) -> dict[str, Any]:
     """Every name of the namespace and the text of each result and hint in it: the
     bundle's results first (one read), then those it lacks, all at once."""
     names = store.names(namespace, stale_temporaries=True)
@@ -182,21 +191,33 @@ def _bundle(text: str | None) -> dict[str, str] | None:
 def main(out: str) -> None:
     """The helper: list the namespace, read its results, write them to ``out``."""
     from .prctl import die_with_parent
-    from .stores import FsspecStore, StoreError
 
     die_with_parent()
     request = json.loads(sys.stdin.read())
-    answer: dict[str, Any]
-    try:
-        store = FsspecStore(request["location"], request["options"])
-        answer = read_namespace(store, request["namespace"])
-    except StoreError as error:  # the cache is off for this build, and the warning says why
-        answer = {"error": str(error)}
+    answer = _read(request["location"], request["namespace"], request["options"])
     temporary = Path(f"{out}.tmp")
     with temporary.open("w", encoding="utf-8") as stream:
         json.dump(answer, stream)
     temporary.replace(out)
     os._exit(0)  # no teardown of the filesystem's sessions: the build is waiting
+
+
+def _read(location: str, namespace: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The namespace read by botocore where it can, else (or after any error) by fsspec."""
+    from .s3reader import s3_reader, unreachable
+    from .stores import FsspecStore, StoreError
+
+    try:
+        fast = s3_reader(location, options)
+        if fast is not None:
+            return {**read_namespace(fast, namespace), "reader": "botocore"}
+    except Exception as error:  # noqa: BLE001  # s3fs reads it, and says what is wrong
+        if unreachable(error):  # s3fs would wait as long again for the same answer
+            return {"error": f"{type(error).__name__}: {error}"}
+    try:
+        return {**read_namespace(FsspecStore(location, options), namespace), "reader": "fsspec"}
+    except StoreError as error:  # the cache is off for this build, and the warning says why
+        return {"error": str(error)}
 
 
 if __name__ == "__main__":

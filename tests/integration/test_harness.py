@@ -253,3 +253,47 @@ def test_submitting_never_waits_for_the_parent_to_import_torch(cwd: Path) -> Non
         executor.close()
     assert handed_over < 0.5  # 120 kB of requests; a pipe holds 64 kB
     assert [r.segments for r in results] == [(Segment("", f"{n}\n"),) for n in range(60)]
+
+
+def _huge_pages_on_request() -> bool:
+    """glibc 2.35 or later, and a kernel that gives transparent huge pages where asked."""
+    try:
+        version = os.confstr("CS_GNU_LIBC_VERSION") or ""
+        enabled = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except (OSError, ValueError):
+        return False
+    numbers = version.removeprefix("glibc ").split(".")
+    return version.startswith("glibc ") and tuple(map(int, numbers[:2])) >= (2, 35) and "[madvise]" in enabled
+
+
+@pytest.mark.parametrize("user", [None, "glibc.malloc.tcache_count=7", "glibc.malloc.hugetlb=0"])
+def test_huge_pages_are_for_the_warm_parent_only(cwd: Path, monkeypatch: pytest.MonkeyPatch, user: str | None) -> None:
+    """The warm parent's heap is on transparent huge pages (its forks copy few page
+    tables); an example, and what it starts, sees the user's ``GLIBC_TUNABLES`` as it was,
+    and a user's own ``glibc.malloc.hugetlb`` is obeyed."""
+    if user is None:
+        monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    else:
+        monkeypatch.setenv("GLIBC_TUNABLES", user)
+    executor = LocalExecutor(1, str(cwd))
+    code = (
+        "import os, subprocess, sys\n"
+        "print(os.environ.get('GLIBC_TUNABLES'))\n"
+        "command = [sys.executable, '-c', 'import os; print(os.environ.get(\"GLIBC_TUNABLES\"))']\n"
+        "print(subprocess.run(command, capture_output=True, text=True).stdout, end='')\n"
+    )
+    try:
+        result = executor.run(ExampleRequest(code=code))
+        (parent,) = executor.pids
+        huge = next(line for line in Path(f"/proc/{parent}/smaps_rollup").read_text().splitlines()
+                    if line.startswith("AnonHugePages:"))
+    finally:
+        executor.close()
+    assert result.ok, result.failure
+    assert result.segments == (Segment("", f"{user}\n{user}\n"),)
+    if _huge_pages_on_request():
+        kib = int(huge.split()[1])
+        if user == "glibc.malloc.hugetlb=0":
+            assert kib == 0
+        else:
+            assert kib >= 16 * 1024  # torch's import alone leaves about 80 MB on the heap

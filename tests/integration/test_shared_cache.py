@@ -314,3 +314,45 @@ def test_a_snapshot_serves_the_cache_and_a_dead_helper_leaves_it_to_the_store(
     assert cache.problem is None
     with pytest.raises(ProcessLookupError):  # the helper is gone, either way
         os.kill(started.pid, 0)
+
+
+_READ_IN_A_FRESH_PROCESS = """
+import json, sys
+from sphinx_evaldemo.examples import snapshot
+answer = snapshot._read(sys.argv[1], "evaldemo-cache", json.loads(sys.argv[2]))
+print(json.dumps({**answer, "imported": sorted(m for m in ("s3fs", "aiohttp", "aiobotocore") if m in sys.modules)}))
+"""
+
+
+def _read_fresh(location: str, options: dict[str, Any]) -> dict[str, Any]:
+    """What the helper reads, read in a process of its own (what it imports is seen)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", _READ_IN_A_FRESH_PROCESS, location, json.dumps(options)],
+                          env=env, capture_output=True, text=True, timeout=120, check=True)
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
+
+
+def test_the_helper_reads_s3_with_botocore_alone_and_s3fs_when_it_must(
+    sphinx_build: Build, endpoint: str
+) -> None:
+    """botocore reads what s3fs reads (the same names, the same bytes) without importing
+    s3fs or aiohttp; an option botocore might read differently, or a store it cannot use,
+    is s3fs's to read, and its reason is the warning's."""
+    sphinx_build("cache", copy="reader-first", confoverrides=_on_s3(endpoint, "reader"))
+    options = {"endpoint_url": endpoint, **CREDENTIALS}
+    location = f"s3://{BUCKET}/reader"
+    fast = _read_fresh(location, options)
+    assert fast["reader"] == "botocore"
+    assert fast["imported"] == []
+    slow = _read_fresh(location, {**options, "requester_pays": False})
+    assert slow["reader"] == "fsspec"
+    assert "s3fs" in slow["imported"]
+    assert fast["names"] == slow["names"] and fast["data"] == slow["data"] and fast["bundled"] == slow["bundled"]
+    assert len([name for name in fast["names"] if snapshot.key_of(name)]) == 5
+    missing = _read_fresh(f"s3://no-such-bucket-{os.getpid()}/x", options)
+    assert "error" in missing and "s3fs" in missing["imported"]  # s3fs's reason, as before
+    unreachable = _read_fresh(location, {**options, "endpoint_url": "http://127.0.0.1:9",
+                                         "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}})
+    assert "Could not connect to the endpoint URL" in unreachable["error"]
+    assert unreachable["imported"] == []  # no second wait for the same answer

@@ -22,6 +22,7 @@ from sphinx_evaldemo.examples.model import (
     Segment,
     TensorView,
     Trace,
+    plain,
 )
 
 FINGERPRINT = "python=3.11 torch=2.13 numpy=2 sphinx-evaldemo=test"
@@ -180,3 +181,11 @@ def test_every_change_gives_its_own_key() -> None:
 
 def test_key_changes_with_the_environment() -> None:
     assert FULL_REQUEST.key(FINGERPRINT) != FULL_REQUEST.key(FINGERPRINT.replace("2.13", "2.14"))
+
+
+@pytest.mark.parametrize("value", [ExampleResult(), FULL_RESULT, FULL_REQUEST, FULL_RESULT.trace])
+def test_plain_is_asdict_as_json_writes_it(value: object) -> None:
+    """``plain`` stands in for ``dataclasses.asdict`` (without its deep copies) wherever
+    a result becomes JSON: the JSON must be the same, to the byte."""
+    assert json.dumps(plain(value), sort_keys=True) == json.dumps(dataclasses.asdict(value), sort_keys=True)  # type: ignore[call-overload]
+    assert FULL_RESULT.to_json() == json.dumps(dataclasses.asdict(FULL_RESULT), sort_keys=True)

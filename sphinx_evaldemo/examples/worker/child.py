@@ -11,7 +11,6 @@ line, written with functions taken before the example could replace them.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import signal
@@ -20,15 +19,15 @@ import traceback
 from collections.abc import Iterable
 from typing import Any
 
-from ..model import ExampleRequest
+from ..model import ExampleRequest, plain
 from ..prctl import die_with_parent
 from .capture import stream_to
 from .run import run_example
 
 #: Taken at import, in the warm parent: an example that patches ``json.dumps``,
-#: ``dataclasses.asdict`` or ``os.write`` changes its own process's copies, not these.
+#: the model's ``plain`` or ``os.write`` changes its own process's copies, not these.
 _dumps = json.dumps
-_asdict = dataclasses.asdict
+_plain = plain
 _write = os.write
 _format_exc = traceback.format_exc
 
@@ -73,7 +72,7 @@ def run_and_report(request: ExampleRequest, numpy_print: dict[str, Any], result_
     try:
         result = run_example(request, numpy_print, fresh=True)
         stream_to(None)
-        line = _dumps(_asdict(result), sort_keys=True)
+        line = _dumps(_plain(result), sort_keys=True)
     except BaseException:  # noqa: BLE001  # the harness's own failure, reported as that
         stream_to(None)
         line = _dumps({"harness": "the example's process could not report its result:\n" + _format_exc()})

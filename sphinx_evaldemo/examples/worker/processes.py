@@ -9,11 +9,11 @@ import os
 import re
 import signal
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..model import ExampleRequest, ExampleResult, Failure, Segment, result_from_dict
+from ..model import ExampleRequest, ExampleResult, Failure, Segment, plain, result_from_dict
 from .capture import Capture
 
 #: How long a freshly started child may take to import torch.
@@ -84,7 +84,7 @@ def answer(child: Child, timed_out: bool) -> dict[str, Any]:
         fields["segments"] = (Segment("", text),)
     if child.printed.cut:
         fields["truncated"] = ("printed output",)
-    return {"result": asdict(ExampleResult(**fields))}
+    return {"result": plain(ExampleResult(**fields))}
 
 
 def crash(status: int | None, err: str) -> Failure:
