@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__, articles, config, examples
+from . import __version__, articles, examples
 from .reference import ConfigTableDirective
 
 if TYPE_CHECKING:
@@ -25,8 +25,7 @@ def on_builder(app: Sphinx) -> None:
 
 
 def setup_extension(app: Sphinx) -> dict[str, Any]:
-    config.register(app)
-    examples.head_start(app)  # first: torch loads while Sphinx sets up everything else
+    """Everything but the settings and the head start (see :func:`sphinx_evaldemo.setup`)."""
     app.setup_extension("myst_parser")
     app.connect("config-inited", on_config)
     app.connect("builder-inited", on_builder)

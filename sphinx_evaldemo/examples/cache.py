@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from .. import __version__
 from .model import ExampleResult
-from .snapshot import BUNDLE, key_of, result_path
+from .snapshot import BUNDLE, DURATIONS, key_of, result_path
 from .stores import LocalStore, Store, StoreError, open_store
 
 if TYPE_CHECKING:
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from .snapshot import Snapshot
 
 __all__ = ["Cache", "StoreError", "default_namespace", "fingerprint"]
-
-DURATIONS = "durations.json"
 
 
 def _version(distribution: str) -> str:

@@ -9,9 +9,10 @@ extensions, reads the pages and resolves them; the build takes the names and the
 stored results when it first needs them, and imports the filesystem itself only to
 write (a result that ran, the durations, a prune that removes something).
 
-The helper gets its request on stdin (the storage options may hold credentials, which
-a command line would show to every user of the machine), writes what it found to a
-file the build named, and exits; the kernel kills it if the build dies first (Linux).
+The helper is a fork of the build where that is safe (no other thread), or else a
+fresh process that gets its request on stdin (the storage options may hold credentials,
+which a command line would show to every user of the machine); it writes what it found
+to a file the build named, and exits; the kernel kills it if the build dies first (Linux).
 A store it cannot read (no such bucket, no access, no connection) turns the cache off
 with the usual warning, without the build trying again; anything else that goes wrong
 in it (a crash, no answer within :data:`WAIT` seconds) leaves the build to read the
@@ -27,7 +28,9 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,6 +39,8 @@ from typing import Any, Protocol
 WAIT = 120.0
 #: A result's key: the hash of what produced it.
 KEY = re.compile(r"[0-9a-f]{64}")
+#: How long each example took last time (for scheduling): a hint, read by the helper too.
+DURATIONS = "durations.json"
 #: The namespace's bundle: the results the last full build used, in one object, so that
 #: the helper makes one read instead of one per result. A hint, like the durations: the
 #: result objects stay the truth, and a result the bundle lacks is read on its own.
@@ -80,20 +85,25 @@ class Snapshot:
     """The helper process reading ``namespace`` of the store at ``location``."""
 
     def __init__(self, location: str, namespace: str, options: dict[str, Any] | None) -> None:
-        request = json.dumps({"location": location, "namespace": namespace, "options": options or {}})
+        request = {"location": location, "namespace": namespace, "options": options or {}}
+        text = json.dumps(request)  # what cannot travel as JSON is refused here, in both ways
         handle, self._out = tempfile.mkstemp(prefix="evaldemo-snapshot-", suffix=".json")
         os.close(handle)
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", __name__, self._out],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        self._process: subprocess.Popen[bytes] | _Forked
+        if _may_fork():
+            self._process = _Forked(request, self._out)
+        else:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", __name__, self._out],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            try:
+                assert self._process.stdin is not None
+                self._process.stdin.write(text.encode("utf-8"))
+                self._process.stdin.close()
+            except OSError:  # it died at once: take() finds no answer
+                pass
         self._finalizer = weakref.finalize(self, _end, self._process, self._out)
-        try:
-            assert self._process.stdin is not None
-            self._process.stdin.write(request.encode("utf-8"))
-            self._process.stdin.close()
-        except OSError:  # it died at once: take() finds no answer
-            pass
         self._taken = False
 
     @property
@@ -135,12 +145,47 @@ class Snapshot:
         self._finalizer()
 
 
-def _end(process: subprocess.Popen[bytes], out: str) -> None:
+def _end(process: subprocess.Popen[bytes] | _Forked, out: str) -> None:
     if process.poll() is None:
         process.kill()
         process.wait()
     for path in (Path(out), Path(f"{out}.tmp")):
         path.unlink(missing_ok=True)
+
+
+def _may_fork() -> bool:
+    """Whether the helper can be a fork of this process: Linux, and no other thread
+    (a fork keeps only the thread that made it; one holding a lock would hold it for
+    ever). ``sphinx-build`` has none when it loads extensions; a process that runs
+    several builds (a test suite, a Dask client) gets a freshly started helper."""
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+class _Forked:
+    """The helper as a fork of the build, made when the extension is set up: no
+    interpreter to start, and the modules it shares with Sphinx are imported already
+    (about 0.05 s sooner than a fresh process). What ``subprocess.Popen`` offers of it."""
+
+    def __init__(self, request: dict[str, Any], out: str) -> None:
+        import multiprocessing
+
+        self._process = multiprocessing.get_context("fork").Process(
+            target=_serve, args=(request, out), name="evaldemo-snapshot", daemon=True)
+        self._process.start()
+        assert self._process.pid is not None  # started
+        self.pid: int = self._process.pid
+
+    def poll(self) -> int | None:
+        return None if self._process.is_alive() else self._process.exitcode
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self._process.join(timeout)
+        if self._process.is_alive():
+            raise subprocess.TimeoutExpired("evaldemo snapshot helper", timeout or 0.0)
+        return self._process.exitcode
+
+    def kill(self) -> None:
+        self._process.kill()
 
 
 def start(location: str, namespace: str, options: dict[str, Any] | None) -> Snapshot | None:
@@ -152,11 +197,18 @@ def start(location: str, namespace: str, options: dict[str, Any] | None) -> Snap
 
 
 def read_namespace(store: Readable, namespace: str) -> dict[str, Any]:
-    """Every name of the namespace and the text of each result and hint in it: the
-    bundle's results first (one read), then those it lacks, all at once."""
-    names = store.names(namespace, stale_temporaries=True)
-    hints = [name for name in names if name.endswith(".json") and key_of(name) is None]
-    data = _texts(store.read_many(hints))
+    """Every name of the namespace and the text of each result and hint in it: the hints
+    (durations, bundle) read while the namespace is listed, then the results the bundle
+    lacks, all at once. A name the listing lacks is absent, even if it could be read."""
+    known = [f"{namespace}/{name}" for name in (DURATIONS, BUNDLE)]
+    with ThreadPoolExecutor(1) as pool:
+        early = pool.submit(store.read_many, known)
+        names = store.names(namespace, stale_temporaries=True)
+        listed = set(names)
+        found = {name: content for name, content in early.result().items() if name in listed}
+    found.update(store.read_many([
+        name for name in names if name.endswith(".json") and key_of(name) is None and name not in found]))
+    data = _texts(found)
     bundled = _bundle(data.pop(f"{namespace}/{BUNDLE}", None))
     for name in names:
         key = key_of(name)
@@ -189,17 +241,24 @@ def _bundle(text: str | None) -> dict[str, str] | None:
 
 
 def main(out: str) -> None:
-    """The helper: list the namespace, read its results, write them to ``out``."""
+    """The freshly started helper: the request comes on stdin."""
+    _serve(json.loads(sys.stdin.read()), out)
+
+
+def _serve(request: dict[str, Any], out: str) -> None:
+    """The helper: list the namespace, read its results, write them to ``out``, exit."""
     from .prctl import die_with_parent
 
-    die_with_parent()
-    request = json.loads(sys.stdin.read())
-    answer = _read(request["location"], request["namespace"], request["options"])
-    temporary = Path(f"{out}.tmp")
-    with temporary.open("w", encoding="utf-8") as stream:
-        json.dump(answer, stream)
-    temporary.replace(out)
-    os._exit(0)  # no teardown of the filesystem's sessions: the build is waiting
+    try:
+        die_with_parent()
+        answer = _read(request["location"], request["namespace"], request["options"])
+        temporary = Path(f"{out}.tmp")
+        with temporary.open("w", encoding="utf-8") as stream:
+            json.dump(answer, stream)
+        temporary.replace(out)
+    finally:
+        os._exit(0)  # no teardown of the filesystem's sessions (the build is waiting); in a
+        # fork, nothing of the build's (its buffered output, its exit hooks) runs twice
 
 
 def _read(location: str, namespace: str, options: dict[str, Any]) -> dict[str, Any]:

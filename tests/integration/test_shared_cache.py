@@ -356,3 +356,31 @@ def test_the_helper_reads_s3_with_botocore_alone_and_s3fs_when_it_must(
                                          "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}})
     assert "Could not connect to the endpoint URL" in unreachable["error"]
     assert unreachable["imported"] == []  # no second wait for the same answer
+
+
+_SNAPSHOT_IN_A_FRESH_PROCESS = """
+import json, sys, threading
+from sphinx_evaldemo.examples import snapshot
+if sys.argv[3] == "thread":  # a build's process with another thread: no fork
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+started = snapshot.start(sys.argv[1], "evaldemo-cache", json.loads(sys.argv[2]))
+found = started.take()
+print(json.dumps({"how": type(started._process).__name__, "reader": found.reader,
+                  "names": found.names, "keys": sorted(found.data)}))
+"""
+
+
+@pytest.mark.parametrize("threads", ["none", "thread"])
+def test_the_helper_is_a_fork_of_a_build_without_threads(sphinx_build: Build, endpoint: str, threads: str) -> None:
+    """``sphinx-build`` has one thread when it loads the extension: the helper is a fork
+    of it (no interpreter to start). With another thread running, a fresh process."""
+    sphinx_build("cache", copy=f"fork-{threads}", confoverrides=_on_s3(endpoint, f"fork-{threads}"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    options = {"endpoint_url": endpoint, **CREDENTIALS}
+    done = subprocess.run([sys.executable, "-c", _SNAPSHOT_IN_A_FRESH_PROCESS, f"s3://{BUCKET}/fork-{threads}",
+                           json.dumps(options), threads], env=env, capture_output=True, text=True, timeout=120, check=True)
+    answer = json.loads(done.stdout)
+    assert answer["how"] == ("_Forked" if threads == "none" else "Popen")
+    assert answer["reader"] == "botocore"
+    assert len([name for name in answer["names"] if snapshot.key_of(name)]) == 5
+    assert answer["keys"] == sorted(name for name in answer["names"] if name.endswith(".json") and "bundle" not in name)
