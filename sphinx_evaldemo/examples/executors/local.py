@@ -37,12 +37,14 @@ STARTUP_TIMEOUT = 180.0
 ATTEMPTS = 2
 #: Seconds a closing warm parent gets to kill its children and exit.
 CLOSE_GRACE = 3.0
-#: glibc's malloc setting (2.35 and later; others ignore it) that backs the warm parent's
-#: heap, where torch's import leaves about 80 MB, with transparent huge pages: each fork
-#: then copies a few hundred page-table entries instead of about 20,000, and each child's
-#: exit frees as few. The worker takes it out of its environment again (see
-#: ``--hugepages``), so what the examples start does not get it.
-HUGEPAGES = "glibc.malloc.hugetlb=1"
+#: glibc's malloc settings for the warm parent (others ignore them). ``hugetlb`` (2.35
+#: and later) backs its heap, where torch's import leaves about 80 MB, with transparent
+#: huge pages: each fork then copies a few hundred page-table entries instead of about
+#: 20,000, and each child's exit frees as few. ``trim_threshold`` keeps its heap from
+#: being handed back and taken again between examples, which with huge pages means a
+#: fresh 2 MB page to clear each time. The worker takes them out of its environment
+#: again (``--tunables``): what the examples start gets the user's own.
+TUNABLES = {"glibc.malloc.hugetlb": "1", "glibc.malloc.trim_threshold": str(512 << 20)}
 #: The package's parent folder, so the worker imports this very copy of the package.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[3])
 
@@ -86,10 +88,11 @@ class _ParentProcess:
         env.setdefault("OMP_NUM_THREADS", "1")
         env["PYTHONHASHSEED"] = "0"
         env["PYTHONUNBUFFERED"] = "1"
-        hugepages = ["--hugepages", HUGEPAGES] if _add_hugepages(env) else []
+        added = _add_tunables(env)
+        tunables = ["--tunables", added] if added else []
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115  # lives as long as the process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sphinx_evaldemo.examples.worker", "--size", str(size), "--start", start, *hugepages],
+            [sys.executable, "-m", "sphinx_evaldemo.examples.worker", "--size", str(size), "--start", start, *tunables],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, cwd=cwd, env=env,
             start_new_session=True,  # Ctrl-C in the terminal reaches Sphinx, which stops us
         )
@@ -241,13 +244,15 @@ class _ParentProcess:
         self._stderr.close()
 
 
-def _add_hugepages(env: dict[str, str]) -> bool:
-    """Ask glibc for huge pages in ``env`` (Linux), unless the user set that tunable."""
+def _add_tunables(env: dict[str, str]) -> str:
+    """Add to ``env`` those of :data:`TUNABLES` the user did not set (Linux); what was added."""
     current = env.get("GLIBC_TUNABLES", "")
-    if not sys.platform.startswith("linux") or "glibc.malloc.hugetlb" in current:
-        return False
-    env["GLIBC_TUNABLES"] = f"{current}:{HUGEPAGES}" if current else HUGEPAGES
-    return True
+    if not sys.platform.startswith("linux"):
+        return ""
+    added = ":".join(f"{name}={value}" for name, value in TUNABLES.items() if name not in current)
+    if added:
+        env["GLIBC_TUNABLES"] = f"{current}:{added}" if current else added
+    return added
 
 
 def _exited_within(process: subprocess.Popen[bytes], seconds: float) -> bool:

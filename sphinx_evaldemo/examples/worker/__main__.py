@@ -56,9 +56,9 @@ def warm(start: str) -> tuple[str, dict[str, Any]]:
     return start, numpy_print
 
 
-def drop_tunable(tunable: str) -> None:
-    """Take ``tunable``, which the build added last, out of ``GLIBC_TUNABLES`` again."""
-    value = os.environ.get("GLIBC_TUNABLES", "").removesuffix(tunable).removesuffix(":")
+def drop_tunables(added: str) -> None:
+    """Take ``added``, which the build put last, out of ``GLIBC_TUNABLES`` again."""
+    value = os.environ.get("GLIBC_TUNABLES", "").removesuffix(added).removesuffix(":")
     if value:
         os.environ["GLIBC_TUNABLES"] = value
     else:
@@ -77,8 +77,8 @@ def main(argv: list[str]) -> None:
         spawned(argv[1:])
         return
     options = dict(zip(argv[::2], argv[1::2], strict=False))
-    if "--hugepages" in options:  # glibc has read it: what examples start gets the user's value
-        drop_tunable(options["--hugepages"])
+    if "--tunables" in options:  # glibc has read them: what examples start gets the user's own
+        drop_tunables(options["--tunables"])
     stop_on_sigterm()
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # stray writes to fd 1 (C code, subprocesses) must not break the protocol
