@@ -8,9 +8,10 @@ endpoint, region and retry settings.
 
 Only where every storage option means the same to botocore as to s3fs (the credentials,
 ``endpoint_url``, ``client_kwargs``, ``config_kwargs``, ``profile``, ``anon``,
-``use_ssl``); any other option, and any error but an endpoint that cannot be reached,
-leaves the read to s3fs, whose answer (a result, or the reason the store cannot be
-used: no such bucket, no access) is the one the build acts on.
+``use_ssl``); any other option, and any error in making the client or listing the
+namespace but an endpoint that cannot be reached, leaves the read to s3fs, whose answer
+(a result, or the reason the store cannot be used: no such bucket, no access) is the one
+the build acts on. An object that cannot be read is left out, as the fsspec store does.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ class S3Reader:
         return kept[:limit] if limit is not None else kept
 
     def read_many(self, paths: list[str]) -> dict[str, bytes]:
-        """The objects that could be read; a missing one is left out, as fsspec does."""
+        """The objects that could be read; any other is left out, as the fsspec store does
+        (a missing object is a 404, or a 403 to a reader who may not list the bucket)."""
         with ThreadPoolExecutor(min(_AT_ONCE, max(1, len(paths)))) as pool:
             read = dict(zip(paths, pool.map(self._read, paths), strict=True))
         return {path: data for path, data in read.items() if data is not None}
@@ -60,10 +62,8 @@ class S3Reader:
         try:
             answer = self._client.get_object(Bucket=self._bucket, Key=f"{self._prefix}{path}")
             return bytes(answer["Body"].read())
-        except Exception as error:
-            if getattr(error, "response", {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise
+        except Exception:  # noqa: BLE001  # unreadable: a miss, as with fsspec's on_error="omit"
+            return None
 
 
 def unreachable(error: BaseException) -> bool:

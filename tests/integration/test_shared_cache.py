@@ -324,9 +324,10 @@ print(json.dumps({**answer, "imported": sorted(m for m in ("s3fs", "aiohttp", "a
 """
 
 
-def _read_fresh(location: str, options: dict[str, Any]) -> dict[str, Any]:
+def _read_fresh(location: str, options: dict[str, Any], **more: str) -> dict[str, Any]:
     """What the helper reads, read in a process of its own (what it imports is seen)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, **more,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, "-c", _READ_IN_A_FRESH_PROCESS, location, json.dumps(options)],
                           env=env, capture_output=True, text=True, timeout=120, check=True)
     answer: dict[str, Any] = json.loads(done.stdout)
@@ -384,3 +385,30 @@ def test_the_helper_is_a_fork_of_a_build_without_threads(sphinx_build: Build, en
     assert answer["reader"] == "botocore"
     assert len([name for name in answer["names"] if snapshot.key_of(name)]) == 5
     assert answer["keys"] == sorted(name for name in answer["names"] if name.endswith(".json") and "bundle" not in name)
+
+
+@pytest.mark.parametrize("form", ["client_kwargs", "anon", "config_kwargs", "profile"])
+def test_each_option_botocore_takes_means_what_it_means_to_s3fs(
+    sphinx_build: Build, endpoint: str, form: str, tmp_path: Path
+) -> None:
+    """The other ways to say where and how to connect: botocore, given them, reads what
+    s3fs, given them, reads (moto does not check signatures, so ``anon`` reads too; a
+    missing object is then a 403, not a 404)."""
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[evaldemo]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    prefix = f"forms-{form.replace('_', '-')}"
+    sphinx_build("cache", copy=prefix, confoverrides=_on_s3(endpoint, prefix))
+    options: dict[str, Any] = {
+        "client_kwargs": {**CREDENTIALS, "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"}},
+        "anon": {"endpoint_url": endpoint, "anon": True},
+        "config_kwargs": {"endpoint_url": endpoint, **CREDENTIALS,
+                          "config_kwargs": {"retries": {"max_attempts": 2}, "connect_timeout": 5}},
+        "profile": {"endpoint_url": endpoint, "profile": "evaldemo"},
+    }[form]
+    location = f"s3://{BUCKET}/{prefix}"
+    files = {"AWS_SHARED_CREDENTIALS_FILE": str(credentials), "AWS_CONFIG_FILE": str(tmp_path / "none")}
+    fast = _read_fresh(location, options, **files)
+    slow = _read_fresh(location, {**options, "requester_pays": False}, **files)
+    assert (fast.get("reader"), slow.get("reader")) == ("botocore", "fsspec"), (fast.get("error"), slow.get("error"))
+    assert fast["names"] == slow["names"] and fast["data"] == slow["data"]
+    assert len([name for name in fast["names"] if snapshot.key_of(name)]) == 5
