@@ -208,6 +208,35 @@ def test_the_fallback_starts_a_fresh_process_per_example(cwd: Path) -> None:
         executor.close()
 
 
+#: Changes every flag an example starts from; then prints them.
+UNSETTLE = """\
+import numpy as np, torch
+torch.set_default_dtype(torch.float64); torch.set_grad_enabled(False); torch.set_num_threads(2)
+torch.set_printoptions(precision=2); np.set_printoptions(precision=2)
+"""
+FLAGS = """\
+import numpy as np, torch
+print(torch.get_default_dtype(), torch.is_grad_enabled(), torch.get_num_threads(),
+      torch.tensor([1 / 3]), np.array([1 / 3]), np.get_printoptions()["precision"])
+"""
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_every_child_starts_from_the_start_flags(cwd: Path, start: str) -> None:
+    """A forked child takes the flags from the warm parent (set once before forking), a
+    fresh one sets them; either way an example sees them, whatever the one before did."""
+    executor = LocalExecutor(1, str(cwd), start=start)
+    try:
+        results = [executor.run(ExampleRequest(code=code)) for code in (FLAGS, UNSETTLE + FLAGS, FLAGS)]
+        assert all(r.ok for r in results), [r.failure for r in results]
+        texts = [r.segments[0].text for r in results]
+        assert texts[0] == texts[2] == "torch.float32 True 1 tensor([0.3333]) [0.33333333] 8\n"
+        assert texts[1] == "torch.float64 False 2 tensor([0.33]) [0.33] 2\n"
+        assert executor._parents[0].start == start
+    finally:
+        executor.close()
+
+
 def test_close_leaves_no_process(cwd: Path) -> None:
     executor = LocalExecutor(2, str(cwd))
     future = executor.submit(ExampleRequest(code="import time\ntime.sleep(30)\n"))

@@ -46,10 +46,12 @@ def warm(start: str) -> tuple[str, dict[str, Any]]:
         return start, numpy_print
     from ..model import ExampleRequest
     from .run import run_example
+    from .start import set_for_forks
 
     run_example(ExampleRequest(code=WARM_UP, input="torch.randn(3, 4)"), numpy_print)
     if threads() > 1:
         return SPAWN, numpy_print  # a fork would copy a process whose other threads vanish
+    set_for_forks(numpy_print)
     # Children's collections then skip (and do not copy) the parent's objects. No
     # collection first: it would cost every build about 85 ms for a few MB of garbage.
     gc.freeze()

@@ -8,18 +8,12 @@ import copy
 import dataclasses
 import functools
 import linecache
-import os
-import random
 import re
-import sys
 import time
 import traceback
-import warnings
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, TextIO
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -34,6 +28,7 @@ from ..model import (
 )
 from . import memory, state
 from .capture import Capture, truncate
+from .start import isolated, seed_all
 
 #: The file name an example's code is compiled under; tracebacks show it.
 FILENAME = "<example>"
@@ -47,52 +42,10 @@ class ExampleFailed(Exception):
         self.failure = failure
 
 
-def seed_all(seed: int) -> None:
-    if torch.cuda.is_available():
-        torch.manual_seed(seed)  # every device's generator too
-    else:
-        # torch.manual_seed would also queue lazy seeding of CUDA, XPU and MTIA,
-        # formatting a stack trace each time: a third of a small example's cost.
-        torch.default_generator.manual_seed(seed)
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-
-
 @contextlib.contextmanager
 def redirected(stream: TextIO | Capture) -> Iterator[None]:
     with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
         yield
-
-
-@contextlib.contextmanager
-def isolated(numpy_print: dict[str, Any], *, fresh: bool = False) -> Iterator[None]:
-    """Set the global flags an example starts from; undo what it changes in the process.
-
-    In a ``fresh`` process (a child that runs this one example and exits) nothing can
-    outlive the example, so modules, paths and the folder are not put back: the
-    snapshot of ``sys.modules`` alone costs a child about 2.5 ms of copy-on-write faults.
-    """
-    modules = set() if fresh else set(sys.modules)
-    path = list(sys.path)
-    cwd = Path.cwd()
-    torch.set_default_dtype(torch.float32)
-    torch.set_grad_enabled(True)
-    torch.set_printoptions(profile="default", sci_mode=None)  # type: ignore[no-untyped-call]  # torch leaves it untyped
-    torch.set_num_threads(1)
-    np.set_printoptions(**numpy_print)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("default")  # changing filters also resets "once" state
-            yield
-    finally:
-        if not fresh:
-            os.chdir(cwd)
-            sys.path[:] = path
-            for name in set(sys.modules) - modules:
-                module = sys.modules[name]
-                origin = getattr(module, "__file__", None) or ""
-                if not origin.startswith((sys.prefix, sys.base_prefix)):
-                    del sys.modules[name]
 
 
 _OUT_OF_MEMORY = re.compile(r"not enough memory|can't allocate memory|out of memory", re.IGNORECASE)
