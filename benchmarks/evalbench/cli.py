@@ -15,8 +15,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import common
 from .builds import Runner
-from .common import HERE, PER_PAGE
+from .common import HERE
 from .corpus import make_pages
 from .report import dump, load, machine, machine_line, report, use_package
 from .scenarios import COMPETITORS, Bench, Results
@@ -59,14 +60,19 @@ def main(argv: list[str] | None = None) -> int:
                              "working tree")
     parser.add_argument("--keep", action="store_true", help="keep the generated trees")
     parser.add_argument("-q", "--quiet", action="store_true", help="no per-build timings")
+    parser.add_argument("--per-page", type=int, default=common.PER_PAGE, metavar="N",
+                        help=f"examples a page (default {common.PER_PAGE}; issue 13's 1,000 "
+                             "examples are on 100 pages: 10)")
     parser.add_argument("--from-json", type=Path, metavar="FILE",
                         help="only print the report of an earlier run's latest.json")
     args = parser.parse_args(argv)
     if args.from_json:
         raw = json.loads(args.from_json.read_text())
+        common.PER_PAGE = int(raw.get("per_page", common.PER_PAGE))
         print(report(load(raw["results"]), raw["sizes"], raw["machine"], raw["header"]))
         return 0
     sizes = sorted(set(args.sizes))
+    common.PER_PAGE = args.per_page
     python = args.python
     args.out = args.out.resolve()
     package = use_package(python, args.rev, args.out)
@@ -113,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     if competitors and competitor_repeats != args.repeats:
         reps += f" ({competitor_repeats} for the competitors)"
     header = (
-        f"### Benchmark, {stamp}\n\n{PER_PAGE} examples a page; wall time of each build "
+        f"### Benchmark, {stamp}\n\n{common.PER_PAGE} examples a page; wall time of each build "
         f"(one subprocess each), {reps}; whole run {elapsed / 60:.1f} min; "
         f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; "
         f"OMP_NUM_THREADS={runner.env['OMP_NUM_THREADS']}."
@@ -123,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     (args.out / "latest.md").write_text(table, encoding="utf-8")
     raw = {"machine": info, "sizes": sizes, "results": dump(results), "elapsed": elapsed,
-           "header": header}
+           "header": header, "per_page": common.PER_PAGE}
     (args.out / "latest.json").write_text(json.dumps(raw, indent=1), encoding="utf-8")
     print(f"written: {args.out / 'latest.md'}, {args.out / 'latest.json'}")
     return 0

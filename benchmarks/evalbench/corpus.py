@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 
-from .common import IMPORTS, PER_PAGE
+from . import common
+from .common import IMPORTS
 
 
 @dataclass(frozen=True)
@@ -116,17 +117,18 @@ class Page:
         return f"Page {self.number}: modes at work"
 
 
-def make_pages(count: int) -> list[Page]:
+def make_pages(count: int, per_page: int | None = None) -> list[Page]:
     examples = make_examples(count)
     pages = []
-    for start in range(0, count, PER_PAGE):
-        number = start // PER_PAGE + 1
+    per_page = per_page or common.PER_PAGE
+    for start in range(0, count, per_page):
+        number = start // per_page + 1
         intro = (
-            f"This page shows {len(examples[start:start + PER_PAGE])} small models. Each one "
+            f"This page shows {len(examples[start:start + per_page])} small models. Each one "
             "mixes layers that behave differently in training and in evaluation, so the "
             "same input gives different outputs in the two modes."
         )
-        pages.append(Page(number, intro, tuple(examples[start : start + PER_PAGE])))
+        pages.append(Page(number, intro, tuple(examples[start : start + per_page])))
     return pages
 
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import common
 from .builds import PHASES, Build
-from .common import PER_PAGE, REPO
+from .common import REPO
 from .scenarios import ROWS, Results
 
 
@@ -241,7 +242,7 @@ def growth_rows(results: Results, sizes: list[int]) -> list[Target]:
 
 
 def report(results: Results, sizes: list[int], info: dict[str, str], header: str) -> str:
-    pages = {size: -(-size // PER_PAGE) for size in sizes}
+    pages = {size: -(-size // common.PER_PAGE) for size in sizes}
     heads = [f"{size} ex. ({pages[size]} p.)" for size in sizes]
     lines = [header, "", f"Machine: {machine_line(info)}", ""]
     lines += ["| build | " + " | ".join(heads) + " |", "|---|" + "---:|" * len(sizes)]

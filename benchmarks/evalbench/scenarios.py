@@ -8,8 +8,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import common
 from .builds import Build, BuildFailed, Runner
-from .common import PER_PAGE
 from .corpus import Page, code_edited, make_pages, prose_edited
 from .flavours import Rendering, floor_script, rendering, write_tree
 
@@ -84,11 +84,11 @@ class Bench:
     def warm_up(self) -> None:
         """One small round, not recorded: file caches, bytecode, the kernel's page cache."""
         results, self.results = self.results, Results()
-        pages = make_pages(PER_PAGE)
+        pages = make_pages(common.PER_PAGE)
         try:
-            self.plain(PER_PAGE, pages)
-            self.floor(PER_PAGE, pages)
-            self.evaldemo(PER_PAGE, pages)
+            self.plain(common.PER_PAGE, pages)
+            self.floor(common.PER_PAGE, pages)
+            self.evaldemo(common.PER_PAGE, pages)
         finally:
             self.results = results
 
