@@ -268,6 +268,8 @@ def plain(value: Any) -> Any:
     if names is not None:
         return {name: plain(getattr(value, name)) for name in names}
     if isinstance(value, (list, tuple)):
+        if set(map(type, value)) <= _LEAVES:  # a tensor's values: nothing inside to convert
+            return list(value)
         return [plain(item) for item in value]
     if isinstance(value, dict):
         return {key: plain(item) for key, item in value.items()}
@@ -275,6 +277,7 @@ def plain(value: Any) -> Any:
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
+_LEAVES = frozenset({str, int, float, bool, type(None)})
 
 #: Every key a stored result has (``asdict`` writes them all).
 _RESULT_FIELDS = frozenset(ExampleResult.__dataclass_fields__)
