@@ -49,9 +49,9 @@ def warm(start: str) -> tuple[str, dict[str, Any]]:
     from .start import set_for_forks
 
     run_example(ExampleRequest(code=WARM_UP, input="torch.randn(3, 4)"), numpy_print)
+    set_for_forks(numpy_print)  # before the count: nothing after it may start a thread
     if threads() > 1:
         return SPAWN, numpy_print  # a fork would copy a process whose other threads vanish
-    set_for_forks(numpy_print)
     # Children's collections then skip (and do not copy) the parent's objects. No
     # collection first: it would cost every build about 85 ms for a few MB of garbage.
     gc.freeze()
