@@ -63,8 +63,7 @@ def limited(megabytes: int | None) -> Iterator[None]:
     Allocations past the cap fail (MemoryError, or torch's "not enough memory")
     instead of taking the machine down; the cap is lifted afterwards.
     """
-    current = _size_kib() if megabytes else None
-    if not megabytes or current is None:
+    if not megabytes or (current := _size_kib()) is None:
         yield
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)

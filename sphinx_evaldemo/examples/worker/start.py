@@ -57,9 +57,8 @@ def isolated(numpy_print: dict[str, Any], *, fresh: bool = False) -> Iterator[No
     snapshot of ``sys.modules`` alone costs a child about 2.5 ms of copy-on-write faults.
     """
     global _flags_set  # see set_for_forks
-    modules = set() if fresh else set(sys.modules)
-    path = list(sys.path)
-    cwd = Path.cwd()
+    if not fresh:
+        modules, path, cwd = set(sys.modules), list(sys.path), Path.cwd()
     if not (fresh and _flags_set):
         start_flags(numpy_print)
     _flags_set = False  # the example may change them
