@@ -2,10 +2,12 @@
 
 A module depends on the mode when its own class code reads ``training`` or overrides
 ``train()``. "Its own class code" is ``forward`` and every method, property or
-module-level helper it reaches by name, through the class's MRO up to (not including)
-``nn.Module``, torch's classes as well as the user's; forward hooks and pre-hooks on the
-instance count too (the old hook-based ``nn.utils.spectral_norm``). The bytecode says
-whether ``training`` is read, so no list of torch classes has to be kept up to date.
+module-level helper it reaches by name, through every class of its MRO but ``nn.Module``
+itself (torch's classes as well as the user's, and mixins that are not modules);
+forward hooks and pre-hooks on the instance count too (the old hook-based
+``nn.utils.spectral_norm``). The bytecode says whether ``training`` is read, so no list
+of torch classes has to be kept up to date. A TorchScript module is read through the
+code TorchScript compiled for it, since its Python class is torch's wrapper.
 
 A few explicit rules then *refine* the answer for modules that read the mode but, with
 their present settings, cannot change the result (dropout with ``p=0``, normalisation
@@ -16,10 +18,12 @@ from __future__ import annotations
 
 import inspect
 import keyword
+import re
 import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import torch
 from torch import nn
 
 from .model import ModeModule
@@ -54,9 +58,19 @@ def _codes(code: types.CodeType) -> Iterator[types.CodeType]:
 
 
 def _own_classes(cls: type) -> list[type]:
-    """The class and its bases below ``nn.Module`` (nn.Module's own code sets the flag)."""
-    return [klass for klass in cls.__mro__ if klass is not nn.Module and klass is not object
-            and issubclass(klass, nn.Module)]
+    """Every class in the MRO whose code may run: mixins that are not modules included.
+
+    ``nn.Module``'s own code sets the flag and ``object`` has none; torch's TorchScript
+    wrappers are read through their compiled code instead (:func:`_script_reads_mode`).
+    """
+    return [klass for klass in cls.__mro__ if klass not in (nn.Module, object)]
+
+
+def _before_module(cls: type) -> list[type]:
+    """The classes that come before ``nn.Module`` in the MRO: a method there overrides its."""
+    mro = cls.__mro__
+    end = mro.index(nn.Module) if nn.Module in mro else len(mro)
+    return [klass for klass in mro[:end] if klass is not object]
 
 
 def _reads_training(
@@ -97,11 +111,33 @@ def class_reads_mode(cls: type) -> bool:
     """Whether a module class's code reads ``training`` or overrides ``train()``."""
     if cls not in _ANSWERS:
         classes = _own_classes(cls)
-        starts = [function for klass in classes if "forward" in vars(klass)
+        overriding = _before_module(cls)
+        starts = [function for klass in overriding if "forward" in vars(klass)
                   for function in _functions(vars(klass)["forward"])]
-        _ANSWERS[cls] = any("train" in vars(klass) for klass in classes) or _reads_training(
+        _ANSWERS[cls] = any("train" in vars(klass) for klass in overriding) or _reads_training(
             starts, classes, set(), 0)
     return _ANSWERS[cls]
+
+
+#: ``self.training`` in the code TorchScript compiled (``training = self.training``).
+_SCRIPT_TRAINING = re.compile(r"\bself\.training\b")
+
+
+def _script_reads_mode(module: torch.jit.ScriptModule) -> bool:
+    """Whether a TorchScript module's own compiled methods read ``training``.
+
+    Its Python class is torch's wrapper, whose code says nothing about the model: the
+    methods TorchScript compiled are read instead. A traced module records the mode it
+    was traced in as a constant, so its code does not read the flag, and it is rightly
+    not listed.
+    """
+    compiled = module._c
+    return any(_SCRIPT_TRAINING.search(compiled._get_method(method).code)
+               for method in compiled._method_names())
+
+
+def is_script(module: nn.Module) -> bool:
+    return isinstance(module, torch.jit.ScriptModule)
 
 
 def _hooks_read_mode(module: nn.Module) -> bool:
@@ -121,20 +157,69 @@ def _hooks_read_mode(module: nn.Module) -> bool:
 
 def reads_mode(module: nn.Module) -> bool:
     """Whether this module (not its children) reads the mode."""
+    if is_script(module):
+        return _script_reads_mode(module) or _hooks_read_mode(module)  # type: ignore[arg-type]
     return class_reads_mode(type(module)) or _hooks_read_mode(module)
+
+
+def broken(model: nn.Module, name: str) -> str:
+    """Why the model cannot run as a module ("" when it can): a module whose ``__init__``
+    never called ``super().__init__()`` lacks the tables every module method reads."""
+    pending: list[tuple[str, nn.Module]] = [("", model)]
+    seen: set[int] = set()
+    while pending:
+        qualname, module = pending.pop(0)
+        if id(module) in seen:
+            continue
+        seen.add(id(module))
+        children = vars(module).get("_modules")
+        if children is None or "_parameters" not in vars(module):
+            kind = type(module).__name__
+            where = access_path(name, qualname, model) if qualname else name
+            return (f"`{where}` ({kind}) was never set up as a torch.nn.Module: {kind}.__init__ "
+                    "does not call super().__init__(); call super().__init__() first in "
+                    f"{kind}.__init__, before assigning anything to self")
+        pending += [(f"{qualname}.{key}" if qualname else key, child)
+                    for key, child in children.items() if child is not None]
+    return ""
+
+
+def _code_class(module: nn.Module) -> type:
+    """The class whose code the module runs: for a TorchScript module, the ``torch.nn``
+    class it was compiled from where it is one (its own Python class is torch's wrapper)."""
+    if is_script(module):
+        original = getattr(nn, str(getattr(module, "original_name", "")), None)
+        if isinstance(original, type) and issubclass(original, nn.Module):
+            return original
+    return type(module)
+
+
+def kind_of(module: nn.Module) -> str:
+    """The type a reader knows the module by: ``Dropout`` for a scripted dropout too."""
+    if is_script(module):
+        return str(getattr(module, "original_name", "") or type(module).__name__)
+    return type(module).__name__
 
 
 def no_effect(module: nn.Module) -> str:
     """Why a module that reads the mode cannot change the result with its settings ("" if it can)."""
-    if isinstance(module, nn.modules.dropout._DropoutNd) and float(module.p) == 0:
+    try:
+        return _no_effect(module, _code_class(module))
+    except Exception:  # noqa: BLE001  # a scripted module without the attribute: no reason given
+        return ""
+
+
+def _no_effect(module: Any, cls: type) -> str:
+    # ``Any``: a scripted module's settings are attributes of the wrapper
+    if issubclass(cls, nn.modules.dropout._DropoutNd) and float(module.p) == 0:
         return "reads the mode, but with p=0 it changes nothing"
-    if isinstance(module, nn.modules.instancenorm._InstanceNorm) and not module.track_running_stats:
+    if issubclass(cls, nn.modules.instancenorm._InstanceNorm) and not module.track_running_stats:
         return "reads the mode, but without running statistics it normalises the same way in both"
-    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not module.track_running_stats:
+    if issubclass(cls, nn.modules.batchnorm._BatchNorm) and not module.track_running_stats:
         return "reads the mode, but without running statistics it uses batch statistics in both"
-    if isinstance(module, nn.RNNBase) and (float(module.dropout) == 0 or module.num_layers == 1):
+    if issubclass(cls, nn.RNNBase) and (float(module.dropout) == 0 or module.num_layers == 1):
         return "reads the mode, but dropout between layers needs dropout > 0 and num_layers > 1"
-    if isinstance(module, nn.MultiheadAttention) and float(module.dropout) == 0:
+    if issubclass(cls, nn.MultiheadAttention) and float(module.dropout) == 0:
         return "reads the mode, but with dropout=0 only the choice of kernel can change"
     return ""
 
@@ -183,9 +268,13 @@ def _defaults(cls: type) -> dict[str, str]:
 
 def _settings(module: nn.Module) -> str:
     """The module's own settings, short: its first one, then those not at their defaults."""
-    items = [item.strip() for item in _top_level(module.extra_repr()) if item.strip()]
+    cls = _code_class(module)
+    if is_script(module) and cls is type(module):
+        return ""  # a scripted module of the user's class: its settings are not known
+    text: str = cls.extra_repr(module) if issubclass(cls, nn.Module) else module.extra_repr()
+    items = [item.strip() for item in _top_level(text) if item.strip()]
     items = [item for item in items if item != "inplace=False"]
-    defaults = _defaults(type(module))
+    defaults = _defaults(cls)
     kept = items[:1] + [
         item for item in items[1:]
         if "=" not in item or defaults.get(item.split("=", 1)[0]) != item.split("=", 1)[1]
@@ -197,9 +286,9 @@ def _settings(module: nn.Module) -> str:
 def short(module: nn.Module) -> tuple[str, str]:
     """``("Dropout", "p=0.5")``: a module's type and short settings."""
     try:
-        return type(module).__name__, _settings(module)
+        return kind_of(module), _settings(module)
     except Exception:  # noqa: BLE001  # a user's extra_repr may raise
-        return type(module).__name__, ""
+        return kind_of(module), ""
 
 
 def describe(module: nn.Module) -> tuple[str, str, str]:
@@ -207,7 +296,7 @@ def describe(module: nn.Module) -> tuple[str, str, str]:
     try:
         full = repr(module)
     except Exception as exc:  # noqa: BLE001  # a user's extra_repr may raise
-        full = f"{type(module).__name__}(<repr failed: {type(exc).__name__}>)"
+        full = f"{kind_of(module)}(<repr failed: {type(exc).__name__}>)"
     kind, settings = short(module)
     return kind, settings, full[:MAX_REPR]
 

@@ -179,19 +179,19 @@ def test_lazy_modules_with_a_wrong_input_fail_with_the_cause() -> None:
     assert "mat1 and mat2 shapes cannot be multiplied" in result.failure.message
 
 
-def test_a_start_state_that_cannot_be_taken_is_named_not_called_a_crash() -> None:
+def test_a_model_that_cannot_be_copied_runs_from_the_fallback_with_a_note() -> None:
     code = IMPORTS + """\
-class NoState(nn.Linear):
-    def state_dict(self, *args, **kwargs):
-        raise ValueError("Attempted to use an uninitialized parameter")
+class NoCopy(nn.Linear):
+    def __deepcopy__(self, memo):
+        raise TypeError("cannot pickle 'Lock' object")
 
-net = NoState(2, 2)
+net = NoCopy(2, 2)
 """
     result = run(code, input="torch.ones(1, 2)")
-    assert result.failure is not None
-    assert result.failure.kind == "model"
-    assert result.failure.message.startswith(
-        "could not take the model's start state: ValueError: Attempted to use an uninitialized parameter; ")
+    assert result.ok, result.failure
+    (note,) = result.notes
+    assert note.startswith(
+        "The model could not be copied whole (copy.deepcopy: TypeError: cannot pickle 'Lock' object)")
 
 
 def test_eval_randomness_is_explained_and_located() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import copy
 import dataclasses
 import functools
 import linecache
@@ -125,14 +124,20 @@ def _call(model: nn.Module, value: Any, no_grad: bool) -> Any:
 
 
 def _fresh(value: Any) -> Any:
-    try:
-        return copy.deepcopy(value)
-    except Exception:  # noqa: BLE001  # some inputs cannot be copied; use them as they are
-        return value
+    """A copy of the input for one harness pass (the lazy-module pass, before the modes)."""
+    return state.input_copies(value, "").fresh()
 
 
 def _no_trace(index: int) -> None:
     """The default for :func:`run_mode`'s ``on_pass``: nothing is traced."""
+
+
+def enter(model: nn.Module, mode: Mode) -> None:
+    """Put the model in the mode as a user does, so a model's own ``train()``/``eval()`` runs."""
+    if mode == "train":
+        model.train()
+    else:
+        model.eval()
 
 
 def run_mode(
@@ -141,6 +146,9 @@ def run_mode(
 ) -> tuple[ModeRun, Any]:
     """The mode's passes, each on a fresh copy of the input, each recorded as it ends.
 
+    ``model`` is this mode's own copy and ``value`` the input as evaluated (a
+    :class:`state.InputCopies`, or a value that is copied per pass in the same way).
+
     The output is printed and copied right after its pass, so an in-place module
     (``Dropout(inplace=True)``) or a later pass cannot change what the page shows.
     The determinism check is one more pass whose printed output is discarded.
@@ -148,7 +156,12 @@ def run_mode(
     ``:repeat:`` is 1) and with -1 after the last: the trace records passes 0 and 1.
     """
     started = time.perf_counter()
-    model.train(mode == "train")
+    copies = value if isinstance(value, state.InputCopies) else state.input_copies(value, "")
+    try:
+        enter(model, mode)
+    except BaseException as exc:  # noqa: BLE001  # the model's own train()/eval() failed
+        failure = failure_from(exc, kind_of(exc), f"model.{mode}(): ", request.memory_limit)
+        raise ExampleFailed(failure) from None
     seed_all(request.seed)
     no_grad = request.no_grad and mode == "eval"
     before = {n: b.detach().clone() for n, b in model.named_buffers()}
@@ -161,7 +174,7 @@ def run_mode(
         with redirected(printed):
             for index in range(request.repeat):
                 on_pass(index)
-                out = _call(model, _fresh(value), no_grad)
+                out = _call(model, copies.fresh(), no_grad)
                 texts.append(repr(out))
                 kept.append(compare.snapshot(out))
                 grad = compare.requires_grad(out) if grad is None else grad
@@ -174,7 +187,7 @@ def run_mode(
         else:
             on_pass(1)
             with redirected(Capture(1000)):
-                second = compare.snapshot(_call(model, _fresh(value), no_grad))
+                second = compare.snapshot(_call(model, copies.fresh(), no_grad))
         on_pass(-1)
     except BaseException as exc:  # noqa: BLE001  # the example's failure, reported
         failure = failure_from(exc, kind_of(exc), f"model.{mode}() pass: ", request.memory_limit)
@@ -225,8 +238,8 @@ def _to(value: Any, device: torch.device) -> Any:
     return value
 
 
-def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capture) -> dict[str, Any]:
-    name, model = find_model(namespace, request.model)
+def _input_value(request: ExampleRequest, namespace: dict[str, Any], model: nn.Module, setup: Capture) -> Any:
+    """The ``:input:`` value, on the example's device; a generator or iterator is refused."""
     try:
         with redirected(setup):
             value = eval(request.input or "", namespace)  # noqa: S307  # the page's own expression
@@ -235,61 +248,91 @@ def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capt
                 value = _to(value, namespace["device"])
     except BaseException as exc:  # noqa: BLE001
         raise ExampleFailed(failure_from(exc, "input", prefix=f":input: {request.input!r} failed: ")) from None
+    found = state.iterator_in(value)
+    if found is not None:
+        where, kind = found
+        what = f"is a {kind}" if not where else f"holds a {kind} at {where}"
+        raise ExampleFailed(Failure("input", (
+            f":input: {request.input!r} {what}: an iterator is used up by the first mode, so the "
+            "second would get what is left of it; pass a tensor or a tuple instead "
+            "(for instance torch.stack(list(...)) or tuple(...))")))
+    return value
+
+
+def _varied_names(name: str, model: nn.Module, compared: list[trace.Call]) -> tuple[str, ...]:
+    return tuple(detect.access_path(name, q, model) for q in trace.varied(compared))
+
+
+def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capture) -> dict[str, Any]:
+    name, model = find_model(namespace, request.model)
+    broken = detect.broken(model, name)
+    if broken:
+        raise ExampleFailed(Failure("model", broken))
+    value = _input_value(request, namespace, model, setup)
     _materialise(model, value, setup)
     notes: list[str] = []
     found = state.guarded("list of mode-dependent modules", notes,
                           lambda: detect.mode_dependent(model, name), ())
     try:
-        start = state.take(model)
+        start = state.take(model, name)
     except state.StateFailed as failed:
         raise ExampleFailed(failed.failure) from None
-    recorder = trace.Recorder(model)
-    traced = len(request.modes) == 2 and state.guarded("trace", notes, recorder.attach, False) is None
+    if start.note:
+        notes.append(start.note)
+    copies = state.input_copies(value, f"`{request.input}`")
+    if copies.note:
+        notes.append(copies.note)
     passes: dict[Mode, tuple[list[trace.Call], list[trace.Call]]] = {}
-
-    def on_pass(index: int) -> None:
-        """Pass 0 of each mode is its reference; pass 1 (the check) is compared with it."""
-        # ``mode`` is the loop's below: run_mode calls this during that mode's passes
-        if not traced or index not in (0, 1):
-            recorder.stop()
-        elif index == 0:
-            passes[mode] = (recorder.reference(), [])
-        else:
-            passes[mode] = (passes[mode][0], recorder.compare(passes[mode][0]))
-
-    def varied_names(compared: list[trace.Call]) -> tuple[str, ...]:
-        return tuple(detect.access_path(name, q, model) for q in trace.varied(compared))
-
-    def buffer_name(qualname: str) -> str:
-        owner, _, buffer = qualname.rpartition(".")
-        return f"{detect.access_path(name, owner, model)}.{buffer}"
-
+    tracing = len(request.modes) == 2
+    failed_hooks: list[str] = []
     runs: list[ModeRun] = []
     firsts: dict[str, Any] = {}
     partial: dict[str, Any] = {"mode_dependent": found, "runs": runs}
-    try:
-        for mode in request.modes:
-            try:
-                state.restore(model, start, mode)
-                run, first = run_mode(request, mode, model, value, on_pass, buffer_name)
-            except state.StateFailed as failed:
-                raise PartialFailure(failed.failure, partial) from None
-            except ExampleFailed as failed:
-                raise PartialFailure(failed.failure, partial) from None
-            if traced and not recorder.failed and run.deterministic is False and mode in passes:
-                varied = state.guarded("list of modules that varied", notes,
-                                       functools.partial(varied_names, passes[mode][1]), ())
-                run = dataclasses.replace(run, varied=varied)
-            runs.append(run)
-            firsts[mode] = first
-    finally:
-        recorder.detach()
-    if recorder.failed:
-        notes.append(f"the trace stopped: a hook failed ({recorder.failed})")
+    for mode in request.modes:
+        try:
+            own = start.model_for(mode)
+        except state.StateFailed as failed:
+            raise PartialFailure(failed.failure, partial) from None
+        # the hooks go on the copy this mode runs, whose access paths are the model's own
+        recorder = trace.Recorder(own)
+        traced = tracing and state.guarded("trace", notes, recorder.attach, False) is None
+        tracing = traced  # hooks that cannot go on one copy cannot go on the next
+
+        def on_pass(index: int, recorder: trace.Recorder = recorder, traced: bool = traced,
+                    mode: Mode = mode) -> None:
+            """Pass 0 of each mode is its reference; pass 1 (the check) is compared with it."""
+            if not traced or index not in (0, 1):
+                recorder.stop()
+            elif index == 0:
+                passes[mode] = (recorder.reference(), [])
+            else:
+                passes[mode] = (passes[mode][0], recorder.compare(passes[mode][0]))
+
+        def buffer_name(qualname: str, own: nn.Module = own) -> str:
+            owner, _, buffer = qualname.rpartition(".")
+            return f"{detect.access_path(name, owner, own)}.{buffer}"
+
+        try:
+            run, first = run_mode(request, mode, own, copies, on_pass, buffer_name)
+        except ExampleFailed as failed:
+            raise PartialFailure(failed.failure, partial) from None
+        finally:
+            recorder.detach()
+        if recorder.failed:
+            failed_hooks.append(recorder.failed)
+            tracing = False
+        if traced and not recorder.failed and run.deterministic is False and mode in passes:
+            varied = state.guarded("list of modules that varied", notes, functools.partial(
+                _varied_names, name, own, passes[mode][1]), ())
+            run = dataclasses.replace(run, varied=varied)
+        runs.append(run)
+        firsts[mode] = first
+    if failed_hooks:
+        notes.append(f"the trace stopped: a hook failed ({failed_hooks[0]})")
     if len(request.modes) == 2:
         a, b = request.modes
         partial["comparison"] = Comparison((a, b), compare.diff_leaves(firsts[a], firsts[b]))
-        if traced and not recorder.failed and a in passes and b in passes:
+        if not failed_hooks and a in passes and b in passes:
             partial["trace"] = state.guarded("trace", notes, lambda: trace.build(
                 (a, b), passes[a][0], passes[b][0], model, name), None)
     notes += state.guarded("notes", notes, lambda: compare.notes(runs, model, name), [])

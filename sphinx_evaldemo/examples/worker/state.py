@@ -1,14 +1,23 @@
-"""The model's start state for a compared run: lazy modules materialised, the state copied and restored.
+"""Each mode's start state for a compared run: a whole copy of the model and of the input.
 
-Both modes start from the same state. Taking it is the harness's step, not the
-example's, so a failure here says so, with the cause and the fix, instead of
-reaching the worker as a crash.
+Both modes start from the model as the setup left it (lazy modules materialised):
+each runs a ``copy.deepcopy`` of it, so everything the model holds travels with it
+(parameters, every buffer, plain attributes, generators, parametrizations, hooks and
+what their closures hold), and nothing one mode's passes change reaches the other.
+Where the model cannot be deep-copied, the one model object is reset before each mode
+instead, to what could be copied, and the page says what may leak. The input gets the
+same treatment per pass: a deep copy, or its tensors cloned one by one.
+
+Taking the state is the harness's step, not the example's, so a failure here says so,
+with the cause and the fix, instead of reaching the worker as a crash.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -30,14 +39,17 @@ def materialise(model: nn.Module, call: Callable[[], Any]) -> None:
 
     Their parameters are drawn from the generators as the setup left them; each mode is
     then re-seeded as usual, so both modes still start from the same state and seed.
-    Eval mode keeps BatchNorm's running statistics as they are. The caller runs the
-    pass under ``torch.no_grad()``; an error in it is the example's and propagates.
+    Eval mode keeps BatchNorm's running statistics as they are; the flags are set
+    directly (not with ``eval()``), since this pass is the harness's and a model's own
+    ``eval()`` may do more than set them. The caller runs the pass under
+    ``torch.no_grad()``; an error in it is the example's and propagates.
     """
     lazy = nn.modules.lazy.LazyModuleMixin
     if not any(isinstance(m, lazy) and m.has_uninitialized_params() for m in model.modules()):
         return
     flags = {id(m): m.training for m in model.modules()}
-    model.eval()
+    for module in model.modules():
+        module.training = False
     try:
         call()
     finally:
@@ -52,30 +64,237 @@ def _failure(what: str, exc: Exception, fix: str) -> StateFailed:
     ))
 
 
-def take(model: nn.Module) -> dict[str, Any]:
-    """A copy of the model's state that each mode starts from."""
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+# --- the model -------------------------------------------------------------------
+
+
+def _with_own_cells(function: types.FunctionType, memo: dict[int, Any]) -> types.FunctionType:
+    """The function with its closure's values deep-copied (with the model's ``memo``).
+
+    ``copy.deepcopy`` shares functions, and with them their closures: a hook that counts
+    its calls in a closed-over list would count both modes' calls. Copied with the
+    model's memo, a closure over the model refers to the copy.
+    """
+    cells = function.__closure__
+    if not cells:
+        return function
     try:
-        return {
-            key: value.detach().clone() if isinstance(value, torch.Tensor) else copy.deepcopy(value)
-            for key, value in model.state_dict().items()
-        }
+        contents = [copy.deepcopy(cell.cell_contents, memo) for cell in cells]
+    except Exception:  # noqa: BLE001  # an empty cell, or a value that cannot be copied: shared
+        return function
+    copied = types.FunctionType(
+        function.__code__, function.__globals__, function.__name__, function.__defaults__,
+        tuple(types.CellType(value) for value in contents),
+    )
+    copied.__kwdefaults__ = function.__kwdefaults__
+    copied.__dict__.update(function.__dict__)
+    return copied
+
+
+def _own_closures(model: nn.Module, memo: dict[int, Any]) -> None:
+    """Give the copy's functions (attributes and hooks) closures of their own."""
+    for module in model.modules():
+        attributes = vars(module)
+        for name, value in list(attributes.items()):
+            if isinstance(value, types.FunctionType):
+                attributes[name] = _with_own_cells(value, memo)
+            elif isinstance(value, dict) and name.endswith("hooks"):
+                for key, hook in list(value.items()):
+                    if isinstance(hook, types.FunctionType):
+                        value[key] = _with_own_cells(hook, memo)
+
+
+def _deep_copy(model: nn.Module) -> nn.Module:
+    memo: dict[int, Any] = {}
+    copied = copy.deepcopy(model, memo)
+    _own_closures(copied, memo)
+    return copied
+
+
+#: Module attributes the fallback resets in their own way, or leaves to the mode.
+_OWN_WAY = frozenset({"_parameters", "_buffers", "_modules", "training"})
+
+
+@dataclass
+class _Saved:
+    """The fallback's copy: per module, its tensors and the plain attributes that could be copied."""
+
+    tensors: list[tuple[dict[str, Any], str, torch.Tensor | None, torch.Tensor | None]]
+    attributes: list[tuple[nn.Module, str, Any]]
+    shared: list[str]
+
+
+def _save(model: nn.Module, name: str) -> _Saved:
+    saved = _Saved([], [], [])
+    for qualname, module in model.named_modules(remove_duplicate=True):
+        for table in (module._parameters, module._buffers):
+            for key, tensor in table.items():
+                kept = None if tensor is None else tensor.detach().clone()
+                saved.tensors.append((table, key, tensor, kept))
+        for key, value in vars(module).items():
+            if key in _OWN_WAY or key.endswith("hooks"):
+                continue
+            try:
+                saved.attributes.append((module, key, copy.deepcopy(value)))
+            except Exception:  # noqa: BLE001  # what cannot be copied is named on the page
+                where = f"{name}.{qualname}" if qualname else name
+                saved.shared.append(f"`{where}.{key}` ({type(value).__name__})")
+    return saved
+
+
+def _reset(saved: _Saved) -> None:
+    with torch.no_grad():
+        for table, key, tensor, kept in saved.tensors:
+            if tensor is None or kept is None:
+                table[key] = tensor
+                continue
+            table[key] = tensor
+            if tensor.shape == kept.shape and tensor.dtype == kept.dtype:
+                tensor.copy_(kept)
+            else:  # a pass resized it: the saved values, as a new tensor
+                table[key] = nn.Parameter(kept.clone(), tensor.requires_grad) if isinstance(
+                    tensor, nn.Parameter) else kept.clone()
+            if isinstance(tensor, nn.Parameter):
+                tensor.grad = None
+    for module, key, value in saved.attributes:
+        vars(module)[key] = copy.deepcopy(value)
+
+
+@dataclass
+class Start:
+    """What each mode starts from; :meth:`model_for` gives a mode its model."""
+
+    model: nn.Module
+    #: a copy made while the start was taken, handed to the first mode
+    ready: nn.Module | None = None
+    #: the fallback's saved state (the model could not be deep-copied)
+    saved: _Saved | None = None
+    #: for the page: what may leak between the modes (empty when nothing can)
+    note: str = ""
+
+    def model_for(self, mode: Mode) -> nn.Module:
+        """The model this mode runs, in the state the setup left it."""
+        if self.saved is not None:
+            try:
+                _reset(self.saved)
+            except Exception as exc:  # noqa: BLE001  # reported as the harness step it is
+                raise _failure(
+                    f"could not reset the model's start state before the {mode} pass", exc,
+                    "a pass must not replace the model's parameters or buffers",
+                ) from None
+            return self.model
+        if self.ready is not None:
+            ready, self.ready = self.ready, None
+            return ready
+        try:
+            return _deep_copy(self.model)
+        except Exception as exc:  # noqa: BLE001  # it was copied once: a setup-made state changed
+            raise _failure(f"could not copy the model before the {mode} pass", exc,
+                           "the model must be copyable with copy.deepcopy") from None
+
+
+def take(model: nn.Module, name: str) -> Start:
+    """Each mode's start: a deep copy, or (where that fails) a reset of the one model."""
+    try:
+        return Start(model, ready=_deep_copy(model))
+    except Exception as exc:  # noqa: BLE001  # the fallback below, said on the page
+        why = _why(exc)
+    try:
+        saved = _save(model, name)
     except Exception as exc:  # noqa: BLE001  # reported as the harness step it is
         raise _failure(
             "could not take the model's start state", exc,
-            "model.state_dict() must work on the model as the code leaves it "
-            "(an uninitialised parameter, for instance, needs one forward pass first)",
+            "the model's parameters and buffers must be readable as the code leaves it",
         ) from None
+    held = ", ".join(saved.shared[:4]) + (f" and {len(saved.shared) - 4} more" if len(saved.shared) > 4 else "")
+    return Start(model, saved=saved, note=(
+        f"The model could not be copied whole (copy.deepcopy: {why}), so both modes ran the "
+        "one model object, reset before each mode to its parameters, buffers and the "
+        "attributes that could be copied. "
+        + (f"Not reset: {held}, " if held else "Not reset: its hooks, ")
+        + "and anything outside the model: what one mode's passes change there may reach the next."
+    ))
 
 
-def restore(model: nn.Module, state: dict[str, Any], mode: Mode) -> None:
-    """Put the start state back before a mode's passes."""
+# --- the input -------------------------------------------------------------------
+
+
+def iterator_in(value: Any, path: str = "") -> tuple[str, str] | None:
+    """Where the input holds a generator or iterator, and its type (path ``""``: the input itself)."""
+    if isinstance(value, Iterator) and not isinstance(value, torch.Tensor):
+        return path, type(value).__name__
+    items: Iterator[tuple[str, Any]] = iter(())
+    if isinstance(value, tuple | list):
+        items = ((f"{path}[{index}]", item) for index, item in enumerate(value))
+    elif isinstance(value, Mapping):
+        items = ((f"{path}[{key!r}]", item) for key, item in value.items())
+    for where, item in items:
+        found = iterator_in(item, where)
+        if found is not None:
+            return found
+    return None
+
+
+def _leafwise(value: Any, shared: list[str], path: str) -> Any:
+    """A copy of the containers with every tensor cloned; other leaves copied where they can be."""
+    if isinstance(value, torch.Tensor):
+        if value.is_leaf:
+            return value.detach().clone().requires_grad_(value.requires_grad)
+        return value.clone()
+    if isinstance(value, tuple | list):
+        items = [_leafwise(item, shared, f"{path}[{index}]") for index, item in enumerate(value)]
+        if isinstance(value, tuple) and hasattr(value, "_fields"):
+            return type(value)(*items)
+        try:
+            return type(value)(items)
+        except Exception:  # noqa: BLE001  # a subclass with its own constructor
+            return tuple(items) if isinstance(value, tuple) else items
+    if isinstance(value, dict):
+        copied = {key: _leafwise(item, shared, f"{path}[{key!r}]") for key, item in value.items()}
+        try:
+            return type(value)(copied)
+        except Exception:  # noqa: BLE001  # as above
+            return copied
+    for attempt in (copy.deepcopy, copy.copy):
+        try:
+            return attempt(value)
+        except Exception:  # noqa: BLE001, S112  # the next, or shared (and named)
+            continue
+    shared.append(f"{path or 'the input'} ({type(value).__name__})")
+    return value
+
+
+@dataclass
+class InputCopies:
+    """Fresh copies of the input, one per pass; ``note`` says what could not be copied."""
+
+    value: Any
+    deep: bool = True
+    note: str = ""
+
+    def fresh(self) -> Any:
+        if self.deep:
+            return copy.deepcopy(self.value)
+        return _leafwise(self.value, [], "")
+
+
+def input_copies(value: Any, expression: str) -> InputCopies:
+    """How each pass gets its own input: a deep copy, or leaf-wise clones where that fails."""
     try:
-        model.load_state_dict(state)
-    except Exception as exc:  # noqa: BLE001  # as above
-        raise _failure(
-            f"could not restore the model's start state before the {mode} pass", exc,
-            "a pass must not add or remove parameters or buffers",
-        ) from None
+        copy.deepcopy(value)
+    except Exception as exc:  # noqa: BLE001  # the leaf-wise copy below, said on the page
+        shared: list[str] = []
+        _leafwise(value, shared, "")
+        note = (f"The input ({expression}) could not be copied whole (copy.deepcopy: {_why(exc)}), "
+                "so each pass got a copy with its tensors cloned one by one")
+        if shared:
+            note += (f"; {', '.join(shared)} could not be copied and was shared by the passes: "
+                     "what one pass changes in it reaches the next")
+        return InputCopies(value, deep=False, note=note + ".")
+    return InputCopies(value)
 
 
 def guarded(step: str, notes: list[str], work: Callable[[], Any], default: Any) -> Any:
