@@ -71,23 +71,59 @@ def _why(exc: BaseException) -> str:
 # --- the model -------------------------------------------------------------------
 
 
-def _with_own_cells(function: types.FunctionType, memo: dict[int, Any]) -> types.FunctionType:
-    """The function with its closure's values deep-copied (with the model's ``memo``).
+#: Values a function's globals share between the modes as they are: code, not state.
+_CODE_LIKE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)
 
-    ``copy.deepcopy`` shares functions, and with them their closures: a hook that counts
-    its calls in a closed-over list would count both modes' calls. Copied with the
-    model's memo, a closure over the model refers to the copy.
+
+def _names_read(code: types.CodeType) -> set[str]:
+    names: set[str] = set()
+    pending = [code]
+    while pending:
+        inner = pending.pop()
+        names.update(inner.co_names)
+        pending += [const for const in inner.co_consts if isinstance(const, types.CodeType)]
+    return names
+
+
+def _own_globals(function: types.FunctionType, memo: dict[int, Any],
+                 spaces: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """The function's globals, with the state it reads there (``calls = [0]``) copied.
+
+    One copy of each namespace per model copy (``spaces``), so two hooks that count in
+    one global list still share it, as they do in the example.
     """
-    cells = function.__closure__
-    if not cells:
-        return function
+    original = function.__globals__
+    space = spaces.get(id(original))
+    if space is None:
+        space = spaces[id(original)] = dict(original)
+    for name in _names_read(function.__code__):
+        if name in original and space[name] is original[name] and not isinstance(
+                original[name], _CODE_LIKE):
+            try:
+                space[name] = copy.deepcopy(original[name], memo)
+            except Exception:  # noqa: BLE001, S112  # what cannot be copied stays shared
+                continue
+    return space
+
+
+def _own_function(function: types.FunctionType, memo: dict[int, Any],
+                  spaces: dict[int, dict[str, Any]]) -> types.FunctionType:
+    """The function with the state it reaches (its closure, the globals it reads) copied.
+
+    ``copy.deepcopy`` shares functions, and with them that state: a hook that counts its
+    calls in a global or closed-over list would count both modes' calls. Copied with the
+    model's ``memo``, a reference to the model refers to the copy. The class's own
+    methods are code shared by every instance, and are left as they are.
+    """
+    cells = function.__closure__ or ()
     try:
         contents = [copy.deepcopy(cell.cell_contents, memo) for cell in cells]
+        space = _own_globals(function, memo, spaces)
     except Exception:  # noqa: BLE001  # an empty cell, or a value that cannot be copied: shared
         return function
     copied = types.FunctionType(
-        function.__code__, function.__globals__, function.__name__, function.__defaults__,
-        tuple(types.CellType(value) for value in contents),
+        function.__code__, space, function.__name__, function.__defaults__,
+        tuple(types.CellType(value) for value in contents) if cells else None,
     )
     copied.__kwdefaults__ = function.__kwdefaults__
     copied.__dict__.update(function.__dict__)
@@ -95,16 +131,17 @@ def _with_own_cells(function: types.FunctionType, memo: dict[int, Any]) -> types
 
 
 def _own_closures(model: nn.Module, memo: dict[int, Any]) -> None:
-    """Give the copy's functions (attributes and hooks) closures of their own."""
+    """Give the copy's functions (attributes and hooks) state of their own."""
+    spaces: dict[int, dict[str, Any]] = {}
     for module in model.modules():
         attributes = vars(module)
         for name, value in list(attributes.items()):
             if isinstance(value, types.FunctionType):
-                attributes[name] = _with_own_cells(value, memo)
+                attributes[name] = _own_function(value, memo, spaces)
             elif isinstance(value, dict) and name.endswith("hooks"):
                 for key, hook in list(value.items()):
                     if isinstance(hook, types.FunctionType):
-                        value[key] = _with_own_cells(hook, memo)
+                        value[key] = _own_function(hook, memo, spaces)
 
 
 def _deep_copy(model: nn.Module) -> nn.Module:
@@ -263,7 +300,7 @@ def _leafwise(value: Any, shared: list[str], path: str) -> Any:
             return attempt(value)
         except Exception:  # noqa: BLE001, S112  # the next, or shared (and named)
             continue
-    shared.append(f"{path or 'the input'} ({type(value).__name__})")
+    shared.append(f"the item {path} ({type(value).__name__})" if path else f"the input itself ({type(value).__name__})")
     return value
 
 
@@ -288,7 +325,7 @@ def input_copies(value: Any, expression: str) -> InputCopies:
     except Exception as exc:  # noqa: BLE001  # the leaf-wise copy below, said on the page
         shared: list[str] = []
         _leafwise(value, shared, "")
-        note = (f"The input ({expression}) could not be copied whole (copy.deepcopy: {_why(exc)}), "
+        note = (f"The input {expression} could not be copied whole (copy.deepcopy: {_why(exc)}), "
                 "so each pass got a copy with its tensors cloned one by one")
         if shared:
             note += (f"; {', '.join(shared)} could not be copied and was shared by the passes: "

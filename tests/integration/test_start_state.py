@@ -1,0 +1,170 @@
+"""Each mode starts from the model as the setup left it: a real build of the start-state root.
+
+Every section's model or input holds state that a pass changes (a non-persistent
+buffer, plain attributes, a generator, a parametrization, counting hooks, an ``eval()``
+override, an input changed in place, lazy modules, running statistics). The oracle is
+computed here with torch: the section's code run afresh for each mode, the model put
+in the mode with ``model.train()`` / ``model.eval()``, seeded as the SPEC says, and
+called once. Each panel must show exactly that output.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from sphinx.testing.util import SphinxTestApp
+from torch import nn
+
+from tests.conftest import ROOTS, Build
+from tests.helpers import flat, line_of, outputs, sections, seed_all, titles, warnings
+
+SOURCE = ROOTS / "test-startstate" / "index.md"
+
+_EXAMPLE = re.compile(r"^## (?P<name>\S+)\n\n```\{evaldemo\}\n(?P<body>.*?)\n```$", re.M | re.S)
+
+#: Sections whose eval panel must equal a fresh model's eval output.
+STATEFUL = [
+    "nonpersistent-buffer", "plain-attribute", "generator-attribute", "parametrization",
+    "spectral-norm", "counting-hook", "eval-override", "inplace-input", "uncopyable-input",
+    "lazy", "batchnorm", "uncopyable-model",
+]
+
+
+def examples(path: Path = SOURCE) -> dict[str, tuple[str, str]]:
+    """``{section: (code, :input:)}`` as the page has them."""
+    found = {}
+    for match in _EXAMPLE.finditer(path.read_text(encoding="utf-8")):
+        lines = match["body"].splitlines()
+        options = {line.split(":")[1]: line.split(":", 2)[2].strip() for line in lines if line.startswith(":")}
+        code = "\n".join(line for line in lines if not line.startswith(":")).strip() + "\n"
+        found[match["name"]] = (code, options.get("input", ""))
+    return found
+
+
+def fresh(code: str, expression: str, mode: str, seed: int = 0) -> Any:
+    """The output a fresh model gives in ``mode``: setup run anew, the mode entered as a user does."""
+    seed_all(seed)
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    exec(compile(code, "<fresh>", "exec"), namespace)  # the page's own code
+    net: nn.Module = namespace["net"]
+    value = eval(expression, namespace)  # the page's own expression
+    lazy = nn.modules.lazy.LazyModuleMixin
+    if any(isinstance(m, lazy) and m.has_uninitialized_params() for m in net.modules()):
+        # the SPEC's order: lazy modules get their shapes (one eval pass, no autograd) before
+        # the start state is taken
+        for module in net.modules():
+            module.training = False
+        with torch.no_grad():
+            call(net, copy.deepcopy(value))
+        for module in net.modules():
+            module.training = True
+    if mode == "train":
+        net.train()
+    else:
+        net.eval()
+    seed_all(seed)
+    return call(net, value)
+
+
+def call(net: nn.Module, value: Any) -> Any:
+    return net(*value) if isinstance(value, tuple) else net(value)
+
+
+@pytest.fixture(scope="module")
+def app(sphinx_build: Build) -> SphinxTestApp:
+    return sphinx_build("startstate", "text")
+
+
+@pytest.fixture(scope="module")
+def page(app: SphinxTestApp) -> dict[str, str]:
+    return sections((app.outdir / "index.txt").read_text(encoding="utf-8"))
+
+
+def _panel(section: str, mode: str) -> list[str]:
+    (title,) = [title for title in titles(section) if title.endswith(f".{mode}()")]
+    return outputs(section, title)
+
+
+@pytest.mark.parametrize("name", STATEFUL)
+def test_each_panel_shows_what_a_fresh_model_gives_in_that_mode(page: dict[str, str], name: str) -> None:
+    code, expression = examples()[name]
+    for mode in ("train", "eval"):
+        assert _panel(page[name], mode) == [repr(fresh(code, expression, mode))], (name, mode)
+
+
+@pytest.mark.parametrize("name", sorted(set(STATEFUL) - {"eval-override", "lazy"}))
+def test_the_oracle_tells_a_leak_from_a_fresh_start(name: str) -> None:
+    """The eval output after a train pass on the same object differs: the check above can fail."""
+    code, expression = examples()[name]
+    seed_all(0)
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    exec(compile(code, "<leaky>", "exec"), namespace)  # the page's own code
+    net, value = namespace["net"], eval(expression, namespace)
+    net.train()
+    call(net, value)
+    net.eval()
+    seed_all(0)
+    assert repr(call(net, value)) != repr(fresh(code, expression, "eval"))
+
+
+def test_an_eval_override_runs(page: dict[str, str]) -> None:
+    # the model's own eval() halves the temperature: 1 / 0.5; train(False) would not
+    assert _panel(page["eval-override"], "eval") == ["tensor([2., 2.])"]
+    assert _panel(page["eval-override"], "train") == ["tensor([1., 1.])"]
+    code, _ = examples()["eval-override"]
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    exec(compile(code, "<flag-only>", "exec"), namespace)  # the page's own code
+    assert repr(namespace["net"].train(False)(torch.ones(2))) == "tensor([1., 1.])"
+
+
+def test_what_may_leak_is_said_on_the_page(page: dict[str, str]) -> None:
+    model = flat(page["uncopyable-model"])
+    assert ("Note: The model could not be copied whole (copy.deepcopy: TypeError: cannot pickle "
+            "'_thread.lock' object), so both modes ran the one model object") in model
+    assert 'Not reset: "net.lock" (lock)' in model
+    given = flat(page["uncopyable-input"])
+    assert ('Note: The input "(torch.ones(2), lock)" could not be copied whole (copy.deepcopy: '
+            "TypeError: cannot pickle '_thread.lock' object), so each pass got a copy with its "
+            "tensors cloned one by one; the item [1] (lock) could not be copied") in given
+    for name in set(STATEFUL) - {"uncopyable-model", "uncopyable-input"}:
+        assert "could not be copied" not in page[name], name
+
+
+def test_a_generator_input_is_a_warning_that_says_what_to_pass(app: SphinxTestApp, page: dict[str, str]) -> None:
+    source = SOURCE.read_text(encoding="utf-8")
+    found = [w for w in warnings(app.warning.getvalue()) if w.type == "evaldemo.input"]
+    assert [(w.file, w.line) for w in found] == [
+        ("index.md", line_of(source, "```{evaldemo}", after="## generator-input"))]
+    (warned,) = found
+    assert warned.message.startswith(
+        ":input: '(torch.ones(2) * i for i in range(3))' is a generator: an iterator is used up by "
+        "the first mode")
+    assert "pass a tensor or a tuple instead" in warned.message
+    assert "model.eval()" not in page["generator-input"] and "net.eval()" not in page["generator-input"]
+
+
+def test_a_module_without_super_init_is_named_as_such(app: SphinxTestApp) -> None:
+    source = SOURCE.read_text(encoding="utf-8")
+    found = [w for w in warnings(app.warning.getvalue()) if w.type == "evaldemo.model"]
+    assert [(w.file, w.line) for w in found] == [
+        ("index.md", line_of(source, "```{evaldemo}", after="## broken-module"))]
+    assert found[0].message.startswith(
+        "`net` (Forgetful) was never set up as a torch.nn.Module: Forgetful.__init__ does not "
+        "call super().__init__()")
+    assert "lazy" not in found[0].message
+
+
+def test_no_other_warnings(app: SphinxTestApp) -> None:
+    assert sorted(w.type for w in warnings(app.warning.getvalue())) == ["evaldemo.input", "evaldemo.model"]
+
+
+def test_detection_reads_torchscript_and_mixins(page: dict[str, str]) -> None:
+    assert "Mode-dependent modules: \"net._modules['1']\" (Dropout, p=0.5)" in flat(page["scripted"])
+    assert 'Mode-dependent modules: "net" (Halving)' in flat(page["mixin"])
+    code, expression = examples()["mixin"]
+    assert _panel(page["mixin"], "eval") == [repr(fresh(code, expression, "eval"))]
