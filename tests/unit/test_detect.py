@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812  # the usual alias
 from torch import nn
 
-from sphinx_evaldemo.examples.detect import access_path, describe, mode_dependent
+from sphinx_evaldemo.examples.detect import access_path, broken, describe, mode_dependent
 from sphinx_evaldemo.examples.model import ModeModule
 
 # The oracle: torch's documentation says each of these behaves differently in training
@@ -270,3 +270,167 @@ def test_access_paths_are_how_code_reaches_the_module() -> None:
         "net", "net[0]", "net[0].embed", "net[0].block", "net[0].block.linear",
         "net[0].block.dropout", "net[1]", "net[1].x", "net[1].x._modules['a b']",
     ]
+
+
+# --- what runs: mixins, TorchScript, broken modules --------------------------------
+
+
+class HalfInEval:
+    """A mixin that is not a module: its forward reads the mode of the module it is mixed into."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.training else x / 2  # type: ignore[attr-defined]
+
+
+class Halving(HalfInEval, nn.Module):
+    pass
+
+
+class NoiseMixin:
+    def noise(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.randn_like(x) if self.training else x  # type: ignore[attr-defined]
+
+
+class HelperFromALaterMixin(nn.Module, NoiseMixin):
+    """The mixin comes after nn.Module in the MRO; its helper is still what forward calls."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.noise(x)
+
+
+class ShapeMixin:
+    def flat(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(len(x), -1)
+
+
+class PlainWithMixin(ShapeMixin, nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.flat(x)
+
+
+class FreezeMixin:
+    def train(self, mode: bool = True) -> FreezeMixin:
+        nn.Module.train(self, mode)  # type: ignore[arg-type]
+        return self
+
+
+class FrozenLinear(FreezeMixin, nn.Linear):
+    pass
+
+
+class LaterForward(nn.Module, HalfInEval):
+    """nn.Module's forward comes first in this MRO, so the mixin's is not what runs."""
+
+
+MIXINS: list[tuple[str, nn.Module, list[str]]] = [
+    ("mixin-forward", Halving(), ["m"]),
+    ("mixin-forward-in-a-sequential", nn.Sequential(nn.Linear(2, 2), Halving()), ["m[1]"]),
+    ("mixin-helper-after-module", HelperFromALaterMixin(), ["m"]),
+    ("mixin-without-the-mode", PlainWithMixin(), []),
+    ("mixin-overrides-train", FrozenLinear(2, 2), ["m"]),
+    ("mixin-forward-shadowed-by-module", LaterForward(), []),
+]
+
+
+@pytest.mark.parametrize(("case", "model", "names"), MIXINS, ids=[c[0] for c in MIXINS])
+def test_forwards_from_mixins_are_read(case: str, model: nn.Module, names: list[str]) -> None:
+    assert _names(model) == names
+
+
+def test_a_mixin_forward_found_is_one_whose_outputs_differ() -> None:
+    model, x = Halving(), torch.ones(2)
+    assert not torch.equal(model.train()(x), model.eval()(x))
+
+
+def _script(model: nn.Module) -> nn.Module:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch deprecates TorchScript
+        return torch.jit.script(model)  # type: ignore[no-any-return]
+
+
+class ScriptableReadsTraining(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return x * 2
+        return x
+
+
+SCRIPTED: list[tuple[str, Callable[[], nn.Module], list[tuple[str, str, str, str]]]] = [
+    ("sequential-dropout", lambda: nn.Sequential(nn.Linear(4, 4), nn.Dropout()),
+     [("m._modules['1']", "Dropout", "p=0.5", "")]),
+    ("batchnorm", lambda: nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3)),
+     # BatchNorm's extra_repr formats its own __dict__, which a scripted module lacks
+     [("m._modules['1']", "BatchNorm1d", "", "")]),
+    ("dropout-p0", lambda: nn.Dropout(0.0),
+     [("m", "Dropout", "p=0.0", "reads the mode, but with p=0 it changes nothing")]),
+    ("user-class", ScriptableReadsTraining, [("m", "ScriptableReadsTraining", "", "")]),
+    ("mode-free", lambda: nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.LayerNorm(4)), []),
+]
+
+
+@pytest.mark.parametrize(("case", "make", "expected"), SCRIPTED, ids=[c[0] for c in SCRIPTED])
+def test_torchscript_modules_are_read_through_their_compiled_code(
+    case: str, make: Callable[[], nn.Module], expected: list[tuple[str, str, str, str]]
+) -> None:
+    model = _script(make())
+    assert [(f.name, f.type, f.settings, f.no_effect) for f in mode_dependent(model, "m")] == expected
+
+
+@pytest.mark.parametrize("case", [c[0] for c in SCRIPTED])
+def test_scripted_modules_found_are_those_whose_outputs_differ(case: str) -> None:
+    """The oracle: a scripted module listed with no reason to change nothing does change the output."""
+    make, expected = next((m, e) for c, m, e in SCRIPTED if c == case)
+    model = _script(make())
+    x = torch.randn(4, 3) * 3 + 1 if case == "batchnorm" else torch.randn(4, 4)
+    torch.manual_seed(0)
+    train = model.train()(x)
+    torch.manual_seed(0)
+    evaluated = model.eval()(x)
+    assert (not torch.equal(train, evaluated)) == any(no_effect == "" for *_, no_effect in expected)
+
+
+def test_a_traced_module_has_its_mode_baked_in_and_is_not_listed() -> None:
+    import warnings
+
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the trace warns that dropout makes it nondeterministic
+        traced = torch.jit.trace(model, torch.randn(2, 4), check_trace=False)
+    assert _names(traced) == []
+    x = torch.ones(2, 4)
+    torch.manual_seed(0)
+    first = traced.eval()(x)
+    torch.manual_seed(0)
+    assert torch.equal(first, traced.train()(x))  # eval() changes nothing in a traced graph
+
+
+class Forgetful(nn.Module):
+    def __init__(self) -> None:  # super().__init__() never called
+        self.scale = 2.0
+
+
+class HoldsForgetful(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = nn.Sequential(nn.Linear(2, 2), Forgetful())
+
+
+BROKEN: list[tuple[str, Callable[[], nn.Module], str]] = [
+    ("the-model", Forgetful, "`net` (Forgetful) was never set up as a torch.nn.Module: "
+     "Forgetful.__init__ does not call super().__init__(); call super().__init__() first in "
+     "Forgetful.__init__, before assigning anything to self"),
+    ("a-submodule", HoldsForgetful, "`net.inner[1]` (Forgetful) was never set up"),
+    ("in-a-sequential", lambda: nn.Sequential(nn.Dropout(), Forgetful()), "`net[1]` (Forgetful)"),
+    ("sound", lambda: nn.Sequential(nn.Linear(2, 2), Halving()), ""),
+]
+
+
+@pytest.mark.parametrize(("case", "make", "message"), BROKEN, ids=[c[0] for c in BROKEN])
+def test_a_module_without_super_init_is_named(case: str, make: Callable[[], nn.Module], message: str) -> None:
+    found = broken(make(), "net")
+    assert found.startswith(message) and bool(found) == bool(message)
+    if message:
+        with pytest.raises(AttributeError):  # what torch itself says: not the real cause
+            list(make().modules())
