@@ -10,16 +10,22 @@ called once. Each panel must show exactly that output.
 
 from __future__ import annotations
 
+import collections
 import copy
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from sphinx.testing.util import SphinxTestApp
 from torch import nn
 
+from sphinx_evaldemo.examples.model import ExampleRequest, ExampleResult
+from sphinx_evaldemo.examples.worker import state
+from sphinx_evaldemo.examples.worker.run import run_example
 from tests.conftest import ROOTS, Build
 from tests.helpers import flat, line_of, outputs, sections, seed_all, titles, warnings
 
@@ -168,3 +174,133 @@ def test_detection_reads_torchscript_and_mixins(page: dict[str, str]) -> None:
     assert 'Mode-dependent modules: "net" (Halving)' in flat(page["mixin"])
     code, expression = examples()["mixin"]
     assert _panel(page["mixin"], "eval") == [repr(fresh(code, expression, "eval"))]
+
+
+# --- the worker's side, in this process ---------------------------------------------
+
+
+def _run(code: str, **options: Any) -> ExampleResult:
+    return run_example(ExampleRequest(code=code, **options), np.get_printoptions())
+
+
+def _outputs(result: ExampleResult) -> dict[str, tuple[str, ...]]:
+    assert result.failure is None, result.failure
+    return {run.mode: run.outputs for run in result.runs}
+
+
+def test_passes_within_a_mode_continue_from_that_modes_state() -> None:
+    code, expression = examples()["plain-attribute"]
+    found = _outputs(_run(code, input=expression, repeat=2))
+    # two passes of a fresh model, in each mode: calls 1 then 2 (x * calls + len(history))
+    assert found == {"train": ("tensor([2., 2.])", "tensor([4., 4.])"),
+                     "eval": ("tensor([2., 2.])", "tensor([4., 4.])")}
+
+
+HOOK_ON_THE_MODEL = """\
+import torch
+import torch.nn as nn
+
+net = nn.Linear(2, 2, bias=False)
+nn.init.ones_(net.weight)
+seen = []
+
+def remember(module, args, output):
+    seen.append(module is net)  # the global name: the model as the code bound it
+    return output * sum(seen)
+
+net.register_forward_hook(remember)
+"""
+
+
+def test_a_hooks_globals_are_the_modes_own() -> None:
+    result = _run(HOOK_ON_THE_MODEL, input="torch.ones(1, 2)", repeat=2)
+    # as a fresh model: each mode's first pass is the hook's first call (output * 1), and
+    # the hook's `net` is the model that mode runs (else `seen` would hold False)
+    passes = ("tensor([[2., 2.]], grad_fn=<MulBackward0>)", "tensor([[4., 4.]], grad_fn=<MulBackward0>)")
+    assert _outputs(result) == {"train": passes, "eval": passes}
+
+
+def test_a_closure_over_the_model_refers_to_the_copy() -> None:
+    model = nn.Linear(2, 2)
+    calls: list[bool] = []
+
+    def check(module: nn.Module, args: Any, output: Any) -> None:
+        calls.append(module is model)
+
+    model.register_forward_hook(check)
+    start = state.take(model, "net")
+    copied = start.model_for("train")
+    copied(torch.ones(1, 2))
+    assert copied is not model and calls == []  # the copy's hook appends to its own list
+    hook = next(iter(copied._forward_hooks.values()))
+    assert hook.__closure__ is not None
+    cells = {type(cell.cell_contents).__name__: cell.cell_contents for cell in hook.__closure__}
+    assert cells["list"] == [True] and cells["Linear"] is copied
+
+
+class _Locked(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+        self.weight = nn.Parameter(torch.ones(2))
+        self.register_buffer("seen", torch.zeros(2), persistent=False)
+        self.calls = 0
+        self.log: list[int] = []
+
+
+def test_the_fallback_resets_parameters_every_buffer_and_copyable_attributes() -> None:
+    model = _Locked()
+    start = state.take(model, "net")
+    assert start.ready is None and start.note.startswith("The model could not be copied whole")
+    assert 'Not reset: `net.lock` (lock)' in start.note
+    first = start.model_for("train")
+    assert first is model
+    weight = model.weight
+    with torch.no_grad():
+        model.weight.mul_(5)
+    model.seen += 3
+    model.calls, model.log = 7, [1, 2]
+    second = start.model_for("eval")
+    assert second is model and model.weight is weight  # the same parameter object, reset
+    assert torch.equal(model.weight, torch.ones(2)) and torch.equal(model.seen, torch.zeros(2))
+    assert (model.calls, model.log) == (0, [])
+
+
+Point = collections.namedtuple("Point", "x y")
+
+
+@pytest.mark.parametrize(("value", "found"), [
+    (torch.ones(2), None),
+    ((torch.ones(2), torch.zeros(1)), None),
+    (iter([torch.ones(2)]), ("", "list_iterator")),
+    ((torch.ones(1) for _ in range(2)), ("", "generator")),
+    ((torch.ones(2), map(abs, [1])), ("[1]", "map")),
+    ({"a": [torch.ones(1), zip([1], [2], strict=True)]}, ("['a'][1]", "zip")),
+    ([1, 2, 3], None),
+    (range(3), None),  # a range is re-iterable: not consumed
+])
+def test_iterators_in_the_input_are_found(value: Any, found: tuple[str, str] | None) -> None:
+    assert state.iterator_in(value) == found
+
+
+def test_an_input_that_cannot_be_deep_copied_is_cloned_leaf_by_leaf() -> None:
+    lock = threading.Lock()
+    grad = torch.ones(2, requires_grad=True)
+    value = (Point(torch.ones(2), [grad, {"k": torch.zeros(1)}]), lock)
+    copies = state.input_copies(value, "`x`")
+    assert not copies.deep
+    assert copies.note.endswith("the item [1] (lock) could not be copied and was shared by the "
+                                "passes: what one pass changes in it reaches the next.")
+    fresh_value = copies.fresh()
+    point, shared = fresh_value
+    assert isinstance(point, Point) and shared is lock
+    assert point.x is not value[0].x and torch.equal(point.x, value[0].x)
+    copied_grad = point.y[0]
+    assert copied_grad is not grad and copied_grad.is_leaf and copied_grad.requires_grad
+    point.y[1]["k"].add_(1)
+    assert torch.equal(value[0].y[1]["k"], torch.zeros(1))
+
+
+def test_an_input_that_can_be_deep_copied_has_no_note() -> None:
+    copies = state.input_copies((torch.ones(2), {"a": [1]}), "`x`")
+    assert copies.deep and copies.note == ""
