@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import types
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -311,8 +311,12 @@ class InputCopies:
     value: Any
     deep: bool = True
     note: str = ""
+    #: the copy made to find out whether a deep copy works: the first pass's
+    ready: list[Any] = field(default_factory=list)
 
     def fresh(self) -> Any:
+        if self.ready:
+            return self.ready.pop()
         if self.deep:
             return copy.deepcopy(self.value)
         return _leafwise(self.value, [], "")
@@ -321,17 +325,17 @@ class InputCopies:
 def input_copies(value: Any, expression: str) -> InputCopies:
     """How each pass gets its own input: a deep copy, or leaf-wise clones where that fails."""
     try:
-        copy.deepcopy(value)
+        first = copy.deepcopy(value)
     except Exception as exc:  # noqa: BLE001  # the leaf-wise copy below, said on the page
         shared: list[str] = []
-        _leafwise(value, shared, "")
+        first = _leafwise(value, shared, "")
         note = (f"The input {expression} could not be copied whole (copy.deepcopy: {_why(exc)}), "
                 "so each pass got a copy with its tensors cloned one by one")
         if shared:
             note += (f"; {', '.join(shared)} could not be copied and was shared by the passes: "
                      "what one pass changes in it reaches the next")
-        return InputCopies(value, deep=False, note=note + ".")
-    return InputCopies(value)
+        return InputCopies(value, deep=False, note=note + ".", ready=[first])
+    return InputCopies(value, ready=[first])
 
 
 def guarded(step: str, notes: list[str], work: Callable[[], Any], default: Any) -> Any:
