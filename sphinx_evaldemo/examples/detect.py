@@ -1,7 +1,7 @@
 """Which modules behave differently in train and eval, read from their classes' code (worker only).
 
 A module depends on the mode when its own class code reads ``training`` or overrides
-``train()``. "Its own class code" is ``forward`` and every method, property or
+``train()`` or ``eval()``. "Its own class code" is ``forward`` and every method, property or
 module-level helper it reaches by name, through every class of its MRO but ``nn.Module``
 itself (torch's classes as well as the user's, and mixins that are not modules);
 forward hooks and pre-hooks on the instance count too (the old hook-based
@@ -108,13 +108,15 @@ _ANSWERS: dict[type, bool] = {}
 
 
 def class_reads_mode(cls: type) -> bool:
-    """Whether a module class's code reads ``training`` or overrides ``train()``."""
+    """Whether a module class's code reads ``training`` or overrides ``train()`` or ``eval()``."""
     if cls not in _ANSWERS:
         classes = _own_classes(cls)
         overriding = _before_module(cls)
         starts = [function for klass in overriding if "forward" in vars(klass)
                   for function in _functions(vars(klass)["forward"])]
-        _ANSWERS[cls] = any("train" in vars(klass) for klass in overriding) or _reads_training(
+        # an ``eval()`` of its own runs too: the harness enters the modes as a user does
+        _ANSWERS[cls] = any("train" in vars(klass) or "eval" in vars(klass)
+                            for klass in overriding) or _reads_training(
             starts, classes, set(), 0)
     return _ANSWERS[cls]
 

@@ -188,6 +188,19 @@ class OverridesTrain(nn.Module):
         return self
 
 
+class OverridesEval(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.temperature = 1.0
+
+    def eval(self) -> OverridesEval:
+        self.temperature = 0.5
+        return super().eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x / self.temperature
+
+
 class Plain(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -216,6 +229,7 @@ USER: list[tuple[str, nn.Module, list[str]]] = [
     ("training-in-the-parent-forward", CallsParent(), ["m"]),
     ("training-in-a-module-level-helper", UsesModuleHelper(), ["m"]),
     ("overrides-train", OverridesTrain(), ["m"]),
+    ("overrides-eval", nn.Sequential(nn.Linear(2, 2), OverridesEval()), ["m[1]"]),
     ("plain-user-module", Plain(), []),
     ("old-hook-spectral-norm", nn.utils.spectral_norm(nn.Linear(4, 3)), ["m"]),
 ]
