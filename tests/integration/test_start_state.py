@@ -304,3 +304,69 @@ def test_an_input_that_cannot_be_deep_copied_is_cloned_leaf_by_leaf() -> None:
 def test_an_input_that_can_be_deep_copied_has_no_note() -> None:
     copies = state.input_copies((torch.ones(2), {"a": [1]}), "`x`")
     assert copies.deep and copies.note == ""
+
+
+def _spectral() -> nn.Module:
+    return nn.Sequential(nn.utils.parametrizations.spectral_norm(nn.Linear(4, 4)),
+                         nn.utils.spectral_norm(nn.Linear(4, 4)))
+
+
+def _lazy() -> nn.Module:
+    model = nn.Sequential(nn.LazyLinear(4), nn.LazyBatchNorm1d())
+    model(torch.randn(3, 4))
+    return model
+
+
+class _Everything(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(4, 4, num_layers=2, dropout=0.5)
+        self.norm = nn.BatchNorm1d(4)
+        self.shared = nn.Linear(4, 4)
+        self.again = self.shared  # one module under two names
+        self.register_buffer("extra", torch.arange(4.0), persistent=False)
+        self.gen = torch.Generator().manual_seed(3)
+        self.table = {"k": [1, 2]}
+        self.register_forward_hook(lambda module, args, output: output + 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.lstm(x.unsqueeze(0))
+        noise = torch.rand(x.shape, generator=self.gen)
+        return self.again(self.norm(out[0])) + self.extra + noise
+
+
+COPIED: dict[str, Any] = {
+    "sequential": lambda: nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Dropout(0.5)),
+    "spectral-norms": _spectral,
+    "lazy-materialised": _lazy,
+    "everything": _Everything,
+    "transformer": lambda: nn.TransformerEncoderLayer(4, 2, 8, batch_first=True),
+}
+
+
+@pytest.mark.parametrize("name", COPIED)
+def test_a_mode_copy_is_a_deep_copy_that_runs_as_the_original(name: str) -> None:
+    model = COPIED[name]()
+    copied = state.take(model, "net").model_for("train")
+    reference = copy.deepcopy(model)
+    for mine, theirs, original in zip(copied.modules(), reference.modules(), model.modules(), strict=True):
+        assert type(mine) is type(theirs) and sorted(vars(mine)) == sorted(vars(theirs))
+        for (key, a), (_, b), (_, c) in zip(
+                [*mine.named_parameters(recurse=False), *mine.named_buffers(recurse=False)],
+                [*theirs.named_parameters(recurse=False), *theirs.named_buffers(recurse=False)],
+                [*original.named_parameters(recurse=False), *original.named_buffers(recurse=False)],
+                strict=True):
+            assert torch.equal(a, b), key
+            assert a.data_ptr() != c.data_ptr() and type(a) is type(c), key
+    # aliasing inside the model is kept: the same module under two names, LSTM's flat weights
+    if name == "everything":
+        assert copied.again is copied.shared
+        assert copied.lstm._flat_weights[0] is copied.lstm.weight_ih_l0
+    x = torch.randn(3, 4)
+    for mode in ("train", "eval"):
+        outs = []
+        for which in (copy.deepcopy(copied), copy.deepcopy(reference)):  # each from the start
+            which.train(mode == "train")
+            seed_all(0)
+            outs.append(which(x))
+        assert torch.equal(outs[0], outs[1]), mode

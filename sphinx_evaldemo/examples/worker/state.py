@@ -14,6 +14,7 @@ with the cause and the fix, instead of reaching the worker as a crash.
 
 from __future__ import annotations
 
+import collections
 import copy
 import types
 from collections.abc import Callable, Iterator, Mapping
@@ -144,11 +145,69 @@ def _own_closures(model: nn.Module, memo: dict[int, Any]) -> None:
                         value[key] = _own_function(hook, memo, spaces)
 
 
+def _plain_protocol(cls: type) -> bool:
+    """Whether ``copy.deepcopy`` would copy instances of this module class by nn.Module's
+    own rules (``__getstate__``, ``__setstate__`` and the object's ``__dict__``), which
+    :func:`_copy_module` follows without the generic machinery."""
+    found = _PLAIN.get(cls)
+    if found is None:
+        found = _PLAIN[cls] = (
+            getattr(cls, "__deepcopy__", None) is None
+            and getattr(cls, "__reduce_ex__", None) is object.__reduce_ex__
+            and getattr(cls, "__reduce__", None) is object.__reduce__
+            and getattr(cls, "__getstate__", None) is nn.Module.__getstate__
+            and getattr(cls, "__setstate__", None) is nn.Module.__setstate__
+            and not any("__slots__" in vars(klass) for klass in cls.__mro__)
+        )
+    return found
+
+
+_PLAIN: dict[type, bool] = {}
+
+#: What ``copy.deepcopy`` itself returns as it is.
+_ATOMIC = frozenset({type(None), bool, int, float, complex, str, bytes})
+
+
+def _copy_value(value: Any, memo: dict[int, Any]) -> Any:
+    """``copy.deepcopy(value, memo)``, with modules and their str-keyed tables copied directly.
+
+    A module holds about a dozen tables (its parameters, buffers, children and each kind
+    of hook), most of them empty; the generic copy reduces each one as an object.
+    """
+    kind = type(value)
+    if kind in _ATOMIC:
+        return value
+    found = memo.get(id(value), memo)
+    if found is not memo:
+        return found
+    if isinstance(value, nn.Module) and _plain_protocol(kind):
+        return _copy_module(value, memo)
+    if kind is dict or kind is collections.OrderedDict:
+        if all(type(key) is str for key in value):
+            table = memo[id(value)] = kind()
+            for key, item in value.items():
+                table[key] = _copy_value(item, memo)
+            return table
+    elif kind is set and all(type(item) is str for item in value):
+        strings = memo[id(value)] = set(value)
+        return strings
+    return copy.deepcopy(value, memo)
+
+
+def _copy_module(module: nn.Module, memo: dict[int, Any]) -> nn.Module:
+    cls = type(module)
+    copied = cls.__new__(cls)
+    memo[id(module)] = copied
+    state: dict[str, Any] = nn.Module.__getstate__(module)  # type: ignore[no-untyped-call]
+    nn.Module.__setstate__(copied, {key: _copy_value(value, memo) for key, value in state.items()})  # type: ignore[no-untyped-call]
+    return copied
+
+
 def _deep_copy(model: nn.Module) -> nn.Module:
     memo: dict[int, Any] = {}
-    copied = copy.deepcopy(model, memo)
+    copied = _copy_value(model, memo)
     _own_closures(copied, memo)
-    return copied
+    return copied  # type: ignore[no-any-return]
 
 
 #: Module attributes the fallback resets in their own way, or leaves to the mode.
