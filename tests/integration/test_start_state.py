@@ -370,3 +370,27 @@ def test_a_mode_copy_is_a_deep_copy_that_runs_as_the_original(name: str) -> None
             seed_all(0)
             outs.append(which(x))
         assert torch.equal(outs[0], outs[1]), mode
+
+
+def test_what_a_models_own_eval_prints_and_raises_is_the_modes() -> None:
+    code = """\
+import torch
+import torch.nn as nn
+
+class Loud(nn.Module):
+    def eval(self):
+        print("entering eval")
+        return super().eval()
+
+    def forward(self, x):
+        return x
+
+net = Loud()
+"""
+    result = _run(code, input="torch.ones(1)")
+    assert {run.mode: run.printed for run in result.runs} == {"train": "", "eval": "entering eval\n"}
+    failing = _run(code.replace('print("entering eval")', 'raise ValueError("frozen")'),
+                   input="torch.ones(1)")
+    assert failing.failure is not None and failing.failure.kind == "exception"
+    assert failing.failure.message == "model.eval(): ValueError: frozen"
+    assert [run.mode for run in failing.runs] == ["train"]

@@ -157,15 +157,16 @@ def run_mode(
     """
     started = time.perf_counter()
     copies = value if isinstance(value, state.InputCopies) else state.input_copies(value, "")
+    printed = Capture(request.max_output)
     try:
-        enter(model, mode)
+        with redirected(printed):  # what a model's own train()/eval() prints is the mode's
+            enter(model, mode)
     except BaseException as exc:  # noqa: BLE001  # the model's own train()/eval() failed
         failure = failure_from(exc, kind_of(exc), f"model.{mode}(): ", request.memory_limit)
         raise ExampleFailed(failure) from None
     seed_all(request.seed)
     no_grad = request.no_grad and mode == "eval"
     before = {n: b.detach().clone() for n, b in model.named_buffers()}
-    printed = Capture(request.max_output)
     texts: list[str] = []
     kept: list[Any] = []
     grad = None
