@@ -44,10 +44,14 @@ def warn(problem: Problem, docname: str, subtype: str = "frontmatter") -> None:
 
 
 def is_markdown(app: Sphinx, docname: str) -> bool:
+    """A Markdown page: MyST-Parser's, or MyST-NB's ``.md`` (MyST-NB names its own file
+    type, and also reads notebooks, whose front matter is not YAML text)."""
+    path = app.env.doc2path(docname)
     try:
-        return get_filetype(app.config.source_suffix, app.env.doc2path(docname)) == "markdown"
+        filetype = get_filetype(app.config.source_suffix, path)
     except FiletypeNotFoundError:
         return False
+    return filetype == "markdown" or (filetype == "myst-nb" and Path(path).suffix == ".md")
 
 
 def is_ablog_post(app: Sphinx, docname: str, reading: Reading) -> bool:

@@ -86,6 +86,3 @@ def groups(ordered: Iterable[tuple[str, Iterable[str]]]) -> dict[str, Group]:
     return dict(sorted(found.items(), key=lambda item: (item[1].label.casefold(), item[0])))
 
 
-def lookup(found: dict[str, Group]) -> Callable[[str], Group | None]:
-    """A function from any spelling to its group."""
-    return lambda name: found.get(key(name))

@@ -292,27 +292,56 @@ def test_feeds_are_atom_newest_first_with_absolute_links(app: SphinxTestApp) -> 
 
 @pytest.mark.sphinx("html", testroot="articles", srcdir="articles-feeds", freshenv=True,
                     confoverrides={"suppress_warnings": []})
-def test_feeds_without_html_baseurl_link_relatively_and_say_so(app: SphinxTestApp) -> None:
+def test_feeds_asked_for_without_html_baseurl_link_relatively_and_say_so(
+        app: SphinxTestApp) -> None:
     app.build()
     found = warnings_of(app)
     assert len(found) == 1 and "set html_baseurl" in found[0], found
-    assert found[0].endswith("[evaldemo.feeds]")
+    assert "evaldemo_feeds = True" in found[0] and found[0].endswith("[evaldemo.feeds]")
     entries = feed(app, "feeds/atom.xml")
     assert entries and all(e["href"].startswith("../") for e in entries)
     for entry in entries:
         assert (app.outdir / "feeds" / entry["href"]).resolve().is_file()
 
 
-@pytest.mark.sphinx("html", testroot="kp", srcdir="kp-nofeedgen", freshenv=True)
-def test_without_feedgen_no_feed_and_a_hint(app: SphinxTestApp,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [m for m in sys.modules if m == "feedgen" or m.startswith("feedgen.")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "feedgen", None)  # import feedgen now fails
+@pytest.mark.sphinx("html", testroot="articles", srcdir="articles-feeds-auto", freshenv=True,
+                    confoverrides={"suppress_warnings": [], "evaldemo_feeds": "auto"})
+def test_feeds_auto_without_html_baseurl_are_skipped_silently(app: SphinxTestApp) -> None:
+    app.build()
+    assert warnings_of(app) == []
+    assert "atom feed" not in app.status.getvalue().lower()
+    assert not (app.outdir / "feeds").exists()
+    assert soup(app, "index.html").find("link", attrs={"type": "application/atom+xml"}) is None
+
+
+@pytest.mark.sphinx("html", testroot="kp", srcdir="kp-feeds-off", freshenv=True,
+                    confoverrides={"evaldemo_feeds": False})
+def test_feeds_false_writes_none_even_with_html_baseurl(app: SphinxTestApp) -> None:
     app.build()
     assert warnings_of(app) == []
     assert not (app.outdir / "feeds").exists()
-    assert "pip install 'sphinx-evaldemo[feeds]'" in app.status.getvalue()
+
+
+@pytest.mark.parametrize(("wanted", "warned"), [("auto", False), (True, True)])
+def test_without_feedgen_auto_is_silent_and_true_says_what_to_install(
+        make_app: Callable[..., SphinxTestApp], rootdir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, wanted: Any, warned: bool) -> None:
+    import shutil
+    for name in [m for m in sys.modules if m == "feedgen" or m.startswith("feedgen.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "feedgen", None)  # import feedgen now fails
+    shutil.copytree(rootdir / "test-kp", tmp_path / "kp")
+    app = make_app("html", srcdir=tmp_path / "kp", freshenv=True,
+                   confoverrides={"evaldemo_feeds": wanted})
+    app.build()
+    found = warnings_of(app)
+    if warned:
+        assert len(found) == 1 and "pip install 'sphinx-evaldemo[feeds]'" in found[0], found
+        assert found[0].endswith("[evaldemo.feeds]")
+    else:
+        assert found == []
+        assert "atom feed" not in app.status.getvalue().lower()
+    assert not (app.outdir / "feeds").exists()
     assert soup(app, "index.html").find("link", attrs={"type": "application/atom+xml"}) is None
 
 
@@ -334,3 +363,14 @@ def test_beside_ablog_nothing_is_listed_twice(app: SphinxTestApp) -> None:
     ablog_feed = (app.outdir / "blog" / "atom.xml").read_text(encoding="utf-8")
     assert "An ABlog post" in ablog_feed and "A Knowledge Repo article" not in ablog_feed
     assert [e["title"] for e in feed(app, "feeds/atom.xml")] == ["A Knowledge Repo article"]
+
+
+@pytest.mark.sphinx("html", testroot="kp-ablog", srcdir="kp-ablog-plain", freshenv=True,
+                    confoverrides={"html_baseurl": "", "blog_baseurl": ""},
+                    warningiserror=True)
+def test_project_with_ablog_and_no_html_baseurl_builds_clean_under_w(
+        app: SphinxTestApp) -> None:
+    # ABlog brings feedgen; a project that sets no html_baseurl must still pass -W
+    app.build()
+    assert warnings_of(app) == []
+    assert not (app.outdir / "feeds").exists()
