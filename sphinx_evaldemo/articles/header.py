@@ -238,10 +238,15 @@ def header_nodes(meta: ArticleMeta, blocks: list[nodes.Element], image_uri: str 
 
 
 def local_contents(marker: nodes.paragraph) -> nodes.topic:
-    """The sections below the one holding ``marker`` (the whole page at its top), linked."""
-    scope: nodes.Element = marker.parent
-    while scope is not None and not isinstance(scope, nodes.section | nodes.document):
+    """Every section of the post, linked, wherever ``marker`` stands (the Knowledge Repo
+    lists all of the post's headings, not those below the marker): the sections under the
+    page's title, or the page's own sections when it has several at the top."""
+    scope: nodes.Element = marker
+    while scope.parent is not None:
         scope = scope.parent
+    tops = [child for child in scope.children if isinstance(child, nodes.section)]
+    if len(tops) == 1:
+        scope = tops[0]
     topic = nodes.topic(classes=["contents", "local", "evaldemo-toc", FURO_TOC])
     items = _section_list(scope)
     if items is not None:
