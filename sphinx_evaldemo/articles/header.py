@@ -117,6 +117,8 @@ class ArticleTransform(SphinxTransform):
                 paragraph.replace_self(local_contents(paragraph))
         if meta.private:
             metadata["nosearch"] = True  # Sphinx then indexes neither its title nor its words
+            # no toctree includes it (see .private): no "not in any toctree" warning
+            metadata["orphan"] = True
         page_data(self.env)[RECORD_KEY] = ArticleRecord(
             meta, title, tldr.plain(blocks), image, image_url, tuple(tldr.for_listing(blocks))
         )

@@ -159,6 +159,53 @@ def test_private_post_is_built_but_unlisted(app: SphinxTestApp) -> None:
         assert number not in (docs if isinstance(docs, list) else [docs]), term
 
 
+def navigation_titles(app: SphinxTestApp, page: str) -> list[str]:
+    """Every link text of the page's navigation: its toctrees, sidebar and previous/next."""
+    found = soup(app, page)
+    links = found.select(".toctree-wrapper a, .sphinxsidebar a, .related a, link[rel]")
+    return [a.get_text() or str(a.get("title", "")) for a in links]
+
+
+def test_private_post_is_out_of_the_navigation_whoever_includes_it(
+        make_app: Callable[..., SphinxTestApp], rootdir: Path, tmp_path: Path) -> None:
+    import shutil
+    srcdir = tmp_path / "kp"
+    shutil.copytree(rootdir / "test-kp", srcdir)
+    # the index finds it with a :glob:; another page names it in its own toctree
+    (srcdir / "notes.md").write_text(
+        "---\norphan: true\n---\n# Notes\n\n```{toctree}\nposts/private-note\nposts/c\n```\n",
+        encoding="utf-8")
+    app = make_app("html", srcdir=srcdir, freshenv=True, warningiserror=True)
+    app.build()  # -W: no "document isn't included in any toctree" either
+    app.cleanup()  # one app at a time: node classes are registered process-wide
+    assert warnings_of(app) == []
+    assert (app.outdir / "posts" / "private-note.html").is_file()
+    for page in ("index.html", "notes.html", "posts/c.html", "posts/cpp.html",
+                 "tags/index.html"):
+        assert PRIVATE_TITLE not in " ".join(navigation_titles(app, page)), page
+        assert "private-note.html" not in (app.outdir / page).read_text(encoding="utf-8"), page
+    assert "A C extension that checks the mode" in navigation_titles(app, "notes.html")
+
+    # the post turns public: the pages naming it are read again and show it
+    post = srcdir / "posts" / "private-note.md"
+    post.write_text(post.read_text(encoding="utf-8").replace("private: true", "private: false"),
+                    encoding="utf-8")
+    public = make_app("html", srcdir=srcdir, warningiserror=True)
+    public.build()
+    public.cleanup()
+    assert PRIVATE_TITLE in navigation_titles(public, "index.html")
+    assert PRIVATE_TITLE in navigation_titles(public, "notes.html")
+    # and private again: out again
+    post.write_text(post.read_text(encoding="utf-8").replace("private: false", "private: true"),
+                    encoding="utf-8")
+    again = make_app("html", srcdir=srcdir, warningiserror=True)
+    again.build()
+    again.cleanup()
+    assert warnings_of(again) == []
+    for page in ("index.html", "notes.html"):
+        assert PRIVATE_TITLE not in " ".join(navigation_titles(again, page)), page
+
+
 @pytest.mark.sphinx("html", testroot="kp", srcdir="kp-exclude", freshenv=True,
                     confoverrides={"evaldemo_private": "exclude"})
 def test_private_posts_can_be_left_out_entirely(app: SphinxTestApp) -> None:
