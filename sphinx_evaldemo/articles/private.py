@@ -83,12 +83,13 @@ class PrivateEntries(SphinxTransform):
     def apply(self, **kwargs: object) -> None:
         docname = self.env.docname
         for toctree in self.document.findall(addnodes.toctree):
-            private = {doc for doc in toctree.get("includefiles", ())
+            included: list[str] = list(toctree.get("includefiles", ()))
+            private = {doc for doc in included
                        if doc in self.env.found_docs and is_markdown(self.app, doc)
                        and is_private(self.app, doc)}
             if not private:
                 continue
-            toctree["includefiles"] = [d for d in toctree["includefiles"] if d not in private]
+            toctree["includefiles"] = [d for d in included if d not in private]
             toctree["entries"] = [(title, ref) for title, ref in toctree["entries"]
                                   if ref not in private]
             for doc in private:
