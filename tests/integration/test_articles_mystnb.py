@@ -1,15 +1,18 @@
 """MyST-NB instead of MyST-Parser, in either order of ``extensions``: examples run and
-articles get their header, ``[TOC]`` and tag pages on MyST-NB's ``.md`` pages."""
+articles get their header, ``[TOC]`` and tag pages on MyST-NB's ``.md`` pages (and the
+same root without MyST-NB, for the same pages from MyST-Parser)."""
 
 from __future__ import annotations
 
 import pytest
+from sphinx.config import Config
 from sphinx.testing.util import SphinxTestApp
 
 from tests.conftest import Build
 from tests.helpers import soup, warnings_of
 
-ORDERS = {"nb-first": ["myst_nb", "sphinx_evaldemo"], "nb-last": ["sphinx_evaldemo", "myst_nb"]}
+ORDERS = {"nb-first": ["myst_nb", "sphinx_evaldemo"], "nb-last": ["sphinx_evaldemo", "myst_nb"],
+          "myst-parser": ["sphinx_evaldemo"]}
 
 
 @pytest.fixture(scope="module", params=list(ORDERS))
@@ -20,9 +23,17 @@ def built(request: pytest.FixtureRequest, sphinx_build: Build) -> SphinxTestApp:
 
 def test_builds_clean_with_myst_nb_as_the_markdown_parser(built: SphinxTestApp) -> None:
     assert warnings_of(built) == []
-    assert "myst_nb" in built.extensions and "sphinx_evaldemo" in built.extensions
-    # MyST-NB, not MyST-Parser, reads the .md pages
-    assert built.config.source_suffix[".md"] == "myst-nb"
+    assert "sphinx_evaldemo" in built.extensions
+    if "myst_nb" in built.config.extensions:
+        # MyST-NB, not MyST-Parser, reads the .md pages; MyST-Parser was not set up besides
+        assert built.config.source_suffix[".md"] == "myst-nb"
+        assert "myst_parser" not in built.extensions
+    else:
+        assert built.config.source_suffix[".md"] == "markdown"
+        assert "myst_parser" in built.extensions
+    # the root's own source_suffix kept MyST-NB's suffix out of Sphinx's shared default,
+    # which the test builds after this one read
+    assert "myst-nb" not in Config.config_values["source_suffix"].default.values()
 
 
 def test_examples_run_on_its_pages(built: SphinxTestApp) -> None:
@@ -43,6 +54,7 @@ def test_articles_get_header_toc_and_tag_pages(built: SphinxTestApp) -> None:
     assert header is not None
     assert "Mei Chen" in header.get_text()
     assert "In eval mode dropout is the identity." in header.select_one(".evaldemo-tldr").get_text()
+    # [TOC] stands after the first section: it still lists every section of the post
     toc = page.select_one("nav.evaldemo-toc")
     assert toc is not None and "[TOC]" not in page.get_text()
     assert [a["href"] for a in toc.find_all("a")] == ["#setting", "#in-train-mode", "#in-eval-mode"]
