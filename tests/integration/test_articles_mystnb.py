@@ -9,7 +9,7 @@ from sphinx.config import Config
 from sphinx.testing.util import SphinxTestApp
 
 from tests.conftest import Build
-from tests.helpers import soup, warnings_of
+from tests.helpers import soup, warnings
 
 ORDERS = {"nb-first": ["myst_nb", "sphinx_evaldemo"], "nb-last": ["sphinx_evaldemo", "myst_nb"],
           "myst-parser": ["sphinx_evaldemo"]}
@@ -22,7 +22,8 @@ def built(request: pytest.FixtureRequest, sphinx_build: Build) -> SphinxTestApp:
 
 
 def test_builds_clean_with_myst_nb_as_the_markdown_parser(built: SphinxTestApp) -> None:
-    assert warnings_of(built) == []
+    # the one warning is the misspelt option's (below)
+    assert [w.type for w in warnings(built.warning.getvalue())] == ["evaldemo.option"]
     assert "sphinx_evaldemo" in built.extensions
     if "myst_nb" in built.config.extensions:
         # MyST-NB, not MyST-Parser, reads the .md pages; MyST-Parser was not set up besides
@@ -61,3 +62,12 @@ def test_articles_get_header_toc_and_tag_pages(built: SphinxTestApp) -> None:
     tag = soup(built, "tags/dropout.html")
     assert [a.get_text() for a in tag.select(".evaldemo-listing-title a")] == [
         "Dropout: what eval mode turns off"]
+
+
+def test_a_misspelt_option_is_our_warning_and_the_page_shows_it(built: SphinxTestApp) -> None:
+    [found] = warnings(built.warning.getvalue())
+    assert (found.path, found.line) == (str(built.srcdir / "options.md"), 3)
+    assert found.message == "unknown option :inptu:; did you mean :input:?"
+    example = soup(built, "options.html").select_one("div.evaldemo")
+    assert "This example was not run:" in example.get_text()
+    assert example.select_one(".evaldemo-panel") is None
