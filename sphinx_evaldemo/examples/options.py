@@ -58,10 +58,12 @@ def read_block(lines: list[str], *, continuation: bool) -> Block:
     Blank lines between the options and the code are skipped.
     """
     given: list[tuple[str, str | None, int]] = []
-    index = 0
-    if lines and lines[0].strip() == "---" and any(line.strip() == "---" for line in lines[1:]):
-        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
-        for index in range(1, end):
+    start = _first_text(lines)  # MyST allows blank lines above the options
+    index = start
+    if index < len(lines) and lines[index].strip() == "---" and any(
+            line.strip() == "---" for line in lines[index + 1:]):
+        end = next(i for i in range(index + 1, len(lines)) if lines[i].strip() == "---")
+        for index in range(start + 1, end):
             line = lines[index]
             match = _YAML_KEY.match(line)
             if match:

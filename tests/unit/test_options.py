@@ -183,6 +183,7 @@ def test_raised_as_expected(expected: str | None, raised: type[BaseException], m
 BLOCKS: list[tuple[list[str], bool, list[tuple[str, str | None, int]], int]] = [
     (["import torch"], False, [], 0),
     (["", "import torch"], False, [], 1),
+    (["", ":input: x", "", "code"], False, [("input", "x", 1)], 3),
     ([":input: x", "", "code"], False, [("input", "x", 0)], 2),
     ([":input: x", "code"], False, [("input", "x", 0)], 1),  # MyST: no blank line needed
     ([":no-grad:", ":seed:  5 ", "", "", "code"], True,
