@@ -18,6 +18,8 @@ PrivateMode = Literal["unlisted", "exclude"]
 PRIVATE_MODES: tuple[PrivateMode, ...] = ("unlisted", "exclude")
 ExecutorName = Literal["local", "dask"]
 EXECUTORS: tuple[ExecutorName, ...] = ("local", "dask")
+FeedsMode = Literal["auto", True, False]
+FEEDS_MODES: tuple[FeedsMode, ...] = ("auto", True, False)
 #: The environment variable that names a Dask scheduler when conf.py does not.
 SCHEDULER_ENV = "EVALDEMO_DASK_SCHEDULER"
 
@@ -41,6 +43,7 @@ _SPHINX_TYPES: dict[str, tuple[type, ...]] = {
     "dask_unreachable": (str,),
     "cache_storage_options": (dict, type(None)),
     "cache_namespace": (str, type(None)),
+    "feeds": (str, bool),
 }
 
 
@@ -141,6 +144,17 @@ class EvalDemoConfig:
         'Articles with ``private: true``: ``"unlisted"`` builds them as pages marked private '
         "and ``noindex``, left out of listings, tag and author pages, feeds and the search "
         'index; ``"exclude"`` leaves them out of the build.',
+    )
+
+    feeds: FeedsMode = _setting(
+        "auto",
+        lambda v: v == "auto" or v is True or v is False,
+        "'auto', True or False",
+        "Atom feeds of the articles (``pip install 'sphinx-evaldemo[feeds]'``): "
+        '``"auto"`` writes them when feedgen is installed and ``html_baseurl`` is set '
+        "(feed readers need absolute links), and skips them silently otherwise; ``True`` "
+        "wants them: a warning says what is missing when they cannot be written (without "
+        "``html_baseurl`` their links are relative); ``False`` writes none.",
     )
 
     @classmethod

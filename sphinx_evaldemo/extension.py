@@ -26,7 +26,10 @@ def on_builder(app: Sphinx) -> None:
 
 def setup_extension(app: Sphinx) -> dict[str, Any]:
     """Everything but the settings and the head start (see :func:`sphinx_evaldemo.setup`)."""
-    app.setup_extension("myst_parser")
+    # MyST-NB brings MyST-Parser's settings and registers ``.md`` itself; setting up
+    # myst_parser as well would register ``.md`` twice, whichever comes first
+    uses_nb = "myst_nb" in app.extensions or "myst_nb" in app.config.extensions
+    app.setup_extension("myst_nb" if uses_nb else "myst_parser")
     app.connect("config-inited", on_config)
     app.connect("builder-inited", on_builder)
     app.add_directive("evaldemo-config", ConfigTableDirective)

@@ -1,9 +1,12 @@
 """Atom feeds of the public articles: one of all of them, one per tag (made with feedgen).
 
 feedgen is an optional extra (``pip install 'sphinx-evaldemo[feeds]'``), imported only when
-an HTML build has articles; without it there are no feeds, and the build says how to get
-them. Feed readers need absolute links: with ``html_baseurl`` every link is absolute;
-without it the links are relative to the feed file, and a warning says so.
+an HTML build has articles. Feed readers need absolute links, so ``evaldemo_feeds = "auto"``
+(the default) writes feeds only when feedgen is installed and ``html_baseurl`` is set, and
+says nothing otherwise: installing ABlog (which brings feedgen) must not make an unchanged
+project fail ``-W``. ``True`` asks for them: what stops them is a warning, and without
+``html_baseurl`` they are written with links relative to the feed file, and a warning says
+so. ``False`` writes none.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from urllib.parse import urljoin
 from sphinx.util import logging
 from sphinx.util.osutil import relative_uri
 
+from ..config import EvalDemoConfig
 from . import dates, names
 from .catalog import ArticleRecord, public
 from .listing import newest_first
@@ -76,11 +80,15 @@ def plan_of(env: BuildEnvironment) -> FeedPlan:
 def on_env_updated(app: Sphinx, env: BuildEnvironment) -> None:
     """Decide this build's feeds (before any page links one) and say what is missing."""
     setattr(env, FEEDS, FeedPlan())
-    if not builds_pages(app) or not public(env):
+    wanted = EvalDemoConfig.from_sphinx(app.config)[0].feeds  # problems: see examples.wiring
+    if wanted is False or not builds_pages(app) or not public(env):
+        return
+    if wanted == "auto" and not (available() and app.config.html_baseurl):
         return
     if not available():
-        logger.info("sphinx-evaldemo: no Atom feeds of the articles: feedgen is not installed "
-                    "(pip install 'sphinx-evaldemo[feeds]')")
+        logger.warning("evaldemo_feeds = True, but feedgen is not installed, so no Atom feeds "
+                       "are written: pip install 'sphinx-evaldemo[feeds]', or set "
+                       'evaldemo_feeds = "auto"', type="evaldemo", subtype="feeds")
         return
     plan = plan_feeds(public(env), str(app.config.project))
     for path in list(plan.feeds):
@@ -94,16 +102,11 @@ def on_env_updated(app: Sphinx, env: BuildEnvironment) -> None:
                            error.strerror or error, type="evaldemo", subtype="feeds")
             del plan.feeds[path]
     if plan.feeds and not app.config.html_baseurl:
-        logger.warning("the Atom feeds' links are relative to the feed files, and feed readers "
-                       "need absolute ones: set html_baseurl in conf.py to the address the "
-                       "site is published at", type="evaldemo", subtype="feeds")
+        logger.warning("evaldemo_feeds = True, but html_baseurl is not set: the Atom feeds' "
+                       "links are relative to the feed files, and feed readers need absolute "
+                       "ones; set html_baseurl in conf.py to the address the site is "
+                       "published at", type="evaldemo", subtype="feeds")
     setattr(env, FEEDS, plan)
-
-
-def tag_feed(env: BuildEnvironment, tag: str) -> str | None:
-    """The output path of ``tag``'s feed, when there is one."""
-    path = f"{TAGS}/{names.file_name(tag)}.xml"
-    return path if path in plan_of(env).feeds else None
 
 
 def _url(app: Sphinx, feed_path: str, target: str) -> str:

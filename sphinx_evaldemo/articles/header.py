@@ -44,10 +44,14 @@ def warn(problem: Problem, docname: str, subtype: str = "frontmatter") -> None:
 
 
 def is_markdown(app: Sphinx, docname: str) -> bool:
+    """A Markdown page: MyST-Parser's, or MyST-NB's ``.md`` (MyST-NB names its own file
+    type, and also reads notebooks, whose front matter is not YAML text)."""
+    path = app.env.doc2path(docname)
     try:
-        return get_filetype(app.config.source_suffix, app.env.doc2path(docname)) == "markdown"
+        filetype = get_filetype(app.config.source_suffix, path)
     except FiletypeNotFoundError:
         return False
+    return filetype == "markdown" or (filetype == "myst-nb" and Path(path).suffix == ".md")
 
 
 def is_ablog_post(app: Sphinx, docname: str, reading: Reading) -> bool:
@@ -113,6 +117,8 @@ class ArticleTransform(SphinxTransform):
                 paragraph.replace_self(local_contents(paragraph))
         if meta.private:
             metadata["nosearch"] = True  # Sphinx then indexes neither its title nor its words
+            # no toctree includes it (see .private): no "not in any toctree" warning
+            metadata["orphan"] = True
         page_data(self.env)[RECORD_KEY] = ArticleRecord(
             meta, title, tldr.plain(blocks), image, image_url, tuple(tldr.for_listing(blocks))
         )
@@ -234,10 +240,15 @@ def header_nodes(meta: ArticleMeta, blocks: list[nodes.Element], image_uri: str 
 
 
 def local_contents(marker: nodes.paragraph) -> nodes.topic:
-    """The sections below the one holding ``marker`` (the whole page at its top), linked."""
-    scope: nodes.Element = marker.parent
-    while scope is not None and not isinstance(scope, nodes.section | nodes.document):
+    """Every section of the post, linked, wherever ``marker`` stands (the Knowledge Repo
+    lists all of the post's headings, not those below the marker): the sections under the
+    page's title, or the page's own sections when it has several at the top."""
+    scope: nodes.Element = marker
+    while scope.parent is not None:
         scope = scope.parent
+    tops = [child for child in scope.children if isinstance(child, nodes.section)]
+    if len(tops) == 1:
+        scope = tops[0]
     topic = nodes.topic(classes=["contents", "local", "evaldemo-toc", FURO_TOC])
     items = _section_list(scope)
     if items is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 #: names that a generated page must not take: the folder's own index, and names that are
@@ -86,6 +86,3 @@ def groups(ordered: Iterable[tuple[str, Iterable[str]]]) -> dict[str, Group]:
     return dict(sorted(found.items(), key=lambda item: (item[1].label.casefold(), item[0])))
 
 
-def lookup(found: dict[str, Group]) -> Callable[[str], Group | None]:
-    """A function from any spelling to its group."""
-    return lambda name: found.get(key(name))

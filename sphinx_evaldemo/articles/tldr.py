@@ -21,9 +21,8 @@ from markdown_it.token import Token
 SAFE_LINK = re.compile(r"(?:https?://|mailto:)", re.IGNORECASE)
 #: about how long a meta description may be
 SUMMARY_LIMIT = 300
-#: the class of raw HTML shown as text (its tags are left out of the plain text)
+#: the class of raw HTML shown as text
 HTML = "evaldemo-tldr-html"
-_TAG = re.compile(r"<[^>]*>")
 
 _BLOCKS: dict[str, type[nodes.Element]] = {
     "paragraph_open": nodes.paragraph,
@@ -111,7 +110,9 @@ def _inline(tokens: Sequence[Token]) -> list[nodes.Node]:
 
 def plain(blocks: Sequence[nodes.Node], limit: int = SUMMARY_LIMIT) -> str:
     """The tldr as one line of text (for meta descriptions and feeds), cut near ``limit``
-    characters at a word boundary, with ``…`` where it was cut."""
+    characters at a word boundary, with ``…`` where it was cut. It is the text the box
+    shows: raw HTML, shown as text there, is kept as the characters it shows (the meta
+    tag's writer escapes them)."""
     text = " ".join(" ".join(_words(block) for block in blocks).split())
     if len(text) <= limit:
         return text
@@ -120,8 +121,6 @@ def plain(blocks: Sequence[nodes.Node], limit: int = SUMMARY_LIMIT) -> str:
 
 
 def _words(node: nodes.Node) -> str:
-    if isinstance(node, nodes.Element) and HTML in node["classes"]:
-        return _TAG.sub(" ", node.astext())
     if isinstance(node, nodes.Text):
         return node.astext()
     assert isinstance(node, nodes.Element)

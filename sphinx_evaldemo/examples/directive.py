@@ -23,24 +23,26 @@ from .render import input_nodes, problem_nodes
 logger = logging.getLogger(__name__)
 
 
-def _raw(value: str | None) -> str | None:
-    """Options are checked by :func:`options.parse`, identically in MyST and rST."""
-    return value
-
-
 class EvalDemoDirective(SphinxDirective):
     has_content = True
-    option_spec: ClassVar[dict[str, Callable[[str], Any]]] = dict.fromkeys(
-        options.OPTION_NAMES, _raw
-    )
+    #: none declared: MyST, MyST-NB and docutils then leave the option lines in the content,
+    #: where :meth:`_read_options` checks names, repeats and values the same way for all
+    option_spec: ClassVar[dict[str, Callable[[str], Any]]] = {}
 
     def run(self) -> list[nodes.Node]:
-        code = "\n".join(self.content)
         node = evaldemo_example(classes=["evaldemo"])
         self.set_source_info(node)
-        node["code_line"] = self._code_line()
         try:
-            opts = options.parse(dict(self.options))
+            raw = self._read_options()
+        except options.OptionError as error:
+            raw = None
+            problem = str(error)
+        code = "\n".join(self.content)
+        node["code_line"] = self._code_line()
+        if raw is None:
+            return self._problem(node, code, problem)
+        try:
+            opts = options.parse(raw)
         except options.OptionError as error:
             return self._problem(node, code, str(error))
         if not code.strip():
@@ -91,8 +93,20 @@ class EvalDemoDirective(SphinxDirective):
         if opts.name:
             self.options["name"] = opts.name
             self.add_name(node)
+            # {ref} needs a title: the caption, else the name itself
+            node["caption"] = caption_text or opts.name
         node["ids"].append(record.anchor)  # where the report's rows link to (after a :name:)
         return [node]
+
+    def _read_options(self) -> dict[str, str | None]:
+        """Take the option lines off the content (see :func:`options.read_block`); the
+        content and its offset then hold the code alone, as a parser would have left them."""
+        myst = type(self.state).__module__.startswith("myst_parser")
+        block = options.read_block(list(self.content), continuation=not myst)
+        start = self._code_line()
+        self.content = self.content[block.body:]
+        self.content_offset += block.body
+        return options.checked_names(block, start)
 
     def _depends(self, paths: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
         """Hash each ``:depends:`` file, and have Sphinx re-read the page when one changes.

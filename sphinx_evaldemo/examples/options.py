@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .claims import CLAIMS
@@ -20,11 +21,108 @@ _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 
 class OptionError(ValueError):
-    """A bad option value: ``option`` is its name, the message says what to write."""
+    """A bad option value: ``option`` is its name, the message says what to write
+    (after the option's name, unless ``whole`` says the message names it itself)."""
 
-    def __init__(self, option: str, message: str) -> None:
-        super().__init__(f":{option}: {message}")
+    def __init__(self, option: str, message: str, *, whole: bool = False) -> None:
+        super().__init__(message if whole else f":{option}: {message}")
         self.option = option
+
+
+#: ``:name: value`` (reStructuredText's field marker, MyST's option line)
+_FIELD = re.compile(r"^:(?P<name>[^:\s](?:[^:]*[^:\s])?):(?:\s+(?P<value>.*)|\s*)$")
+#: ``name: value`` in MyST's ``---`` block
+_YAML_KEY = re.compile(r"^(?P<name>[^\s:#][^:]*?):(?:\s+(?P<value>.*)|\s*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """The options at the top of a directive's content, read as written.
+
+    ``given`` is every option in order, repeats included, as ``(name, value, index of its
+    line in the content)``; ``body`` is the index of the code's first line.
+    """
+
+    given: tuple[tuple[str, str | None, int], ...] = field(default_factory=tuple)
+    body: int = 0
+
+
+def read_block(lines: list[str], *, continuation: bool) -> Block:
+    """The options heading a directive's content, before any parser dropped or refused one.
+
+    The directive declares no option to MyST or docutils (each would check names its own
+    way: MyST warns and drops an unknown one, and keeps the last of a repeated one; docutils
+    drops the whole example), so both hand the options over as the content's first lines:
+    ``:name: value`` lines, or MyST's ``---`` block of ``name: value`` lines. With
+    ``continuation`` (reStructuredText) an indented line continues the option above it.
+    Blank lines between the options and the code are skipped.
+    """
+    given: list[tuple[str, str | None, int]] = []
+    start = _first_text(lines)  # MyST allows blank lines above the options
+    index = start
+    if index < len(lines) and lines[index].strip() == "---" and any(
+            line.strip() == "---" for line in lines[index + 1:]):
+        end = next(i for i in range(index + 1, len(lines)) if lines[i].strip() == "---")
+        for index in range(start + 1, end):
+            line = lines[index]
+            match = _YAML_KEY.match(line)
+            if match:
+                given.append((match["name"].strip(), _yaml_value(match["value"]), index))
+            elif line.strip() and given and line[:1].isspace():
+                name, value, at = given[-1]
+                given[-1] = (name, f"{value or ''} {line.strip()}".strip(), at)
+        index = end + 1
+    else:
+        while index < len(lines):
+            line = lines[index]
+            match = _FIELD.match(line)
+            if match:
+                given.append((match["name"], _value(match["value"]), index))
+            elif continuation and given and line.strip() and line[:1].isspace():
+                name, value, at = given[-1]
+                given[-1] = (name, f"{value or ''} {line.strip()}".strip(), at)
+            else:
+                break
+            index += 1
+    while index < len(lines) and not lines[index].strip():
+        index += 1
+    return Block(tuple(given), index if given else _first_text(lines))
+
+
+def _first_text(lines: list[str]) -> int:
+    return next((i for i, line in enumerate(lines) if line.strip()), len(lines))
+
+
+def _value(text: str | None) -> str | None:
+    return text.strip() if text and text.strip() else None
+
+
+def _yaml_value(text: str | None) -> str | None:
+    """A value of the ``---`` block: YAML's quotes taken off, everything else as written."""
+    value = _value(text)
+    if value and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def checked_names(block: Block, start: int, known: tuple[str, ...] = OPTION_NAMES,
+                  ) -> dict[str, str | None]:
+    """``{name: value}`` of ``block``, whose first line is line ``start`` of the file; an
+    unknown or repeated name raises :class:`OptionError`."""
+    found: dict[str, str | None] = {}
+    first: dict[str, int] = {}
+    for name, value, index in block.given:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = (f"did you mean :{close[0]}:?" if close else
+                    "the options are: " + " ".join(f":{k}:" for k in known))
+            raise OptionError(name, f"unknown option :{name}:; {hint}", whole=True)
+        if name in found:
+            raise OptionError(name, f"is given twice (lines {start + first[name]} and "
+                              f"{start + index}); keep one")
+        found[name] = value
+        first[name] = index
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,8 @@ FACTS_JS = r"""
   const header = document.querySelector("header.evaldemo-article");
   const tldr = header && header.querySelector(".evaldemo-tldr");
   const rgba = c => (c.match(/[\d.]+/g) || []).map(Number);
+  const picture = img => img && {fit: style(img).objectFit, natural: [img.naturalWidth,
+    img.naturalHeight]};
   const solid = el => { for (let n = el; n; n = n.parentElement) {
       const c = rgba(style(n).backgroundColor); if (c.length === 3 || c[3] > 0.5) return c; }
     return [255, 255, 255]; };
@@ -55,6 +57,7 @@ FACTS_JS = r"""
     header: header && {
       box: box(header), border: parseFloat(style(header).borderBottomWidth),
       thumb: box(header.querySelector("img.evaldemo-thumbnail")),
+      thumbFit: picture(header.querySelector("img.evaldemo-thumbnail")),
       meta: box(header.querySelector(".evaldemo-meta")),
       subtitle: box(header.querySelector(".evaldemo-subtitle")),
       chips: [...header.querySelectorAll(".evaldemo-tags .evaldemo-tag")].map(c => ({
@@ -66,6 +69,9 @@ FACTS_JS = r"""
     },
     cards: [...document.querySelectorAll(".evaldemo-listing > .evaldemo-card")].map(card => ({
       box: box(card), thumb: box(card.querySelector("img")),
+      thumbFit: picture(card.querySelector("img")),
+      pad: [parseFloat(style(card).paddingLeft), parseFloat(style(card).paddingRight)],
+      body: box(card.querySelector(".evaldemo-card-body")),
       thumbHref: card.querySelector(".evaldemo-card-thumb a")?.getAttribute("href") ?? null,
       title: box(card.querySelector(".evaldemo-listing-title")),
       titleHref: card.querySelector(".evaldemo-listing-title a")?.getAttribute("href") ?? null,
@@ -183,6 +189,15 @@ def test_header_reads_like_a_blog(look: Any, theme: str, mode: str, width: int) 
     assert chips[1]["box"]["x"] > chips[0]["box"]["r"]
     assert facts["overflow"] <= EPS
     assert facts["axe"] == []
+    _whole(header["thumbFit"])
+
+
+def _whole(picture: dict[str, Any]) -> None:
+    """The image is shown whole: fitted into its box, never cropped to the box's shape
+    (the test posts' thumbnails are not square)."""
+    natural = picture["natural"]
+    assert natural[0] > 0 and natural[0] != natural[1], natural
+    assert picture["fit"] in ("contain", "scale-down"), picture
 
 
 @pytest.mark.parametrize(("theme", "mode", "width"), CASES)
@@ -200,7 +215,12 @@ def test_listing_cards(look: Any, theme: str, mode: str, width: int) -> None:
         assert card["thumb"]["y"] < card["title"]["b"] and card["title"]["y"] < card["thumb"]["b"]
         assert card["box"]["y"] - EPS <= card["thumb"]["y"] <= card["box"]["b"]
         assert card["thumbHref"] == card["titleHref"] is not None
+        _whole(card["thumbFit"])
     for card in cards:
+        # padded on every side, whatever the theme does to docutils containers
+        assert min(card["pad"]) >= 8, card["pad"]
+        assert card["title"]["x"] >= card["box"]["x"] + 8 - EPS
+        assert card["body"]["r"] <= card["box"]["r"] - 8 + EPS
         assert card["tldr"]["y"] >= card["title"]["b"] - EPS
         assert card["tags"]["y"] >= card["tldr"]["b"] - EPS
     assert facts["overflow"] <= EPS

@@ -200,8 +200,10 @@ def test_markup_in_front_matter_is_text_everywhere(app: SphinxTestApp) -> None:
     assert tldr.get_text() == "Text <script>alert('tldr')</script> and emphasis"
     found = metas(page)
     assert found["og:title"] == ["<script>alert('title')</script> Escaped"]
-    # the description is the tldr's plain text: the words of raw HTML, not its tags
-    assert found["description"] == ["Text alert('tldr') and emphasis"]
+    # the description is the text the box shows, raw HTML included as text (escaped in
+    # the attribute: the parsed value is the text, and no script element was made)
+    assert found["description"] == [tldr.get_text()]
+    assert found["og:description"] == [tldr.get_text()]
     assert found["keywords"] == ["<script>alert('tag')</script>"]
     assert found["author"] == ["<script>alert('author')</script>"]
 

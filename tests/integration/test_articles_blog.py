@@ -101,7 +101,9 @@ def test_knowledge_repo_posts_build_clean(app: SphinxTestApp) -> None:
     assert description.startswith("After load_state_dict the model is in whatever mode it was "
                                   "left in. Three things to check, before blaming the optimiser: "
                                   "call model.train() after loading;")
-    assert "<" not in description and "\n" not in description
+    assert "\n" not in description
+    # the characters the box shows, raw HTML as text: the table as it stands in the box
+    assert description.endswith("see the PyTorch notes. " + tldr.select_one("pre").get_text().strip())
 
     # thumbnail: 1 is the page's second image (0-based, as in the Knowledge Repo)
     og_image = page.find("meta", attrs={"property": "og:image"})["content"]
@@ -157,6 +159,56 @@ def test_private_post_is_built_but_unlisted(app: SphinxTestApp) -> None:
     for term in ("restrict", "timelin", "outag"):
         docs = index["terms"].get(term, [])  # type: ignore[attr-defined]
         assert number not in (docs if isinstance(docs, list) else [docs]), term
+
+
+def navigation_titles(app: SphinxTestApp, page: str) -> list[str]:
+    """Every link text of the page's navigation: its toctrees, sidebar and previous/next."""
+    found = soup(app, page)
+    links = found.select(".toctree-wrapper a, .sphinxsidebar a, .related a, link[rel]")
+    return [a.get_text() or str(a.get("title", "")) for a in links]
+
+
+def test_private_post_is_out_of_the_navigation_whoever_includes_it(
+        make_app: Callable[..., SphinxTestApp], rootdir: Path, tmp_path: Path) -> None:
+    import shutil
+    srcdir = tmp_path / "kp"
+    shutil.copytree(rootdir / "test-kp", srcdir)
+    # the index finds it with a :glob:; another page names it in its own toctree
+    (srcdir / "notes.md").write_text(
+        "---\norphan: true\n---\n# Notes\n\n```{toctree}\nposts/private-note\nposts/c\n```\n",
+        encoding="utf-8")
+    # read in parallel: what the readers took out of the toctrees comes back to the main
+    # process, so the incremental builds below know which pages to read again
+    app = make_app("html", srcdir=srcdir, freshenv=True, warningiserror=True, parallel=2)
+    app.build()  # -W: no "document isn't included in any toctree" either
+    assert app.is_parallel_allowed("read")
+    app.cleanup()  # one app at a time: node classes are registered process-wide
+    assert warnings_of(app) == []
+    assert (app.outdir / "posts" / "private-note.html").is_file()
+    for page in ("index.html", "notes.html", "posts/c.html", "posts/cpp.html",
+                 "tags/index.html"):
+        assert PRIVATE_TITLE not in " ".join(navigation_titles(app, page)), page
+        assert "private-note.html" not in (app.outdir / page).read_text(encoding="utf-8"), page
+    assert "A C extension that checks the mode" in navigation_titles(app, "notes.html")
+
+    # the post turns public: the pages naming it are read again and show it
+    post = srcdir / "posts" / "private-note.md"
+    post.write_text(post.read_text(encoding="utf-8").replace("private: true", "private: false"),
+                    encoding="utf-8")
+    public = make_app("html", srcdir=srcdir, warningiserror=True)
+    public.build()
+    public.cleanup()
+    assert PRIVATE_TITLE in navigation_titles(public, "index.html")
+    assert PRIVATE_TITLE in navigation_titles(public, "notes.html")
+    # and private again: out again
+    post.write_text(post.read_text(encoding="utf-8").replace("private: false", "private: true"),
+                    encoding="utf-8")
+    again = make_app("html", srcdir=srcdir, warningiserror=True)
+    again.build()
+    again.cleanup()
+    assert warnings_of(again) == []
+    for page in ("index.html", "notes.html"):
+        assert PRIVATE_TITLE not in " ".join(navigation_titles(again, page)), page
 
 
 @pytest.mark.sphinx("html", testroot="kp", srcdir="kp-exclude", freshenv=True,
@@ -292,27 +344,56 @@ def test_feeds_are_atom_newest_first_with_absolute_links(app: SphinxTestApp) -> 
 
 @pytest.mark.sphinx("html", testroot="articles", srcdir="articles-feeds", freshenv=True,
                     confoverrides={"suppress_warnings": []})
-def test_feeds_without_html_baseurl_link_relatively_and_say_so(app: SphinxTestApp) -> None:
+def test_feeds_asked_for_without_html_baseurl_link_relatively_and_say_so(
+        app: SphinxTestApp) -> None:
     app.build()
     found = warnings_of(app)
     assert len(found) == 1 and "set html_baseurl" in found[0], found
-    assert found[0].endswith("[evaldemo.feeds]")
+    assert "evaldemo_feeds = True" in found[0] and found[0].endswith("[evaldemo.feeds]")
     entries = feed(app, "feeds/atom.xml")
     assert entries and all(e["href"].startswith("../") for e in entries)
     for entry in entries:
         assert (app.outdir / "feeds" / entry["href"]).resolve().is_file()
 
 
-@pytest.mark.sphinx("html", testroot="kp", srcdir="kp-nofeedgen", freshenv=True)
-def test_without_feedgen_no_feed_and_a_hint(app: SphinxTestApp,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [m for m in sys.modules if m == "feedgen" or m.startswith("feedgen.")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "feedgen", None)  # import feedgen now fails
+@pytest.mark.sphinx("html", testroot="articles", srcdir="articles-feeds-auto", freshenv=True,
+                    confoverrides={"suppress_warnings": [], "evaldemo_feeds": "auto"})
+def test_feeds_auto_without_html_baseurl_are_skipped_silently(app: SphinxTestApp) -> None:
+    app.build()
+    assert warnings_of(app) == []
+    assert "atom feed" not in app.status.getvalue().lower()
+    assert not (app.outdir / "feeds").exists()
+    assert soup(app, "index.html").find("link", attrs={"type": "application/atom+xml"}) is None
+
+
+@pytest.mark.sphinx("html", testroot="kp", srcdir="kp-feeds-off", freshenv=True,
+                    confoverrides={"evaldemo_feeds": False})
+def test_feeds_false_writes_none_even_with_html_baseurl(app: SphinxTestApp) -> None:
     app.build()
     assert warnings_of(app) == []
     assert not (app.outdir / "feeds").exists()
-    assert "pip install 'sphinx-evaldemo[feeds]'" in app.status.getvalue()
+
+
+@pytest.mark.parametrize(("wanted", "warned"), [("auto", False), (True, True)])
+def test_without_feedgen_auto_is_silent_and_true_says_what_to_install(
+        make_app: Callable[..., SphinxTestApp], rootdir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, wanted: Any, warned: bool) -> None:
+    import shutil
+    for name in [m for m in sys.modules if m == "feedgen" or m.startswith("feedgen.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "feedgen", None)  # import feedgen now fails
+    shutil.copytree(rootdir / "test-kp", tmp_path / "kp")
+    app = make_app("html", srcdir=tmp_path / "kp", freshenv=True,
+                   confoverrides={"evaldemo_feeds": wanted})
+    app.build()
+    found = warnings_of(app)
+    if warned:
+        assert len(found) == 1 and "pip install 'sphinx-evaldemo[feeds]'" in found[0], found
+        assert found[0].endswith("[evaldemo.feeds]")
+    else:
+        assert found == []
+        assert "atom feed" not in app.status.getvalue().lower()
+    assert not (app.outdir / "feeds").exists()
     assert soup(app, "index.html").find("link", attrs={"type": "application/atom+xml"}) is None
 
 
@@ -334,3 +415,14 @@ def test_beside_ablog_nothing_is_listed_twice(app: SphinxTestApp) -> None:
     ablog_feed = (app.outdir / "blog" / "atom.xml").read_text(encoding="utf-8")
     assert "An ABlog post" in ablog_feed and "A Knowledge Repo article" not in ablog_feed
     assert [e["title"] for e in feed(app, "feeds/atom.xml")] == ["A Knowledge Repo article"]
+
+
+@pytest.mark.sphinx("html", testroot="kp-ablog", srcdir="kp-ablog-plain", freshenv=True,
+                    confoverrides={"html_baseurl": "", "blog_baseurl": ""},
+                    warningiserror=True)
+def test_project_with_ablog_and_no_html_baseurl_builds_clean_under_w(
+        app: SphinxTestApp) -> None:
+    # ABlog brings feedgen; a project that sets no html_baseurl must still pass -W
+    app.build()
+    assert warnings_of(app) == []
+    assert not (app.outdir / "feeds").exists()

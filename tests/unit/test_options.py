@@ -176,3 +176,59 @@ class ShapeError(ValueError):
 )
 def test_raised_as_expected(expected: str | None, raised: type[BaseException], matches: bool) -> None:
     assert raised_as_expected(expected, _mro(raised)) is matches
+
+
+# --------------------------------------------------------------------------- names, as written
+
+BLOCKS: list[tuple[list[str], bool, list[tuple[str, str | None, int]], int]] = [
+    (["import torch"], False, [], 0),
+    (["", "import torch"], False, [], 1),
+    (["", ":input: x", "", "code"], False, [("input", "x", 1)], 3),
+    ([":input: x", "", "code"], False, [("input", "x", 0)], 2),
+    ([":input: x", "code"], False, [("input", "x", 0)], 1),  # MyST: no blank line needed
+    ([":no-grad:", ":seed:  5 ", "", "", "code"], True,
+     [("no-grad", None, 0), ("seed", "5", 1)], 4),
+    ([":seed: 1", ":seed: 2", "", "code"], True, [("seed", "1", 0), ("seed", "2", 1)], 3),
+    # reStructuredText: an indented line continues the option above it
+    ([":input: torch.ones(", "   2, 4)", "", "code"], True, [("input", "torch.ones( 2, 4)", 0)], 3),
+    # MyST: it is the code's first line
+    ([":input: x", "   indented", "code"], False, [("input", "x", 0)], 1),
+    # MyST's --- block, YAML quotes taken off
+    (["---", 'input: "torch.ones(2)"', "seed: 4", "no-grad:", "---", "code"], False,
+     [("input", "torch.ones(2)", 1), ("seed", "4", 2), ("no-grad", None, 3)], 5),
+    # a line of code that starts with a colon-word is still code after the first non-option
+    (["x = 1", ":input: y"], False, [], 0),
+]
+
+
+@pytest.mark.parametrize(("lines", "continuation", "given", "body"), BLOCKS,
+                         ids=lambda v: repr(v)[:50])
+def test_read_block_keeps_every_option_as_written(
+        lines: list[str], continuation: bool, given: list[tuple[str, str | None, int]],
+        body: int) -> None:
+    block = options.read_block(lines, continuation=continuation)
+    assert list(block.given) == given
+    assert block.body == body
+
+
+NAME_PROBLEMS = [
+    ([("inptu", "x", 0)], "unknown option :inptu:; did you mean :input:?"),
+    ([("hide_code", None, 0)], "unknown option :hide_code:; did you mean :hide-code:?"),
+    ([("nograd", None, 0)], "unknown option :nograd:; did you mean :no-grad:?"),
+    ([("zzz", None, 0)], "unknown option :zzz:; the options are: :model: :input:"),
+    ([("seed", "1", 2), ("seed", "2", 3)], ":seed: is given twice (lines 12 and 13); keep one"),
+]
+
+
+@pytest.mark.parametrize(("given", "says"), NAME_PROBLEMS, ids=lambda v: repr(v)[:40])
+def test_unknown_and_repeated_names_say_what_to_write(
+        given: list[tuple[str, str | None, int]], says: str) -> None:
+    with pytest.raises(OptionError) as raised:
+        options.checked_names(options.Block(tuple(given), 5), start=10)
+    assert str(raised.value).startswith(says)
+    assert raised.value.option == given[0][0]
+
+
+def test_known_names_pass_through_in_order() -> None:
+    block = options.Block((("input", "x", 0), ("no-grad", None, 1)), 3)
+    assert options.checked_names(block, start=1) == {"input": "x", "no-grad": None}
