@@ -90,7 +90,7 @@ def views(value: Any) -> tuple[TensorView, ...]:
     """Numbers and statistics of every real-valued tensor leaf."""
     found = []
     for path, leaf in leaves(value):
-        if not isinstance(leaf, torch.Tensor) or leaf.is_complex() or leaf.numel() == 0:
+        if not _viewable(leaf):
             continue
         with torch.no_grad():
             data = leaf.detach().to("cpu", torch.float64)
@@ -109,6 +109,14 @@ def views(value: Any) -> tuple[TensorView, ...]:
                 )
             )
     return tuple(found)
+
+
+def _viewable(leaf: Any) -> bool:
+    """A real-valued strided tensor with values (not meta, sparse, quantized or nested)."""
+    return (
+        isinstance(leaf, torch.Tensor) and leaf.layout == torch.strided and not leaf.is_meta
+        and not leaf.is_quantized and not leaf.is_nested and not leaf.is_complex() and leaf.numel() > 0
+    )
 
 
 def _named(path: str, module: nn.Module | None) -> str:

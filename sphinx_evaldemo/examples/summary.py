@@ -260,7 +260,8 @@ def _row(*cells: nodes.entry) -> nodes.row:
 
 def _figures(row: LayerDiff) -> tuple[str, str]:
     if row.total is None:
-        return ("n/a", "equal" if row.equal else "differ")
+        return ("n/a", "not comparable" if row.verdict == "incomparable"
+                else ("equal" if row.equal else "differ"))
     largest = _number(row.max_abs_diff or 0.0)
     share = 100 * (row.differing or 0) / row.total if row.total else 0.0
     return (largest, f"{row.differing} of {row.total} ({share:.0f}%)")

@@ -68,7 +68,7 @@ def checksum(tensor: torch.Tensor) -> Sum:
     return Sum(crc, data.numel())
 
 
-def value(leaf: Any) -> Kept:
+def kept_value(leaf: Any) -> Kept:
     """A non-tensor leaf as kept: plain values and arrays as values, anything else by its type
     (its attributes are walked as leaves of their own where it has no ``__eq__``)."""
     if isinstance(leaf, np.ndarray | np.generic):
@@ -178,7 +178,7 @@ class Recorder:
         kept: list[tuple[str, Kept]] = []
         for path, leaf in compare.leaves(value):
             if not isinstance(leaf, torch.Tensor):
-                kept.append((path, value(leaf)))
+                kept.append((path, kept_value(leaf)))
                 continue
             copy = self.memo.get(leaf)
             if copy is None:
@@ -198,7 +198,7 @@ class Recorder:
             return False
         for (_, leaf), (_, other) in zip(live, kept, strict=True):
             if not isinstance(leaf, torch.Tensor):
-                if not _same_kept(value(leaf), other):
+                if not _same_kept(kept_value(leaf), other):
                     return False
                 continue
             verdict = self.memo.get(leaf, other)
