@@ -265,7 +265,7 @@ def _tensor(path: str, x: torch.Tensor, y: torch.Tensor) -> LeafDiff:
 def _dense(x: torch.Tensor) -> torch.Tensor:
     """A sparse tensor's elements, written into zeros by index (``to_dense`` adds, and a complex
     infinity added to zero becomes NaN); duplicate entries are summed, as the tensor means."""
-    coo = (x if x.layout == torch.sparse_coo else x.to_sparse_coo()).coalesce()
+    coo = (x if x.layout == torch.sparse_coo else x.to_sparse(layout=torch.sparse_coo)).coalesce()
     dense = torch.zeros(coo.shape, dtype=coo.dtype, device=coo.device)
     dense[tuple(coo.indices())] = coo.values()
     return dense

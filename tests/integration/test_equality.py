@@ -21,7 +21,8 @@ from sphinx.testing.util import SphinxTestApp
 
 from sphinx_evaldemo.examples import compare, equality
 from tests.conftest import ROOTS, Build
-from tests.helpers import flat, sections, seed_all, warnings as warned_of
+from tests.helpers import flat, sections, seed_all
+from tests.helpers import warnings as warned_of
 
 SOURCE = (ROOTS / "test-equality" / "index.md").read_text(encoding="utf-8")
 

@@ -9,7 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from sphinx_evaldemo.examples.compare import MAX_LEAVES, comparison, diff_leaves, leaves, requires_grad
+from sphinx_evaldemo.examples.compare import (
+    MAX_LEAVES,
+    comparison,
+    diff_leaves,
+    leaves,
+    requires_grad,
+)
 
 
 def test_leaves_name_each_path() -> None:
