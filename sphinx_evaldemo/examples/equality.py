@@ -174,7 +174,7 @@ def _leaf(path: str, x: Any, y: Any) -> LeafDiff:
                 return LeafDiff(path, equal=True, max_abs_diff=0.0, differing=0, total=1)
             return LeafDiff(path, equal=False, max_abs_diff=_float(abs(x - y)), differing=1, total=1)
         if isinstance(x, float | complex):
-            if x == y or (x != x and y != y):  # equal, or NaN in both: no tensor needed
+            if x == y or (isinstance(x, float) and math.isnan(x) and math.isnan(y)):  # no tensor needed
                 return LeafDiff(path, equal=True, max_abs_diff=0.0, differing=0, total=1)
             return next(_floats(path, [x], [y], single=True))
         if x is None or isinstance(x, str | bytes):
