@@ -336,40 +336,71 @@ def _elements(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
         exact = x == y
         return exact, exact
     exact = (x == y) | (x.isnan() & y.isnan())
-    return exact, exact | _close(x, y)
+    if bool(exact.all()):
+        return exact, exact
+    # only elements a few ULP apart can be close: one ULP is at most eps times the value
+    # (at most the smallest normal number near zero), so this cheap bound keeps every
+    # close pair, with room to spare, and the bit-exact count runs on those alone
+    info = torch.finfo(x.dtype)
+    gap = (x - y).abs()
+    near = ~exact & ((gap <= x.abs().maximum(y.abs()) * (2 * ULPS * info.eps))
+                     | (gap <= ULPS * info.smallest_normal))
+    close = exact.clone()
+    if bool(near.any()):
+        close[near] = _close(x[near], y[near])
+    return exact, close
 
 
-def _largest(x: torch.Tensor, y: torch.Tensor) -> float:
-    """The largest absolute difference of elements that differ: NaN where one side is NaN."""
+def _largest(x: torch.Tensor, y: torch.Tensor, among: torch.Tensor | None = None) -> float:
+    """The largest absolute difference of the elements ``among`` (all of them by default):
+    NaN where one side is NaN, integers without widening or wrapping."""
     if not (x.is_floating_point() or x.is_complex()):
-        if x.dtype in (torch.int64, torch.uint64):  # exact, as Python ints (no wrap, no widening)
-            return _float(max((abs(int(a) - int(b)) for a, b in zip(x.tolist(), y.tolist(), strict=True)),
-                              default=0))
-        return float((x.to(torch.int64) - y.to(torch.int64)).abs().max()) if x.numel() else 0.0
+        if among is not None:
+            x, y = x[among], y[among]
+        if not x.numel():
+            return 0.0
+        if x.dtype == torch.uint64:  # no int64 holds every uint64: as Python ints
+            return _float(max(abs(int(a) - int(b)) for a, b in zip(x.tolist(), y.tolist(), strict=True)))
+        high, low = x.to(torch.int64).maximum(y.to(torch.int64)), x.to(torch.int64).minimum(y.to(torch.int64))
+        gap = high - low
+        wrapped = gap < 0  # past 2**63: as Python ints
+        if bool(wrapped.any()):
+            return _float(max(int(a) - int(b) for a, b in zip(high[wrapped].tolist(), low[wrapped].tolist(),
+                                                              strict=True)))
+        return float(gap.max())
     # float32 and float64 in their own dtype, as the model computes; narrower ones widened
     # (a float16 difference may overflow)
     own = (torch.float32, torch.float64, torch.complex64, torch.complex128)
     wide = x.dtype if x.dtype in own else (torch.complex128 if x.is_complex() else torch.float64)
     a, b = x.to(wide), y.to(wide)
-    if bool((a.isnan() ^ b.isnan()).any()):
+    one_nan = a.isnan() ^ b.isnan()
+    if among is not None:
+        one_nan &= among
+    if bool(one_nan.any()):
         return math.nan
-    return float((a - b).abs().max()) if a.numel() else 0.0
+    gap = (a - b).abs()
+    if among is not None:
+        gap = gap.masked_fill(~among, 0)  # an infinity equal in both gives NaN here: left out
+    return float(gap.max()) if gap.numel() else 0.0
 
 
 def _values(path: str, x: torch.Tensor, y: torch.Tensor) -> LeafDiff:
     """Two strided tensors of one dtype and shape, element by element."""
     x, y = x.resolve_conj().resolve_neg(), y.resolve_conj().resolve_neg()
-    exact, close = _elements(x, y)
     total = x.numel()
+    if torch.equal(x, y):  # equal element for element (torch.equal finds NaN unequal: not here)
+        return LeafDiff(path, equal=True, max_abs_diff=0.0, differing=0, total=total,
+                        differs_at=() if total <= MAX_MARKED else None)
+    exact, close = _elements(x, y)
     differs = ~close
     count = int(differs.sum())
     marked = tuple(differs.reshape(-1).nonzero().reshape(-1).tolist()) if total <= MAX_MARKED else None
     if count:
-        largest = _largest(x[differs], y[differs])
+        largest = _largest(x, y, differs)
         return LeafDiff(path, equal=False, max_abs_diff=largest, differing=count, total=total,
                         differs_at=marked)
     # equal up to rounding: the largest difference says how far (the page shows it)
     near = ~exact
-    largest = _largest(x[near], y[near]) if bool(near.any()) else 0.0
+    largest = _largest(x, y, near)
     return LeafDiff(path, equal=True, verdict="rounding" if bool(near.any()) else "",
                     max_abs_diff=largest, differing=0, total=total, differs_at=marked)
