@@ -25,37 +25,49 @@ def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     return equality.leaves(value, path)
 
 
-def snapshot(value: Any) -> Any:
-    """A copy of every tensor and array leaf, in the same containers (for later comparison)."""
+def snapshot(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """A copy of every tensor and array leaf, in the same containers (for later comparison).
+
+    ``memo`` maps what is already copied to its copy, so a list that holds itself is
+    copied once (as :func:`copy.deepcopy` does).
+    """
+    memo = {} if memo is None else memo
+    if id(value) in memo:
+        return memo[id(value)]
     if isinstance(value, torch.Tensor):
         return value.detach().clone()
     if isinstance(value, np.ndarray):
         return value.copy()
-    if isinstance(value, Mapping):
-        try:
-            return type(value)({key: snapshot(item) for key, item in value.items()})  # type: ignore[call-arg]  # a Mapping subclass's constructor
-        except Exception:  # noqa: BLE001  # a mapping type that cannot be built from a dict
-            return {key: snapshot(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [snapshot(item) for item in value]
+        items: list[Any] = []
+        memo[id(value)] = items
+        items.extend(snapshot(item, memo) for item in value)
+        return items
+    if isinstance(value, Mapping):
+        memo[id(value)] = value  # a mapping that holds itself keeps itself there
+        pairs = {key: snapshot(item, memo) for key, item in value.items()}
+        try:
+            return type(value)(pairs)  # type: ignore[call-arg]  # a Mapping subclass's constructor
+        except Exception:  # noqa: BLE001  # a mapping type that cannot be built from a dict
+            return pairs
     if isinstance(value, tuple):
-        items = [snapshot(item) for item in value]
+        copies = [snapshot(item, memo) for item in value]
         if hasattr(value, "_fields"):
-            return type(value)(*items)
+            return type(value)(*copies)
         try:
-            return type(value)(items)  # torch.return_types are built from a sequence
+            return type(value)(copies)  # torch.return_types are built from a sequence
         except Exception:  # noqa: BLE001  # a tuple subclass with another constructor
-            return tuple(items)
+            return tuple(copies)
     found = equality.children(value)
-    if found is not None and not isinstance(value, np.ndarray):
-        try:
-            kept = copy.copy(value)
-            for step, item in found:
-                object.__setattr__(kept, step[1:], snapshot(item))
-        except Exception:  # noqa: BLE001  # an object that refuses copies: kept as it is
-            return value
-        return kept
-    return value
+    if found is None:
+        return value
+    try:
+        kept = memo[id(value)] = copy.copy(value)
+        for step, item in found:
+            object.__setattr__(kept, step[1:], snapshot(item, memo))
+    except Exception:  # noqa: BLE001  # an object that refuses copies: kept as it is
+        return value
+    return kept
 
 
 def requires_grad(value: Any) -> bool | None:

@@ -89,14 +89,15 @@ def children(value: Any) -> list[tuple[str, Any]] | None:
     return None
 
 
-def leaves(value: Any, path: str = "", depth: int = 0) -> Iterator[tuple[str, Any]]:
-    """``(path, leaf)`` pairs of a value, with the paths :func:`compare` gives."""
-    found = children(value) if depth < MAX_DEPTH else None
+def leaves(value: Any, path: str = "", within: frozenset[int] = frozenset()) -> Iterator[tuple[str, Any]]:
+    """``(path, leaf)`` pairs of a value, with the paths :func:`compare` gives (a container
+    that holds itself, or one nested past :data:`MAX_DEPTH`, is a leaf)."""
+    found = children(value) if len(within) < MAX_DEPTH and id(value) not in within else None
     if found is None:
         yield path or "output", value
         return
     for step, item in found:
-        yield from leaves(item, path + step, depth + 1)
+        yield from leaves(item, path + step, within | {id(value)})
 
 
 def _type(value: Any) -> str:
@@ -104,13 +105,18 @@ def _type(value: Any) -> str:
     return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
-def compare(a: Any, b: Any, path: str = "", depth: int = 0) -> Iterator[LeafDiff]:
+def compare(
+    a: Any, b: Any, path: str = "", within: frozenset[tuple[int, int]] = frozenset(),
+) -> Iterator[LeafDiff]:
     """Compare two values leaf by leaf: one :class:`LeafDiff` per leaf (or per mismatch)."""
     name = path or "output"
     if type(a) is not type(b):
         yield LeafDiff(name, equal=False, note=f"types differ: {_type(a)} vs {_type(b)}")
         return
-    mine, theirs = (children(a), children(b)) if depth < MAX_DEPTH else (None, None)
+    if (id(a), id(b)) in within:  # the same pair again: both contain themselves
+        yield _incomparable(name, "a value that contains itself")
+        return
+    mine, theirs = (children(a), children(b)) if len(within) < MAX_DEPTH else (None, None)
     if mine is None or theirs is None:
         yield _leaf(name, a, b)
         return
@@ -121,7 +127,7 @@ def compare(a: Any, b: Any, path: str = "", depth: int = 0) -> Iterator[LeafDiff
     steps = {step for step, _ in mine}
     for step, item in mine:
         if step in other:
-            yield from compare(item, other[step], path + step, depth + 1)
+            yield from compare(item, other[step], path + step, within | {(id(a), id(b))})
         else:
             yield LeafDiff(path + step, equal=False, note="present in one output only")
     for step, _ in theirs:

@@ -15,6 +15,7 @@ from sphinx_evaldemo.examples.compare import (
     diff_leaves,
     leaves,
     requires_grad,
+    snapshot,
 )
 
 
@@ -123,3 +124,24 @@ def test_requires_grad_of_a_real_model() -> None:
     assert requires_grad(net.eval()(x)) is True
     with torch.no_grad():
         assert requires_grad(net.eval()(x)) is False
+
+
+def test_snapshot_copies_tensors_arrays_and_fields_once() -> None:
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Out:
+        hidden: torch.Tensor
+        array: Any
+
+    out = Out(torch.zeros(3), np.zeros(2))
+    kept = snapshot(out)
+    out.hidden.add_(1)
+    out.array += 1
+    assert type(kept) is Out and float(kept.hidden.sum()) == 0.0 and float(kept.array.sum()) == 0.0
+    looped: list[Any] = [torch.ones(1)]
+    looped.append(looped)
+    copied = snapshot(looped)
+    assert copied[1] is copied and copied[0] is not looped[0]
+    values = torch.max(torch.tensor([[1.0, 3.0]]), 1)
+    assert type(snapshot(values)) is type(values)

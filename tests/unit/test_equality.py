@@ -81,8 +81,16 @@ def float_pairs(dtype: torch.dtype) -> dict[str, tuple[list[float], list[float]]
     for n in (1, 4, 5):
         moved = _steps(torch.tensor(base, dtype=dtype), n).double().tolist()
         pairs[f"{n}-ulp"] = (base, moved)
-    pairs["4-ulp-across-zero"] = (_steps(torch.tensor([-0.0], dtype=dtype), 2).double().tolist(),
-                                  (-_steps(torch.tensor([0.0], dtype=dtype), 2)).double().tolist())
+    zero = torch.tensor([0.0], dtype=dtype)
+    for up, down in ((2, 2), (3, 2), (3, 0), (5, 0)):  # subnormals, across zero
+        pairs[f"{up + down}-ulp-across-zero-{up}"] = (
+            _steps(zero, up).double().tolist(), (-_steps(zero, down)).double().tolist())
+    top = torch.tensor([big], dtype=dtype)
+    for n in (4, 5):  # the largest finite values, stepping down
+        lower = top.clone()
+        for _ in range(n):
+            lower = torch.nextafter(lower, torch.zeros_like(lower))
+        pairs[f"{n}-ulp-below-largest"] = ([big], lower.double().tolist())
     return pairs
 
 
@@ -299,6 +307,19 @@ def test_containers_and_objects() -> None:
     values = torch.max(torch.tensor([[1.0, 2.0]]), 1)
     assert [d.path for d in equality.compare(values, values)] == [".values", ".indices"]
     assert equality.same(values, values) is True
+
+
+def test_values_that_contain_themselves_end() -> None:
+    a: list[Any] = [1]
+    a.append(a)
+    b: list[Any] = [1]
+    b.append(b)
+    found = {d.path: equality.kind(d) for d in equality.compare(a, b)}
+    assert found["[0]"] == "equal"
+    assert "incomparable" in found.values()
+    node = Plain(None)
+    node.value = node
+    assert len(list(equality.leaves(node))) < 2 * equality.MAX_DEPTH
 
 
 def test_largest_keeps_nan() -> None:
