@@ -137,7 +137,7 @@ def test_snapshot_copies_tensors_arrays_and_fields_once() -> None:
     out = Out(torch.zeros(3), np.zeros(2))
     kept = snapshot(out)
     out.hidden.add_(1)
-    out.array += 1
+    np.add(out.array, 1, out=out.array)
     assert type(kept) is Out and float(kept.hidden.sum()) == 0.0 and float(kept.array.sum()) == 0.0
     looped: list[Any] = [torch.ones(1)]
     looped.append(looped)
