@@ -112,7 +112,7 @@ def views(value: Any) -> tuple[TensorView, ...]:
                     path=path,
                     shape=tuple(leaf.shape),
                     dtype=str(leaf.dtype).removeprefix("torch."),
-                    values=tuple(data.flatten().tolist()) if count <= MAX_VALUES else None,
+                    values=_values(leaf) if count <= MAX_VALUES else None,
                     mean=float(data.mean()),
                     std=float(data.std()) if count > 1 else None,
                     min=float(data.min()),
@@ -121,6 +121,13 @@ def views(value: Any) -> tuple[TensorView, ...]:
                 )
             )
     return tuple(found)
+
+
+def _values(leaf: torch.Tensor) -> tuple[float, ...]:
+    """Every element; integers as Python ints, so the page shows 2**53 + 1 as it is."""
+    if leaf.is_floating_point():
+        return tuple(leaf.detach().to("cpu", torch.float64).flatten().tolist())
+    return tuple(leaf.detach().to("cpu", torch.int64).flatten().tolist())  # bools as 0 and 1
 
 
 def _viewable(leaf: Any) -> bool:

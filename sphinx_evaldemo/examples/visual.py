@@ -208,7 +208,7 @@ def chart(train: TensorView, eval_: TensorView, differs: tuple[int, ...] | None 
     assert train.values is not None and eval_.values is not None
     marked = None if differs is None else frozenset(differs)
     pairs = [
-        (e, t, t == e if marked is None else index not in marked)
+        (float(e), float(t), t == e if marked is None else index not in marked)  # ints drawn as floats
         for index, (t, e) in enumerate(zip(train.values, eval_.values, strict=True))
         if math.isfinite(t) and math.isfinite(e)
     ]

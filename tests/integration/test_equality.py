@@ -212,3 +212,11 @@ def test_a_large_structured_output_is_bounded(page: dict[str, str]) -> None:
     assert "… and 19936 more leaves, 19936 of them differ" in text
     assert text.count('"[') <= compare.MAX_LEAVES + 2
     assert len(text) < 60_000  # the two cut printouts and 64 lines
+
+
+def test_integers_beyond_float64_are_shown_as_they_are(html: BeautifulSoup) -> None:
+    section = html.find("section", id="big-ints")
+    cells = [td.get_text() for td in section.select("table.evaldemo-grid td")]
+    # each panel's grid: the train value 2**53 + 1, the eval value 2**53, marked apart
+    assert any(cell.startswith(str(2**53 + 1)) for cell in cells), cells
+    assert any(cell.startswith(str(2**53)) and not cell.startswith(str(2**53 + 1)) for cell in cells), cells
