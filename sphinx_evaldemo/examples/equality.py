@@ -120,7 +120,7 @@ def compare(
     if mine is None or theirs is None:
         yield _leaf(name, a, b)
         return
-    if isinstance(a, list | tuple) and all(type(x) is float for x in (*a, *b)) and len(a) == len(b):
+    if type(a) in (list, tuple) and len(a) == len(b) and all(type(x) is float for x in (*a, *b)):
         yield from _floats(path, list(a), list(b))  # one batch, the same rule
         return
     other = dict(theirs)
@@ -213,16 +213,16 @@ def _floats(path: str, xs: list[Any], ys: list[Any], single: bool = False) -> It
     dtype = torch.complex128 if any(isinstance(v, complex) for v in (*xs, *ys)) else torch.float64
     x, y = torch.tensor(xs, dtype=dtype), torch.tensor(ys, dtype=dtype)
     exact, close = _elements(x, y)
-    for index, (e, c) in enumerate(zip(exact.tolist(), close.tolist(), strict=True)):
+    # each element's difference, as _largest gives it for one element
+    gaps = (x - y).abs().masked_fill(x.isnan() ^ y.isnan(), math.nan).tolist()
+    for index, (e, c, gap) in enumerate(zip(exact.tolist(), close.tolist(), gaps, strict=True)):
         leaf = path or "output" if single else f"{path}[{index}]"
         if e:
             yield LeafDiff(leaf, equal=True, max_abs_diff=0.0, differing=0, total=1)
         elif c:
-            yield LeafDiff(leaf, equal=True, verdict="rounding", differing=0, total=1,
-                           max_abs_diff=_largest(x[index:index + 1], y[index:index + 1]))
+            yield LeafDiff(leaf, equal=True, verdict="rounding", differing=0, total=1, max_abs_diff=gap)
         else:
-            yield LeafDiff(leaf, equal=False, max_abs_diff=_largest(x[index:index + 1], y[index:index + 1]),
-                           differing=1, total=1)
+            yield LeafDiff(leaf, equal=False, max_abs_diff=gap, differing=1, total=1)
 
 
 def _array(path: str, x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> LeafDiff:

@@ -303,6 +303,11 @@ def test_containers_and_objects() -> None:
     (raised,) = equality.compare(Raises(), Raises())
     assert raised.note == "not comparable: RuntimeError: no comparing me"
     assert equality.same(Elementwise(), Elementwise()) is None
+    # a named tuple of floats keeps its field names; a list of floats is compared as one batch
+    assert [d.path for d in equality.compare(Point(1.0), Point(2.0))] == [".value"]
+    found = list(equality.compare([1.0, NAN, INF, 0.1 + 0.2], [1.0, NAN, -INF, 0.3]))
+    assert [(equality.kind(d), repr(d.max_abs_diff)) for d in found] == [
+        ("equal", "0.0"), ("equal", "0.0"), ("differ", "inf"), ("rounding", repr(0.1 + 0.2 - 0.3))]
     # a torch return type, by field name
     values = torch.max(torch.tensor([[1.0, 2.0]]), 1)
     assert [d.path for d in equality.compare(values, values)] == [".values", ".indices"]
