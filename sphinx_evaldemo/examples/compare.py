@@ -31,6 +31,8 @@ def snapshot(value: Any, memo: dict[int, Any] | None = None) -> Any:
     ``memo`` maps what is already copied to its copy, so a list that holds itself is
     copied once (as :func:`copy.deepcopy` does).
     """
+    if type(value) in equality.PLAIN:
+        return value  # immutable
     memo = {} if memo is None else memo
     if id(value) in memo:
         return memo[id(value)]

@@ -69,8 +69,16 @@ def _plain_object(value: Any) -> bool:
     )
 
 
+#: Plain values: leaves, and immutable.
+PLAIN = frozenset({float, int, bool, complex, str, bytes, type(None)})
+#: Types that are always leaves (asked first: most leaves are one of them).
+ATOMS = PLAIN | {torch.Tensor, nn.Parameter}
+
+
 def children(value: Any) -> list[tuple[str, Any]] | None:
     """The path steps and items of a container; None for a leaf."""
+    if type(value) in ATOMS or isinstance(value, torch.Tensor):
+        return None
     if isinstance(value, Mapping):
         return [(_key(key), item) for key, item in value.items()]
     if isinstance(value, tuple):

@@ -277,8 +277,11 @@ class _Pairs:
         if [p for p, _ in a.output] != [p for p, _ in b.output]:
             return LayerDiff("", "", equal=False, max_abs_diff=None, differing=None, total=None,
                              note="outputs of different structure")
-        found = [diff for (_, x), (_, y) in zip(a.output, b.output, strict=True)
-                 for diff in self.diffs(x, y)]
+        xs, ys = [x for _, x in a.output], [y for _, y in b.output]
+        if all(type(v) is float for v in (*xs, *ys)):  # a list of numbers: one batch
+            found = list(equality.compare(xs, ys))
+        else:
+            found = [diff for x, y in zip(xs, ys, strict=True) for diff in self.diffs(x, y)]
         verdict = equality.verdict(found)
         nuance: Nuance = "rounding" if verdict == "rounding" else (
             "incomparable" if verdict == "incomparable" else "")
