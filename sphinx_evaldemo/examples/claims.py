@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .model import ExampleResult, ModeRun
+from .model import ExampleResult, LeafDiff, ModeRun, outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,29 +21,46 @@ def _run(result: ExampleResult, mode: str) -> ModeRun | None:
 
 
 def _outputs(result: ExampleResult, want_differ: bool, claim: str) -> Verdict:
+    """``differ`` holds when the comparison's verdict is "differ"; ``same`` when it is
+    "equal" or "equal up to rounding"; neither when the outputs could not be compared."""
     comparison = result.comparison
     if comparison is None:
         return Verdict(claim, False, "needs both modes (:modes: train eval) to compare outputs")
-    if comparison.differ:
-        worst = max(
-            (leaf for leaf in comparison.leaves if not leaf.equal),
-            key=lambda leaf: leaf.max_abs_diff or 0.0,
-        )
-        amount = (
-            f"largest absolute difference {worst.max_abs_diff:.4g}"
-            if worst.max_abs_diff is not None else worst.note or "they differ"
-        )
+    verdict = comparison.verdict
+    if verdict == "differ":
+        worst = _worst([leaf for leaf in comparison.leaves if outcome(leaf.equal, leaf.verdict) == "differ"])
+        if worst is None:
+            amount = "beyond the leaves shown"
+        elif worst.max_abs_diff is not None:
+            amount = f"largest absolute difference {worst.max_abs_diff:.4g}"
+        else:
+            amount = worst.note or "they differ"
         fact = f"the train and eval outputs differ, {amount}"
+    elif verdict == "incomparable":
+        why = next(leaf.note for leaf in comparison.leaves if leaf.verdict == "incomparable")
+        return Verdict(claim, False, f"the train and eval outputs cannot be compared ({why})")
+    elif verdict == "rounding":
+        fact = "the train and eval outputs are equal up to rounding"
     else:
         fact = "the train and eval outputs are equal"
-    return Verdict(claim, comparison.differ == want_differ, fact)
+    return Verdict(claim, (verdict == "differ") == want_differ, fact)
+
+
+def _worst(leaves: list[LeafDiff]) -> LeafDiff | None:
+    """The leaf with the largest difference; a NaN difference (NaN in one mode only) first."""
+    def size(leaf: LeafDiff) -> float:
+        value = leaf.max_abs_diff
+        return -1.0 if value is None else (math.inf if math.isnan(value) else value)
+    return max(leaves, key=size, default=None)
 
 
 def _deterministic(mode: str, want: bool, claim: str) -> Callable[[ExampleResult], Verdict]:
     def check(result: ExampleResult) -> Verdict:
         run = _run(result, mode)
-        if run is None or run.deterministic is None:
+        if run is None:
             return Verdict(claim, False, f"the example has no {mode} pass (see :modes:)")
+        if run.deterministic is None:
+            return Verdict(claim, False, f"two {mode} passes could not be compared")
         fact = (
             f"two {mode} passes gave the same output"
             if run.deterministic else f"two {mode} passes gave different outputs"

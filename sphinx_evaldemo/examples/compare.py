@@ -2,42 +2,74 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from . import detect
-from .model import LeafDiff, ModeRun, TensorView
+from . import detect, equality
+from .model import Comparison, LeafDiff, Mode, ModeRun, TensorView
 
 #: Tensors up to this many elements carry every value (for marks and charts).
 MAX_VALUES = 256
 
+#: Leaves of an output listed one by one; past it, the rest are counted.
+MAX_LEAVES = 64
+
+
 def leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    """Flatten tuples, lists and dicts into ``(path, leaf)`` pairs."""
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            yield from leaves(item, f"{path}[{key!r}]")
-    elif isinstance(value, tuple | list):
-        for index, item in enumerate(value):
-            yield from leaves(item, f"{path}[{index}]")
-    else:
-        yield path or "output", value
+    """``(path, leaf)`` pairs of an output, with the paths the comparison gives."""
+    return equality.leaves(value, path)
 
 
-def snapshot(value: Any) -> Any:
-    """A detached copy of every tensor leaf, in the same containers (for later comparison)."""
+def snapshot(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """A copy of every tensor and array leaf, in the same containers (for later comparison).
+
+    ``memo`` maps what is already copied to its copy, so a list that holds itself is
+    copied once (as :func:`copy.deepcopy` does).
+    """
+    if type(value) in equality.PLAIN:
+        return value  # immutable
+    memo = {} if memo is None else memo
+    if id(value) in memo:
+        return memo[id(value)]
     if isinstance(value, torch.Tensor):
         return value.detach().clone()
-    if isinstance(value, Mapping):
-        return {key: snapshot(item) for key, item in value.items()}
+    if isinstance(value, np.ndarray):
+        return value.copy()
     if isinstance(value, list):
-        return [snapshot(item) for item in value]
+        items: list[Any] = []
+        memo[id(value)] = items
+        items.extend(snapshot(item, memo) for item in value)
+        return items
+    if isinstance(value, Mapping):
+        memo[id(value)] = value  # a mapping that holds itself keeps itself there
+        pairs = {key: snapshot(item, memo) for key, item in value.items()}
+        try:
+            return type(value)(pairs)  # type: ignore[call-arg]  # a Mapping subclass's constructor
+        except Exception:  # noqa: BLE001  # a mapping type that cannot be built from a dict
+            return pairs
     if isinstance(value, tuple):
-        items = [snapshot(item) for item in value]
-        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
-    return value
+        copies = [snapshot(item, memo) for item in value]
+        if hasattr(value, "_fields"):
+            return type(value)(*copies)
+        try:
+            return type(value)(copies)  # torch.return_types are built from a sequence
+        except Exception:  # noqa: BLE001  # a tuple subclass with another constructor
+            return tuple(copies)
+    found = equality.children(value)
+    if found is None:
+        return value
+    try:
+        kept = memo[id(value)] = copy.copy(value)
+        for step, item in found:
+            object.__setattr__(kept, step[1:], snapshot(item, memo))
+    except Exception:  # noqa: BLE001  # an object that refuses copies: kept as it is
+        return value
+    return kept
 
 
 def requires_grad(value: Any) -> bool | None:
@@ -48,67 +80,31 @@ def requires_grad(value: Any) -> bool | None:
     return any(t.requires_grad for t in tensors)
 
 
-def equal(a: Any, b: Any) -> bool:
-    return all(diff.equal for diff in diff_leaves(a, b))
+def equal(a: Any, b: Any) -> bool | None:
+    """The one equality's answer: True (equal, up to rounding too), False, None (not comparable)."""
+    with torch.no_grad():
+        return equality.same(a, b)
 
 
 def diff_leaves(a: Any, b: Any) -> tuple[LeafDiff, ...]:
-    """Compare two outputs leaf by leaf."""
-    left, right = dict(leaves(a)), dict(leaves(b))
-    paths = list(left) + [path for path in right if path not in left]
-    return tuple(
-        _diff_leaf(path, left[path], right[path])
-        if path in left and path in right
-        else LeafDiff(path, equal=False, note="present in one mode only")
-        for path in paths
-    )
-
-
-def _diff_leaf(path: str, x: Any, y: Any) -> LeafDiff:
-    if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)):
-        try:
-            same = bool(x == y)
-        except Exception:  # noqa: BLE001  # arbitrary user objects may refuse ==
-            same = repr(x) == repr(y)
-        return LeafDiff(path, equal=same)
-    if x.shape != y.shape:
-        note = f"shapes differ: {tuple(x.shape)} vs {tuple(y.shape)}"
-        return LeafDiff(path, equal=False, note=note)
+    """Compare two outputs leaf by leaf (every leaf: see :func:`comparison` for the page's)."""
     with torch.no_grad():
-        count, largest = figures(x.detach(), y.detach())
-    return LeafDiff(
-        path, equal=count == 0, max_abs_diff=largest, differing=count, total=x.numel()
-    )
+        return tuple(equality.compare(a, b))
 
 
-#: Dtypes whose differences are taken as they are; others are widened first.
-_NATIVE = (torch.float32, torch.float64)
-
-
-def figures(x: torch.Tensor, y: torch.Tensor) -> tuple[int, float]:
-    """How many elements differ (NaN in both counts as equal), and the largest difference.
-
-    float32 and float64 pairs are compared in their own dtype, with no widened copy;
-    the rest (integers, halves, complex, mixed dtypes) as float64 or complex128.
-    """
-    if not (x.dtype == y.dtype and x.dtype in _NATIVE and x.device == y.device):
-        wide = torch.complex128 if x.is_complex() or y.is_complex() else torch.float64
-        x, y = x.to("cpu", wide), y.to("cpu", wide)
-    delta = (x - y).abs()
-    largest = float(delta.max()) if delta.numel() else 0.0
-    if largest == largest:  # no NaN anywhere: the quick way
-        count = int((x != y).sum())
-        return count, largest if count else 0.0
-    differs = (x != y) & ~(x.isnan() & y.isnan())
-    count = int(differs.sum())
-    return count, float(delta[differs].max()) if count else 0.0
+def comparison(modes: tuple[Mode, Mode], a: Any, b: Any) -> Comparison:
+    """The two modes' outputs compared; an output of many leaves keeps the first ones and counts."""
+    found = diff_leaves(a, b)
+    rest = found[MAX_LEAVES:]
+    return Comparison(modes, found[:MAX_LEAVES], more=len(rest),
+                      more_differing=sum(equality.kind(leaf) == "differ" for leaf in rest))
 
 
 def views(value: Any) -> tuple[TensorView, ...]:
     """Numbers and statistics of every real-valued tensor leaf."""
     found = []
     for path, leaf in leaves(value):
-        if not isinstance(leaf, torch.Tensor) or leaf.is_complex() or leaf.numel() == 0:
+        if not _viewable(leaf):
             continue
         with torch.no_grad():
             data = leaf.detach().to("cpu", torch.float64)
@@ -118,7 +114,7 @@ def views(value: Any) -> tuple[TensorView, ...]:
                     path=path,
                     shape=tuple(leaf.shape),
                     dtype=str(leaf.dtype).removeprefix("torch."),
-                    values=tuple(data.flatten().tolist()) if count <= MAX_VALUES else None,
+                    values=_values(leaf) if count <= MAX_VALUES else None,
                     mean=float(data.mean()),
                     std=float(data.std()) if count > 1 else None,
                     min=float(data.min()),
@@ -127,6 +123,21 @@ def views(value: Any) -> tuple[TensorView, ...]:
                 )
             )
     return tuple(found)
+
+
+def _values(leaf: torch.Tensor) -> tuple[float, ...]:
+    """Every element; integers as Python ints, so the page shows 2**53 + 1 as it is."""
+    if leaf.is_floating_point():
+        return tuple(leaf.detach().to("cpu", torch.float64).flatten().tolist())
+    return tuple(leaf.detach().to("cpu", torch.int64).flatten().tolist())  # bools as 0 and 1
+
+
+def _viewable(leaf: Any) -> bool:
+    """A real-valued strided tensor with values (not meta, sparse, quantized or nested)."""
+    return (
+        isinstance(leaf, torch.Tensor) and leaf.layout == torch.strided and not leaf.is_meta
+        and not leaf.is_quantized and not leaf.is_nested and not leaf.is_complex() and leaf.numel() > 0
+    )
 
 
 def _named(path: str, module: nn.Module | None) -> str:

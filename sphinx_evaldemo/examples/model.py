@@ -13,6 +13,17 @@ from . import schema
 SCHEMA = 2
 
 Mode = Literal["train", "eval"]
+
+#: How a comparison that is not a plain yes or no came out: "" as ``equal`` says,
+#: "rounding" (equal, within a few units in the last place), "incomparable" (no verdict).
+Nuance = Literal["", "rounding", "incomparable"]
+
+
+def outcome(equal: bool, nuance: str) -> str:
+    """A verdict in words: "equal", "rounding" (equal up to rounding), "differ" or "incomparable"."""
+    if equal:
+        return "rounding" if nuance == "rounding" else "equal"
+    return "incomparable" if nuance == "incomparable" else "differ"
 MODES: tuple[Mode, ...] = ("train", "eval")
 
 #: Where the model and input are placed (``auto``: a GPU when the machine has one).
@@ -150,6 +161,9 @@ class LeafDiff:
     differing: int | None = None
     total: int | None = None
     note: str = ""
+    verdict: Nuance = ""
+    #: flat indices of the elements that differ, for a tensor small enough to mark
+    differs_at: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +171,22 @@ class Comparison:
     """Facts about the two modes, drawn from the run."""
 
     modes: tuple[Mode, Mode]
+    #: the first leaves (an output of many leaves is cut: see ``more``)
     leaves: tuple[LeafDiff, ...]
+    more: int = 0  # leaves left out
+    more_differing: int = 0  # of which differ
+
+    @property
+    def verdict(self) -> str:
+        """The outputs' verdict: "differ", else "incomparable", else "rounding", else "equal"."""
+        found = {outcome(leaf.equal, leaf.verdict) for leaf in self.leaves}
+        if self.more_differing:
+            found.add("differ")
+        return next((k for k in ("differ", "incomparable", "rounding") if k in found), "equal")
 
     @property
     def differ(self) -> bool:
-        return any(not leaf.equal for leaf in self.leaves)
+        return self.verdict == "differ"
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +221,7 @@ class LayerDiff:
     #: the first modules whose outputs differ while their inputs were equal
     parts: bool = False
     note: str = ""  # "called in one mode only", "not a tensor output", ...
+    verdict: Nuance = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +338,10 @@ def result_from_dict(data: dict[str, Any]) -> ExampleResult:
         if comparison is None
         else Comparison(
             modes=tuple(comparison["modes"]),
-            leaves=tuple(LeafDiff(**leaf) for leaf in comparison["leaves"]),
+            leaves=tuple(LeafDiff(**{**leaf, "differs_at": None if leaf.get("differs_at") is None
+                                     else tuple(leaf["differs_at"])}) for leaf in comparison["leaves"]),
+            more=comparison.get("more", 0),
+            more_differing=comparison.get("more_differing", 0),
         ),
         segments=tuple(Segment(**seg) for seg in data.get("segments", ())),
         mode_dependent=tuple(ModeModule(**found) for found in data.get("mode_dependent", ())),

@@ -9,6 +9,7 @@ from docutils import nodes
 from . import summary, visual
 from .claims import Verdict
 from .model import (
+    Comparison,
     ExampleRequest,
     ExampleResult,
     Failure,
@@ -89,10 +90,11 @@ def output_nodes(result: ExampleResult, verdicts: Sequence[Verdict] = (), *,
     if result.segments:
         out.append(_segments(result))
     if result.runs:
-        out.append(_panels(result.runs))
+        marks = _marks(result.comparison)
+        out.append(_panels(result.runs, marks))
         if verdicts:
             out.append(claims_nodes(verdicts))
-        out += _charts(result.runs)
+        out += _charts(result.runs, marks)
     if result.runs and result.failure is None:
         out.append(summary.facts(result, html=html))
     return out
@@ -120,7 +122,14 @@ def _segments(result: ExampleResult) -> nodes.container:
     return box
 
 
-def _panels(runs: Sequence[ModeRun]) -> evaldemo_panels:
+def _marks(comparison: Comparison | None) -> dict[str, tuple[int, ...]]:
+    """The elements the comparison found different, per leaf path: what the marks show."""
+    if comparison is None:
+        return {}
+    return {leaf.path: leaf.differs_at for leaf in comparison.leaves if leaf.differs_at is not None}
+
+
+def _panels(runs: Sequence[ModeRun], marks: dict[str, tuple[int, ...]]) -> evaldemo_panels:
     """One panel per mode; a small tensor shows as a marked grid, its printout folded."""
     views = {run.mode: {view.path: view for view in run.tensors} for run in runs}
     panels = evaldemo_panels(classes=["evaldemo-panels"])
@@ -133,7 +142,8 @@ def _panels(runs: Sequence[ModeRun]) -> evaldemo_panels:
         grids = []
         for view in run.tensors:
             other = views[other_mode].get(view.path) if other_mode else None
-            grid = visual.element_grid(view, other, run.mode, other_mode) if other and other_mode else None
+            grid = (visual.element_grid(view, other, run.mode, other_mode, marks.get(view.path))
+                    if other and other_mode else None)
             if grid is not None:
                 node = evaldemo_grid(classes=["evaldemo-grid-node"])
                 node["grid"] = grid
@@ -178,12 +188,13 @@ def _need(run: ModeRun, grids: Sequence[evaldemo_grid], fold: bool) -> float:
     return round(max(need, 12.0), 1)
 
 
-def _charts(runs: Sequence[ModeRun]) -> list[nodes.Node]:
+def _charts(runs: Sequence[ModeRun], marks: dict[str, tuple[int, ...]]) -> list[nodes.Node]:
     views = {run.mode: {view.path: view for view in run.tensors} for run in runs}
     out: list[nodes.Node] = []
     if "train" in views and "eval" in views:
         for path, train in views["train"].items():
-            drawn = visual.chart(train, views["eval"][path]) if path in views["eval"] else None
+            drawn = (visual.chart(train, views["eval"][path], marks.get(path))
+                     if path in views["eval"] else None)
             if drawn is not None:
                 box = evaldemo_chart(classes=["evaldemo-chart-node"])
                 box["chart"] = drawn

@@ -95,6 +95,9 @@ def _values(differing: int | None, total: int | None, largest: float | None) -> 
 
 
 def _leaf_text(leaf: LeafDiff) -> str:
+    if leaf.equal and leaf.verdict == "rounding":
+        size = f" (largest difference {_number(leaf.max_abs_diff)})" if leaf.max_abs_diff else ""
+        return f"equal up to rounding{size}"
     if leaf.equal:
         return "equal"
     if leaf.note:
@@ -116,8 +119,16 @@ def _leaves(comparison: Comparison) -> list[nodes.Node]:
     listing = nodes.bullet_list()
     for leaf in comparison.leaves:
         listing += _item(_para(nodes.literal(leaf.path, leaf.path), f": {_leaf_text(leaf)}"))
-    verdict = "differ" if comparison.differ else "are equal"
+    if comparison.more:
+        some = f", {comparison.more_differing} of them differ" if comparison.more_differing else ""
+        listing += _item(_para(f"… and {comparison.more} more leaves{some}"))
+    verdict = VERDICTS[comparison.verdict]
     return [_para(f"Outputs ({a} vs {b}) {verdict}, leaf by leaf:"), listing]
+
+
+#: The outputs' verdict in a sentence.
+VERDICTS = {"differ": "differ", "equal": "are equal", "rounding": "are equal up to rounding",
+            "incomparable": "cannot all be compared"}
 
 
 def _calls(count: int) -> str:
@@ -198,7 +209,7 @@ def facts(result: ExampleResult, claims: nodes.Node | None = None, *, html: bool
     docutils form, which every builder writes.
     """
     comparison, trace = result.comparison, result.trace
-    several = comparison is not None and len(comparison.leaves) != 1
+    several = comparison is not None and (len(comparison.leaves) != 1 or comparison.more > 0)
     items: list[Parts] = []
     if comparison is not None and not several:
         items.append(_outputs(comparison))
@@ -213,7 +224,7 @@ def facts(result: ExampleResult, claims: nodes.Node | None = None, *, html: bool
     notes: list[Parts] = []
     if result.extra.get("device") == "cuda" and not all(r.deterministic for r in result.runs):
         notes.append([GPU_NOTE])
-    if comparison is not None and result.mode_dependent and not comparison.differ:
+    if comparison is not None and result.mode_dependent and comparison.verdict in ("equal", "rounding"):
         notes.append([SAME_OUTPUT_NOTE])
     notes += [["Note: ", *_with_names(note)] for note in result.notes]
     if html and not several and claims is None:
@@ -249,7 +260,8 @@ def _row(*cells: nodes.entry) -> nodes.row:
 
 def _figures(row: LayerDiff) -> tuple[str, str]:
     if row.total is None:
-        return ("n/a", "equal" if row.equal else "differ")
+        return ("n/a", "not comparable" if row.verdict == "incomparable"
+                else ("equal" if row.equal else "differ"))
     largest = _number(row.max_abs_diff or 0.0)
     share = 100 * (row.differing or 0) / row.total if row.total else 0.0
     return (largest, f"{row.differing} of {row.total} ({share:.0f}%)")
@@ -260,6 +272,8 @@ def _remark(row: LayerDiff) -> str:
         return "the modes part here"
     if row.note:
         return row.note
+    if row.equal and row.verdict == "rounding":
+        return "equal up to rounding"
     return "" if row.inputs_equal else "inputs already differ"
 
 

@@ -19,11 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
-from . import compare, detect
-from .model import LayerDiff, Mode, Trace
+from . import compare, detect, equality
+from .model import LayerDiff, LeafDiff, Mode, Nuance, Trace
 
 #: Elements copied per reference pass for exact figures; past it, checksums only.
 ELEMENT_BUDGET = 1 << 22
@@ -46,8 +47,15 @@ class Sum(NamedTuple):
     numel: int
 
 
-#: A leaf as a reference pass keeps it: a tensor's copy, its checksum, or a text.
-Kept = torch.Tensor | Sum | str
+class Opaque(NamedTuple):
+    """A leaf that is neither a tensor, an array nor a plain value: its type only."""
+
+    type: str
+
+
+#: A leaf as a reference pass keeps it: a tensor's copy, its checksum, an array's copy,
+#: a plain value, or the type of anything else.
+Kept = Any
 
 
 def checksum(tensor: torch.Tensor) -> Sum:
@@ -60,21 +68,28 @@ def checksum(tensor: torch.Tensor) -> Sum:
     return Sum(crc, data.numel())
 
 
-def text(leaf: Any) -> str:
-    """A non-tensor leaf as compared: its repr for plain values, else its type (a repr may hold an address)."""
+def kept_value(leaf: Any) -> Kept:
+    """A non-tensor leaf as kept: plain values and arrays as values, anything else by its type
+    (its attributes are walked as leaves of their own where it has no ``__eq__``)."""
+    if isinstance(leaf, np.ndarray | np.generic):
+        return leaf.copy()
     if leaf is None or isinstance(leaf, bool | int | float | complex | str | bytes):
-        return repr(leaf)
-    return f"<{type(leaf).__qualname__}>"
+        return leaf
+    return Opaque(type(leaf).__qualname__)
+
+
+def diffs(x: Kept, y: Kept) -> tuple[LeafDiff, ...]:
+    """Two kept leaves by the one equality; a checksum (past the budget) only by its bytes."""
+    if isinstance(x, Sum) or isinstance(y, Sum):
+        x = checksum(x) if isinstance(x, torch.Tensor) else x
+        y = checksum(y) if isinstance(y, torch.Tensor) else y
+        return (LeafDiff("", equal=x == y, total=x.numel if isinstance(x, Sum) else None),)
+    return tuple(equality.compare(x, y))
 
 
 def _same_kept(x: Kept, y: Kept) -> bool:
-    if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor):
-        return x.shape == y.shape and x.dtype == y.dtype and bool(torch.equal(x, y))
-    if isinstance(x, torch.Tensor):
-        return isinstance(y, Sum) and checksum(x) == y
-    if isinstance(y, torch.Tensor):
-        return isinstance(x, Sum) and checksum(y) == x
-    return x == y
+    """No difference (equal, up to rounding, or not comparable: no evidence of one)."""
+    return all(equality.kind(diff) != "differ" for diff in diffs(x, y))
 
 
 @dataclass(slots=True)
@@ -163,7 +178,7 @@ class Recorder:
         kept: list[tuple[str, Kept]] = []
         for path, leaf in compare.leaves(value):
             if not isinstance(leaf, torch.Tensor):
-                kept.append((path, text(leaf)))
+                kept.append((path, kept_value(leaf)))
                 continue
             copy = self.memo.get(leaf)
             if copy is None:
@@ -183,7 +198,7 @@ class Recorder:
             return False
         for (_, leaf), (_, other) in zip(live, kept, strict=True):
             if not isinstance(leaf, torch.Tensor):
-                if text(leaf) != other:
+                if not _same_kept(kept_value(leaf), other):
                     return False
                 continue
             verdict = self.memo.get(leaf, other)
@@ -242,13 +257,16 @@ class _Pairs:
     """Two reference passes compared call by call; equal kept leaves are compared once."""
 
     def __init__(self) -> None:
-        self.seen: dict[tuple[int, int], bool] = {}
+        self.seen: dict[tuple[int, int], tuple[LeafDiff, ...]] = {}
 
-    def same(self, x: Kept, y: Kept) -> bool:
+    def diffs(self, x: Kept, y: Kept) -> tuple[LeafDiff, ...]:
         key = (id(x), id(y))
         if key not in self.seen:
-            self.seen[key] = _same_kept(x, y)
+            self.seen[key] = diffs(x, y)
         return self.seen[key]
+
+    def same(self, x: Kept, y: Kept) -> bool:
+        return all(equality.kind(diff) != "differ" for diff in self.diffs(x, y))
 
     def inputs_equal(self, a: Call, b: Call) -> bool:
         return [p for p, _ in a.inputs] == [p for p, _ in b.inputs] and all(
@@ -259,24 +277,25 @@ class _Pairs:
         if [p for p, _ in a.output] != [p for p, _ in b.output]:
             return LayerDiff("", "", equal=False, max_abs_diff=None, differing=None, total=None,
                              note="outputs of different structure")
-        equal, largest, differing, total, notes = True, 0.0, 0, 0, []
-        measured = True
-        for (_, x), (_, y) in zip(a.output, b.output, strict=True):
-            if self.same(x, y):
-                total += x.numel() if isinstance(x, torch.Tensor) else getattr(x, "numel", 0)
-                continue
-            equal = False
-            if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.shape == y.shape:
-                count, size = compare.figures(x, y)
-                differing, total, largest = differing + count, total + x.numel(), max(largest, size)
-            else:
-                measured = False
-                if isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor):
-                    notes.append(f"shapes differ: {tuple(x.shape)} vs {tuple(y.shape)}")
-        if not measured:
+        xs, ys = [x for _, x in a.output], [y for _, y in b.output]
+        if all(type(v) is float for v in (*xs, *ys)):  # a list of numbers: one batch
+            found = list(equality.compare(xs, ys))
+        else:
+            found = [diff for x, y in zip(xs, ys, strict=True) for diff in self.diffs(x, y)]
+        verdict = equality.verdict(found)
+        nuance: Nuance = "rounding" if verdict == "rounding" else (
+            "incomparable" if verdict == "incomparable" else "")
+        equal = verdict in ("equal", "rounding")
+        notes = [diff.note for diff in found if diff.note and not diff.equal]
+        unmeasured = any(not diff.equal and diff.differing is None for diff in found)
+        if unmeasured or (verdict == "incomparable" and not equal):
             return LayerDiff("", "", equal=equal, max_abs_diff=None, differing=None, total=None,
-                             note="; ".join(notes))
-        return LayerDiff("", "", equal=equal, max_abs_diff=largest, differing=differing, total=total)
+                             note="; ".join(dict.fromkeys(notes)), verdict=nuance)
+        largest = equality.largest(diff.max_abs_diff for diff in found
+                                   if equality.kind(diff) == ("rounding" if equal else "differ"))
+        return LayerDiff("", "", equal=equal, verdict=nuance, max_abs_diff=largest or 0.0,
+                         differing=sum(diff.differing or 0 for diff in found),
+                         total=sum(diff.total or 0 for diff in found))
 
 
 def _innermost(found: list[Call]) -> list[Call]:
@@ -310,9 +329,9 @@ def build(
             diff = pairs.output(a, b)
             found[id(a)] = LayerDiff("", "", inputs_equal=pairs.inputs_equal(a, b), equal=diff.equal,
                                      max_abs_diff=diff.max_abs_diff, differing=diff.differing,
-                                     total=diff.total, note=diff.note)
+                                     total=diff.total, note=diff.note, verdict=diff.verdict)
     parting = _innermost([a for a in first if id(a) in found
-                          and found[id(a)].inputs_equal and not found[id(a)].equal])
+                          and found[id(a)].inputs_equal and _differs(found[id(a)])])
     parts_at = {id(call) for call in parting}
     rows: list[LayerDiff] = []
     for a in first:
@@ -327,7 +346,7 @@ def build(
         rows.append(LayerDiff(
             label, kind, settings, inputs_equal=diff.inputs_equal, equal=diff.equal,
             max_abs_diff=diff.max_abs_diff, differing=diff.differing, total=diff.total,
-            parts=id(a) in parts_at, note=diff.note,
+            parts=id(a) in parts_at, note=diff.note, verdict=diff.verdict,
         ))
     for call in second:
         if (call.qualname, call.number) not in seen and call.leaf:
@@ -337,6 +356,10 @@ def build(
     return _capped(modes, rows, [_label(c.qualname, c.number, names, repeated) for c in parting])
 
 
+def _differs(row: LayerDiff) -> bool:
+    return not row.equal and row.verdict != "incomparable"
+
+
 def _capped(modes: tuple[Mode, Mode], rows: list[LayerDiff], parting: list[str]) -> Trace:
     start = 0
     if len(rows) > MAX_ROWS:
@@ -344,10 +367,10 @@ def _capped(modes: tuple[Mode, Mode], rows: list[LayerDiff], parting: list[str])
         start = max(0, min(first - CONTEXT, len(rows) - MAX_ROWS))
     shown = rows[start:start + MAX_ROWS]
     rest = rows[start + MAX_ROWS:]
-    largest = max((row.max_abs_diff for row in rest if row.max_abs_diff is not None), default=None)
+    largest = equality.largest(row.max_abs_diff for row in rest if _differs(row))
     return Trace(
         modes=modes, layers=tuple(shown), parting=tuple(parting), calls=len(rows),
-        differing_calls=sum(not row.equal for row in rows), before=start, after=len(rest),
-        differing_after=sum(not row.equal for row in rest),
+        differing_calls=sum(map(_differs, rows)), before=start, after=len(rest),
+        differing_after=sum(map(_differs, rest)),
         largest_after=largest,
     )

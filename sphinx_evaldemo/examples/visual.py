@@ -89,16 +89,25 @@ class Grid:
         return tuple(kind for kind in MARKS if kind in kinds)
 
 
-def element_grid(view: TensorView, other: TensorView, mode: str, other_mode: str) -> Grid | None:
-    """The elements of ``view``, those that differ from ``other`` marked; None when nothing differs."""
+def element_grid(
+    view: TensorView, other: TensorView, mode: str, other_mode: str,
+    differs: tuple[int, ...] | None = None,
+) -> Grid | None:
+    """The elements of ``view``, those that differ from ``other`` marked; None when nothing differs.
+
+    ``differs``: the comparison's own verdict, the flat indices of the elements that
+    differ (equal up to rounding is not a difference); without it, values are compared.
+    """
     if not comparable(view, other) or view.numel > MAX_GRID or len(view.shape) > 2:
         return None
     assert view.values is not None and other.values is not None
     texts = [_number(value, view.dtype) for value in view.values]
     others = [_number(value, other.dtype) for value in other.values]
     cells = []
-    for mine, theirs, text, their_text in zip(view.values, other.values, texts, others, strict=True):
-        if _same(mine, theirs):
+    marked = None if differs is None else frozenset(differs)
+    for index, (mine, theirs, text, their_text) in enumerate(
+            zip(view.values, other.values, texts, others, strict=True)):
+        if (index not in marked) if marked is not None else _same(mine, theirs):
             cells.append(Cell(text))
         elif mine == 0 and theirs != 0:
             cells.append(Cell(text, "zeroed", f"zero in model.{mode}(), {their_text} in model.{other_mode}()"))
@@ -191,19 +200,22 @@ class Chart:
         return tuple(sorted({low, high} | ({0.0} if low < 0 < high else set())))
 
 
-def chart(train: TensorView, eval_: TensorView) -> Chart | None:
-    """Train values against eval values, coincident points counted, with a text alternative."""
+def chart(train: TensorView, eval_: TensorView, differs: tuple[int, ...] | None = None) -> Chart | None:
+    """Train values against eval values, coincident points counted, with a text alternative
+    (``differs``: as for :func:`element_grid`)."""
     if not comparable(train, eval_):
         return None
     assert train.values is not None and eval_.values is not None
+    marked = None if differs is None else frozenset(differs)
     pairs = [
-        (e, t) for t, e in zip(train.values, eval_.values, strict=True)
+        (float(e), float(t), t == e if marked is None else index not in marked)  # ints drawn as floats
+        for index, (t, e) in enumerate(zip(train.values, eval_.values, strict=True))
         if math.isfinite(t) and math.isfinite(e)
     ]
     if not pairs:
         return None
-    low = min(min(p) for p in pairs)
-    high = max(max(p) for p in pairs)
+    low = min(min(e, t) for e, t, _ in pairs)
+    high = max(max(e, t) for e, t, _ in pairs)
     if high == low:
         low, high = low - 1, high + 1
     pad = (high - low) * 0.06
@@ -214,8 +226,8 @@ def chart(train: TensorView, eval_: TensorView) -> Chart | None:
     spots: Counter[tuple[str, float, float]] = Counter()
     first: dict[tuple[str, float, float], tuple[float, float]] = {}
     counts: Counter[str] = Counter()
-    for e, t in pairs:  # one pass: thousands of elements on a big output
-        kind = "equal" if t == e else ("zeroed" if t == 0 else "differs")
+    for e, t, same in pairs:  # one pass: thousands of elements on a big output
+        kind = "equal" if same else ("zeroed" if t == 0 else "differs")
         spot = (kind, round(LEFT + (e - low) / span * (WIDTH - RIGHT - LEFT), 1),
                 round(bottom + (t - low) / span * (TOP - bottom), 1))
         spots[spot] += 1

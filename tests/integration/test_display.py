@@ -319,8 +319,8 @@ def test_dict_output_compared_leaf_by_leaf(page: dict[str, str]) -> None:
     assert outputs(section, "model.eval()") == [repr(runs["eval"][0])]
     text = flat(section)
     logits = differ_text(runs["train"][0]["logits"], runs["eval"][0]["logits"])
-    assert f"\"['logits']\": {logits}" in text
-    assert "\"['hidden']\": equal" in text
+    assert f'"["logits"]": {logits}' in text  # a dict's keys in double quotes: never a list's [0]
+    assert '"["hidden"]": equal' in text
 
 
 def test_plain_int_output(page: dict[str, str]) -> None:
@@ -331,7 +331,9 @@ def test_plain_int_output(page: dict[str, str]) -> None:
     assert outputs(section, "model.train()") == [str(runs["train"][0])]
     assert outputs(section, "model.eval()") == ["20"]
     text = flat(section)
-    assert "Outputs (train vs eval): differ" in text
+    # integers are compared as integers, with their difference
+    gap = abs(runs["train"][0] - 20)
+    assert f"Outputs (train vs eval): 1 of 1 value differs (largest difference {gap})" in text
     assert "Output tracks gradients (requires_grad): train n/a, eval n/a" in text
 
 

@@ -22,6 +22,9 @@ from sphinx_evaldemo.examples.records import ExampleRecord
 
 EQUAL = (LeafDiff("output", equal=True, max_abs_diff=0.0, differing=0, total=4),)
 DIFFERENT = (LeafDiff("output", equal=False, max_abs_diff=0.5, differing=3, total=4),)
+ROUNDING = (LeafDiff("output", equal=True, verdict="rounding", max_abs_diff=1.2e-7, differing=0, total=4),)
+INCOMPARABLE = (LeafDiff("output", equal=False, verdict="incomparable",
+                         note="not comparable: meta tensors hold no values"),)
 
 
 def run(
@@ -82,6 +85,28 @@ CASES = [
     Case("differ-shapes", "differ",
          result(leaves=(LeafDiff("output", equal=False, note="shapes differ: (2,) vs (3,)"),)),
          True, "the train and eval outputs differ, shapes differ: (2,) vs (3,)"),
+    # the equality's other verdicts: rounding is "same", a NaN difference is the largest,
+    # and outputs that cannot be compared bear out neither claim
+    Case("same-holds-up-to-rounding", "same", result(leaves=ROUNDING), True,
+         "the train and eval outputs are equal up to rounding"),
+    Case("differ-fails-up-to-rounding", "differ", result(leaves=ROUNDING), False,
+         "the train and eval outputs are equal up to rounding"),
+    Case("differ-nan-is-the-largest", "differ",
+         result(leaves=(
+             LeafDiff("[0]", equal=False, max_abs_diff=2.0, differing=1, total=2),
+             LeafDiff("[1]", equal=False, max_abs_diff=float("nan"), differing=2, total=2),
+         )),
+         True, "the train and eval outputs differ, largest absolute difference nan"),
+    Case("same-fails-not-comparable", "same", result(leaves=INCOMPARABLE), False,
+         "the train and eval outputs cannot be compared (not comparable: meta tensors hold no values)"),
+    Case("differ-fails-not-comparable", "differ", result(leaves=INCOMPARABLE), False,
+         "the train and eval outputs cannot be compared (not comparable: meta tensors hold no values)"),
+    Case("differ-holds-past-the-leaves-shown", "differ",
+         ExampleResult(runs=(run("train"), run("eval")),
+                       comparison=Comparison(("train", "eval"), EQUAL, more=100, more_differing=1)),
+         True, "the train and eval outputs differ, beyond the leaves shown"),
+    Case("eval-deterministic-not-comparable", "eval-deterministic",
+         result(eval_=run("eval", deterministic=None)), False, "two eval passes could not be compared"),
     Case("same-one-mode", "same", EVAL_ONLY, False,
          "needs both modes (:modes: train eval) to compare outputs"),
     Case("differ-one-mode", "differ", TRAIN_ONLY, False,

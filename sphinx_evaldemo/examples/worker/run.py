@@ -18,7 +18,6 @@ from torch import nn
 
 from .. import compare, detect, trace
 from ..model import (
-    Comparison,
     ExampleRequest,
     ExampleResult,
     Failure,
@@ -181,7 +180,7 @@ def run_mode(
                 grad = compare.requires_grad(out) if grad is None else grad
         changed = tuple(
             buffer_name(n) for n, b in model.named_buffers()
-            if n not in before or not torch.equal(before[n], b)
+            if n not in before or compare.equal(before[n], b) is False
         )
         if len(kept) > 1:
             second = kept[1]
@@ -332,7 +331,7 @@ def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capt
         notes.append(f"the trace stopped: a hook failed ({failed_hooks[0]})")
     if len(request.modes) == 2:
         a, b = request.modes
-        partial["comparison"] = Comparison((a, b), compare.diff_leaves(firsts[a], firsts[b]))
+        partial["comparison"] = compare.comparison((a, b), firsts[a], firsts[b])
         if not failed_hooks and a in passes and b in passes:
             partial["trace"] = state.guarded("trace", notes, lambda: trace.build(
                 (a, b), passes[a][0], passes[b][0], model, name), None)

@@ -1,0 +1,3 @@
+project = "evaldemo-equality"
+extensions = ["sphinx_evaldemo"]
+evaldemo_workers = 1
