@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from .model import ExampleResult
+from .model import ExampleResult, dumps, loads
 from .snapshot import BUNDLE, DURATIONS, key_of, result_path
 from .stores import LocalStore, Store, StoreError, open_store
 
@@ -213,7 +213,7 @@ class Cache:
             if data is None:
                 continue
             try:
-                self._loaded[key] = ExampleResult.from_json(data.decode("utf-8"))
+                self._loaded[key] = loads(ExampleResult, data)
             except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
                 continue
 
@@ -225,7 +225,7 @@ class Cache:
         if self.problem is not None:
             return
         try:
-            self.store.write(self._path(key), result.to_json().encode("utf-8"))
+            self.store.write(self._path(key), dumps(result).encode("utf-8"))
         except StoreError as error:
             self._off(str(error))
             return
@@ -260,7 +260,7 @@ class Cache:
         held = {key: self._loaded[key] for key in sorted(keys) if key in self._loaded}
         if self._bundled is not None and self._bundled == held.keys():
             return
-        text = json.dumps({"results": {key: result.to_json() for key, result in held.items()}})
+        text = json.dumps({"results": {key: dumps(result) for key, result in held.items()}})
         try:
             self.store.write(f"{self.namespace}/{BUNDLE}", text.encode("utf-8"))
         except StoreError as error:

@@ -25,7 +25,7 @@ from sphinx.testing.util import SphinxTestApp
 
 from sphinx_evaldemo.examples import snapshot
 from sphinx_evaldemo.examples.cache import Cache
-from sphinx_evaldemo.examples.model import ExampleResult
+from sphinx_evaldemo.examples.model import ExampleResult, loads
 from sphinx_evaldemo.examples.records import examples
 from tests.conftest import ROOTS, Build
 from tests.helpers import LEFT_BEHIND, flat, warnings
@@ -138,7 +138,7 @@ def test_concurrent_builds_share_one_prefix_safely(
     stored = _stored(endpoint, "concurrent/evaldemo-cache")
     assert len(stored) == 5
     for text in stored.values():  # every object is a whole result
-        ExampleResult.from_json(text)
+        loads(ExampleResult, text)
     third = sphinx_build("cache", copy="s3-third", confoverrides=_on_s3(endpoint, "concurrent"))
     assert "0 examples ran, 5 came from the cache" in _closing(third)
 
@@ -219,7 +219,7 @@ def test_a_stored_result_with_an_unknown_failure_kind_is_a_miss(sphinx_build: Bu
     assert warnings(again.warning.getvalue()) == []
     assert "5 examples ran, 0 came from the cache, 0 failed" in _closing(again)
     assert _pages(again) == _pages(first)
-    assert all(ExampleResult.from_json(p.read_text()).failure is None for p in files)
+    assert all(loads(ExampleResult, p.read_text()).failure is None for p in files)
 
 
 # -- the snapshot: the remote namespace read by a helper while Sphinx starts ---------------
@@ -309,7 +309,7 @@ def test_a_snapshot_serves_the_cache_and_a_dead_helper_leaves_it_to_the_store(
     keys = _keys(first)
     assert all(cache.has(key) for key in keys)
     cache.prefetch(keys)
-    assert all(cache.get(key) == ExampleResult.from_json(text) for key, text in _stored(endpoint, f"{prefix}/evaldemo-cache").items())
+    assert all(cache.get(key) == loads(ExampleResult, text) for key, text in _stored(endpoint, f"{prefix}/evaldemo-cache").items())
     assert cache.durations()  # the first build recorded how long each example took
     assert cache.problem is None
     with pytest.raises(ProcessLookupError):  # the helper is gone, either way

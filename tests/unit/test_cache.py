@@ -15,7 +15,7 @@ import pytest
 import sphinx_evaldemo
 from sphinx_evaldemo.examples import schema
 from sphinx_evaldemo.examples.cache import Cache, default_namespace, fingerprint
-from sphinx_evaldemo.examples.model import ExampleResult, Failure, ModeRun, Segment
+from sphinx_evaldemo.examples.model import ExampleResult, Failure, ModeRun, Segment, dumps, loads
 from sphinx_evaldemo.examples.runner import longest_first
 from sphinx_evaldemo.examples.snapshot import read_namespace
 from sphinx_evaldemo.examples.stores import FsspecStore
@@ -55,7 +55,7 @@ def test_put_replaces_and_leaves_no_temporary_files(tmp_path: Path) -> None:
 
 
 def _stored(result: ExampleResult) -> dict[str, object]:
-    data: dict[str, object] = json.loads(result.to_json())
+    data: dict[str, object] = json.loads(dumps(result))
     return data
 
 
@@ -247,12 +247,12 @@ def test_the_bundle_serves_what_it_holds_and_the_rest_is_read_on_its_own() -> No
     assert found["bundled"] == sorted(keys[:3])
     assert {n for n in found["data"] if n.endswith(".json") and "bundle" not in n} == {
         f"proj/{k[:2]}/{k}.json" for k in keys}
-    assert all(ExampleResult.from_json(found["data"][f"proj/{k[:2]}/{k}.json"]) == RESULT for k in keys)
+    assert all(loads(ExampleResult, found["data"][f"proj/{k[:2]}/{k}.json"]) == RESULT for k in keys)
     # a damaged bundle costs only the reads it would have saved
     store.write("proj/bundle.json", b"{not json")
     found = read_namespace(store, "proj")
     assert found["bundled"] is None
-    assert all(ExampleResult.from_json(found["data"][f"proj/{k[:2]}/{k}.json"]) == RESULT for k in keys)
+    assert all(loads(ExampleResult, found["data"][f"proj/{k[:2]}/{k}.json"]) == RESULT for k in keys)
     # a bundled result whose object was pruned is not served: the objects are the truth
     writer.bundle(set(keys))
     writer.prune(keep=set(keys[1:]))
