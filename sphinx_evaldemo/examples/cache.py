@@ -11,6 +11,7 @@ build prunes only its own namespace. Anything unreadable or foreign is a miss.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
@@ -20,7 +21,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import __version__
 from .model import ExampleResult, dumps, loads
 from .snapshot import BUNDLE, DURATIONS, key_of, result_path
 from .stores import LocalStore, Store, StoreError, open_store
@@ -41,15 +41,81 @@ def _version(distribution: str) -> str:
 
 @functools.cache
 def fingerprint() -> str:
-    """What besides the request decides a result: the versions that run it."""
+    """What besides the request decides a result: the versions that run it, and the
+    source of this package's own code that runs in an example's process (detection,
+    comparison, tracing, the worker), so that a change there runs again what it affects."""
     return " ".join(
         [
             f"python={sys.version.split()[0]}",
             f"torch={_version('torch')}",
             f"numpy={_version('numpy')}",
-            f"sphinx-evaldemo={__version__}",
+            f"code={code_digest(PACKAGE)}",
         ]
     )
+
+
+#: The package's folder, and the module every example's process starts from (the warm
+#: parent and a freshly started child alike), relative to it.
+PACKAGE = Path(__file__).resolve().parent.parent
+WORKER = "examples/worker/__main__.py"
+
+#: ``from .x import a, b`` (relative) and ``from sphinx_evaldemo.x import a`` or ``import
+#: sphinx_evaldemo.x`` (absolute), at any indentation (imports inside functions count).
+_RELATIVE = re.compile(r"^[ \t]*from[ \t]+(\.+)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]*)", re.M)
+_ABSOLUTE = re.compile(
+    r"^[ \t]*(?:from[ \t]+sphinx_evaldemo((?:\.\w+)*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]*)"
+    r"|import[ \t]+sphinx_evaldemo((?:\.\w+)*))", re.M)
+
+
+def code_digest(package: Path, entry: str = WORKER) -> str:
+    """A hash of the source of every module of ``package`` that an example's process
+    imports: ``entry`` and what it imports of the package, followed to the end (packages'
+    ``__init__`` included). What only the build runs (rendering, the directive, the
+    cache) is not in it: a change there does not change what an example computes."""
+    digest = hashlib.sha256()
+    for path in child_modules(package, entry):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def child_modules(package: Path, entry: str = WORKER) -> list[Path]:
+    """The source files of ``package`` an example's process imports, in a stable order.
+
+    Read from the import statements of the sources (not by importing them, which
+    would import torch into the build): an import in a string or a branch never taken
+    counts too, which can only make the key change more often, never less."""
+    seen: set[Path] = set()
+    todo = [(package / entry, True)]
+    while todo:
+        path, imported = todo.pop()
+        if path in seen or not path.is_file():
+            continue
+        seen.add(path)
+        parts = list(path.relative_to(package).with_suffix("").parts)
+        here = parts[:-1]  # the package this module is in (``__init__``: itself)
+        for folder in range(len(here) + 1):  # a module's packages run before it
+            todo.append((package.joinpath(*here[:folder], "__init__.py"), False))
+        text = path.read_text(encoding="utf-8")
+        if not imported:  # a package run only as the parent of a module: what it runs
+            # itself when imported, not what its functions (a Sphinx ``setup``) import
+            text = "\n".join(line for line in text.splitlines() if not line[:1].isspace())
+        for dots, module, names in _RELATIVE.findall(text):
+            base = here[: len(here) - (len(dots) - 1)] if len(dots) - 1 <= len(here) else None
+            if base is not None:
+                todo.extend((found, True) for found in _modules(package, [*base, *filter(None, module.split("."))], names))
+        for module, names, imported in _ABSOLUTE.findall(text):
+            todo.extend((found, True) for found in _modules(package, list(filter(None, (module or imported).split("."))), names))
+    return sorted(seen)
+
+
+def _modules(package: Path, parts: list[str], names: str) -> list[Path]:
+    """The files ``from <parts> import <names>`` may load: the module, and each name that
+    is a submodule of it."""
+    found = [package.joinpath(*parts).with_suffix(".py"), package.joinpath(*parts, "__init__.py")]
+    for name in re.findall(r"\w+", names):  # ``x as y`` looks for ``as`` and ``y`` too: harmless
+        found += [package.joinpath(*parts, name).with_suffix(".py"), package.joinpath(*parts, name, "__init__.py")]
+    return found
 
 
 def default_namespace(project: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import uuid
 from importlib import metadata
@@ -12,9 +13,15 @@ from pathlib import Path
 
 import pytest
 
-import sphinx_evaldemo
 from sphinx_evaldemo.examples import schema
-from sphinx_evaldemo.examples.cache import Cache, default_namespace, fingerprint
+from sphinx_evaldemo.examples.cache import (
+    PACKAGE,
+    Cache,
+    child_modules,
+    code_digest,
+    default_namespace,
+    fingerprint,
+)
 from sphinx_evaldemo.examples.model import ExampleResult, Failure, ModeRun, Segment, dumps, loads
 from sphinx_evaldemo.examples.runner import longest_first
 from sphinx_evaldemo.examples.snapshot import read_namespace
@@ -204,13 +211,49 @@ def test_longest_first_orders_by_recorded_time_then_page_order() -> None:
     assert [r.lineno for r in ordered] == [4, 2, 1, 3]
 
 
-def test_fingerprint_names_the_versions_that_decide_results() -> None:
+def test_fingerprint_names_the_versions_and_the_code_that_decide_results() -> None:
     text = fingerprint()
     assert f"torch={metadata.version('torch')}" in text
     assert f"numpy={metadata.version('numpy')}" in text
-    assert f"sphinx-evaldemo={sphinx_evaldemo.__version__}" in text
+    assert f"code={code_digest(PACKAGE)}" in text
     assert "python=" in text
     assert fingerprint() == text
+
+
+@pytest.fixture(scope="module")
+def package_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    copy = tmp_path_factory.mktemp("package") / "sphinx_evaldemo"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+def test_the_child_side_is_found_from_the_imports() -> None:
+    found = {path.relative_to(PACKAGE).as_posix() for path in child_modules(PACKAGE)}
+    assert {"examples/worker/run.py", "examples/compare.py", "examples/detect.py", "examples/trace.py",
+            "examples/model.py", "examples/worker/__main__.py", "__init__.py"} <= found
+    assert not found & {"examples/render.py", "examples/directive.py", "examples/cache.py",
+                        "examples/wiring.py", "extension.py", "config.py"}
+
+
+CHILD_SIDE = ["examples/detect.py", "examples/trace.py", "examples/compare.py", "examples/worker/run.py",
+              "examples/worker/start.py", "examples/model.py"]
+BUILD_SIDE = ["examples/render.py", "examples/directive.py", "examples/runner.py", "examples/cache.py",
+              "examples/nodes.py", "extension.py"]
+
+
+@pytest.mark.parametrize(("module", "changes"), [*((m, True) for m in CHILD_SIDE), *((m, False) for m in BUILD_SIDE)])
+def test_the_key_changes_with_the_code_that_computes_results(package_copy: Path, module: str, changes: bool) -> None:
+    """A change of detection or trace logic runs again what it affects; a change of how a
+    result is shown does not."""
+    before = code_digest(package_copy)
+    assert before == code_digest(PACKAGE)  # where the package lies is not in it
+    path = package_copy / module
+    original = path.read_bytes()
+    try:
+        path.write_bytes(original + b"\n# changed\n")
+        assert (code_digest(package_copy) != before) is changes
+    finally:
+        path.write_bytes(original)
 
 
 @pytest.mark.parametrize(
