@@ -80,14 +80,12 @@ def write_project(folder: Path, examples: list[str], per_page: int = 5, conf: st
     return src
 
 
-def build(src: Path, out: Path, *defines: str, env: dict[str, str] | None = None,
-          package: Path = REPO) -> dict[str, Any]:
-    """One command-line build of the package in ``package``; its wall time and what its
-    closing line says."""
+def build(src: Path, out: Path, *defines: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """One command-line build; its wall time and what its closing line says."""
     options = [part for define in defines for part in ("-D", define)]
     command = [sys.executable, "-m", "sphinx", "-b", "html", *options, str(src), str(out)]
     environment = {**os.environ, **(env or {})}
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(package), environment.get("PYTHONPATH")]))
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), environment.get("PYTHONPATH")]))
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=1800, check=False)
     seconds = time.perf_counter() - started
@@ -161,10 +159,8 @@ def scaling(base: Path, counts: list[int]) -> list[str]:
 
 
 def shared_cache(base: Path, repeats: int) -> list[str]:
-    """A first checkout fills the S3 prefix; then ``repeats`` rounds of clean checkouts,
-    alternating: one against the S3 prefix, one against it with the snapshot helper
-    reading through s3fs only (a copy of the package without the botocore reader, where
-    there is one), one against a warm local cache folder."""
+    """A first checkout fills the S3 prefix; then ``repeats`` pairs of clean checkouts,
+    alternating: one against the S3 prefix, one against a warm local cache folder."""
     import s3fs
     from moto.server import ThreadedMotoServer
 
@@ -174,8 +170,7 @@ def shared_cache(base: Path, repeats: int) -> list[str]:
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
-    walls: dict[str, list[float]] = {"s3": [], "s3fs": [], "local": []}
-    packages = {"s3": REPO, "s3fs": _without_botocore_reader(base / "s3fs-only"), "local": REPO}
+    walls: dict[str, list[float]] = {"s3": [], "local": []}
     try:
         s3fs.S3FileSystem(endpoint_url=endpoint, key="bench", secret="bench").mkdir("bench")
         examples = [model_example(n) for n in range(50)]
@@ -186,23 +181,19 @@ def shared_cache(base: Path, repeats: int) -> list[str]:
         filler = write_project(base / "local-first", examples)
         build(filler, base / "local-first" / "out", local_cache)
         for attempt in range(repeats):
-            for name, define in (("s3", on_s3), ("s3fs", on_s3), ("local", local_cache)):
+            for name, define in (("s3", on_s3), ("local", local_cache)):
                 folder = base / f"{name}-checkout-{attempt}"
-                done = build(write_project(folder, examples), folder / "out", define, env=env,
-                             package=packages[name])
+                done = build(write_project(folder, examples), folder / "out", define, env=env)
                 assert done["ran"] == 0, done
                 walls[name].append(done["wall"])
                 print(f"  cache {name} #{attempt + 1}: {done['wall']:.2f} s", flush=True)
     finally:
         server.stop()
     shared, warm = statistics.median(walls["s3"]), statistics.median(walls["local"])
-    alone = statistics.median(walls["s3fs"])
     return [
         f"| 50 examples, first checkout, S3 cache cold | {cold['wall']:.1f} s | {cold['ran']} ran |",
         f"| 50 examples, second clean checkout, same S3 prefix (median of {repeats}) | {shared:.2f} s "
         f"| 0 ran; {shared / warm:.2f} x warm local (target <= 1.2) |",
-        f"| 50 examples, second clean checkout, same S3 prefix, s3fs alone (median of {repeats}) | {alone:.2f} s "
-        f"| 0 ran; {alone / warm:.2f} x warm local; {alone / shared:.2f} x the default |",
         f"| 50 examples, clean checkout, warm local cache folder (median of {repeats}) | {warm:.2f} s | 0 ran |",
     ]
 
@@ -237,22 +228,6 @@ def author_loop(base: Path) -> list[str]:
         f"| one-example edit, rebuild, warm 2-worker cluster | {times['warm cluster']:.1f} s "
         f"| {times['warm cluster'] / times['local']:.2f} x local |",
     ]
-
-
-def _without_botocore_reader(folder: Path) -> Path:
-    """A copy of the package whose snapshot helper reads S3 with s3fs alone (the package
-    itself where it has no botocore reader)."""
-    reader = REPO / "sphinx_evaldemo" / "examples" / "s3reader.py"
-    if not reader.exists():
-        return REPO
-    shutil.copytree(REPO / "sphinx_evaldemo", folder / "sphinx_evaldemo",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    copy = folder / "sphinx_evaldemo" / "examples" / "s3reader.py"
-    copy.write_text(copy.read_text(encoding="utf-8").replace(  # s3_reader() says "none here"
-        "    if not location.startswith(", "    if True or not location.startswith(", 1), encoding="utf-8")
-    assert "if True or" in copy.read_text(encoding="utf-8")
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(folder / "sphinx_evaldemo")], check=True)
-    return folder
 
 
 def main() -> None:

@@ -1,8 +1,11 @@
 """Content-addressed store for example results: one file per result, in a project's namespace.
 
 The store is a local folder or an fsspec URL (``s3://bucket/prefix``) that machines and
-builds share. Layout: ``<root>/<namespace>/<key[:2]>/<key>.json`` plus the namespace's
-``durations.json`` (how long each example took last time, for scheduling). Writes are
+builds share, behind one interface (:class:`.stores.Store`; reading a remote one ahead
+is :mod:`.snapshot`'s, behind the same interface). The layout is this module's:
+``<root>/<namespace>/<key[:2]>/<key>.json``, plus the namespace's ``durations.json``
+(how long each example took last time, for scheduling) and, on a store that reads
+ahead, its ``bundle.json``. Writes are
 atomic (a renamed temporary file; one PUT on an object store), and a result's name is
 the hash of what produced it, so concurrent builds cannot corrupt one another. A full
 build prunes only its own namespace. Anything unreadable or foreign is a miss.
@@ -22,14 +25,33 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .model import ExampleResult, dumps, loads
-from .snapshot import BUNDLE, DURATIONS, key_of, result_path
 from .stores import LocalStore, Store, StoreError, open_store
 
 if TYPE_CHECKING:
     from ..config import EvalDemoConfig
-    from .snapshot import Snapshot
 
-__all__ = ["Cache", "StoreError", "default_namespace", "fingerprint"]
+__all__ = ["BUNDLE", "DURATIONS", "Cache", "StoreError", "default_namespace", "fingerprint",
+           "key_of", "result_path"]
+
+#: A result's key: the hash of what produced it.
+KEY = re.compile(r"[0-9a-f]{64}")
+#: How long each example took last time (for scheduling): a hint.
+DURATIONS = "durations.json"
+#: The results the last full build used, in one object, written and read by a store that
+#: reads ahead (:mod:`.snapshot`): a hint, like the durations; the result objects stay
+#: the truth.
+BUNDLE = "bundle.json"
+
+
+def result_path(namespace: str, key: str) -> str:
+    """Where a result lives in its namespace (a folder per two hex digits)."""
+    return f"{namespace}/{key[:2]}/{key}.json"
+
+
+def key_of(name: str) -> str | None:
+    """The key a stored name holds the result of, or ``None`` (durations, bundle...)."""
+    stem = name.rsplit("/", 1)[-1].removesuffix(".json")
+    return stem if name.endswith(".json") and KEY.fullmatch(stem) else None
 
 
 def _version(distribution: str) -> str:
@@ -127,23 +149,14 @@ class Cache:
     """Results by key in one namespace of a store; a store that fails turns the cache off.
 
     Look-ups on a remote store are batched: the namespace is listed once (one request
-    per thousand results), and :meth:`prefetch` reads many results concurrently. A
-    ``snapshot`` (a helper process started earlier, :mod:`.snapshot`) serves the listing
-    and the reads instead when it succeeds.
+    per thousand results), and :meth:`prefetch` reads many results concurrently.
     """
 
     def __init__(self, store: Store | str | os.PathLike[str], namespace: str = "default",
-                 options: dict[str, object] | None = None,
-                 snapshot: Snapshot | None = None) -> None:
+                 options: dict[str, object] | None = None) -> None:
         self.namespace = namespace
         self._loaded: dict[str, ExampleResult] = {}
         self._listed: set[str] | None = None
-        self._snapshot = snapshot
-        #: what the snapshot read: every name of the namespace, and the results' bytes
-        self._names: list[str] | None = None
-        self._stored: dict[str, bytes] = {}
-        #: the keys of the bundle the snapshot read (None: not known)
-        self._bundled: frozenset[str] | None = None
         #: why the cache is (partly) off: an unusable folder, a store that refused a write
         self.problem: str | None = None
         self._reads = True  # False: the store cannot be used at all
@@ -164,7 +177,7 @@ class Cache:
         """Make sure results can be stored; otherwise turn the cache off and say why.
 
         On a remote store the listing is the probe, and serves every look-up after it;
-        with a snapshot coming, it is left to the first look-up (:meth:`_keys`).
+        while a store reads ahead, it is left to the first look-up (:meth:`_keys`).
         """
         if self.local:
             try:
@@ -172,19 +185,18 @@ class Cache:
             except StoreError as error:
                 self._off(str(error))
                 self._reads = False
-        elif self._reads and self._snapshot is None:
+        elif self._reads and self.store.ready():
             self._keys()
         return self.problem
 
     def close(self) -> None:
-        """End a snapshot helper that is still running (nothing asked for it)."""
-        if self._snapshot is not None:
-            self._snapshot.close()
-            self._snapshot = None
+        """End what the store started for this build (a helper reading ahead)."""
+        self.store.close()
 
     def listed(self) -> bool:
-        """Whether :meth:`has` and :meth:`empty` answer now, without waiting for a snapshot."""
-        return self.local or self._listed is not None or self._snapshot is None or self._snapshot.ready()
+        """Whether :meth:`has` and :meth:`empty` answer now, without waiting for a store
+        that reads ahead."""
+        return self.local or self._listed is not None or self.store.ready()
 
     def _off(self, why: str) -> None:
         if self.problem is None:
@@ -208,34 +220,13 @@ class Cache:
         A store that cannot be listed turns the cache off (the warning says why).
         """
         if self._listed is None:
-            found = self._snapshot.take() if self._snapshot is not None else None
-            self._snapshot = None
             try:
-                if found is not None and found.error is not None:
-                    raise StoreError(found.error)
-                if found is not None:
-                    self._names, self._stored = found.names, found.data
-                    self._bundled = found.bundled
-                    self._listed = _keys_of(found.names)
-                else:
-                    self._listed = _keys_of(self.store.names(self.namespace))
+                self._listed = _keys_of(self.store.names(self.namespace))
             except StoreError as error:
                 self._listed = set()
                 self._off(str(error))
                 self._reads = False
         return self._listed
-
-    def _read(self, paths: list[str]) -> dict[str, bytes]:
-        """The contents of ``paths``: the snapshot's where it has them, else the store's
-        (only for names the snapshot listed, when there was one: the others are absent)."""
-        found = {path: self._stored.pop(path) for path in paths if path in self._stored}
-        missing = [path for path in paths if path not in found]
-        if self._names is not None:
-            listed = set(self._names)
-            missing = [path for path in missing if path in listed]
-        if missing:
-            found.update(self.store.read_many(missing))
-        return found
 
     def has(self, key: str) -> bool:
         """Cheap: whether a result is stored (it may still turn out unreadable in :meth:`get`)."""
@@ -273,7 +264,7 @@ class Cache:
             wanted = [k for k in wanted if k in self._keys()]
         if not wanted:
             return
-        found = self._read([self._path(k) for k in wanted])
+        found = self.store.read_many([self._path(k) for k in wanted])
         for key in wanted:
             data = found.get(self._path(key))
             if data is None:
@@ -297,19 +288,17 @@ class Cache:
             return
         if self._listed is not None:
             self._listed.add(key)
-        self._stored.pop(self._path(key), None)
 
     def prune(self, keep: set[str]) -> int:
         """Remove every result of this namespace whose key is not in ``keep``; return how many."""
         if self.problem is not None:
             return 0
-        listed, self._names, self._listed = self._names, None, None
-        try:  # what the build's snapshot listed, if it had one: never what came after
-            names = listed if listed is not None else self.store.names(
-                self.namespace, stale_temporaries=True)
+        self._listed = None
+        try:  # a store that read ahead lists what it read: never what came after
+            names = self.store.names(self.namespace, stale_temporaries=True)
             stale = [  # results no page uses, and temporary files a build left
                 name for name in names
-                if (key_of(name) or "") not in keep and not name.endswith((DURATIONS, BUNDLE))
+                if "/.tmp-" in name or ((key := key_of(name)) is not None and key not in keep)
             ]
             self.store.delete(stale)
         except StoreError:
@@ -319,20 +308,15 @@ class Cache:
         return len(stale)
 
     def bundle(self, keys: set[str]) -> None:
-        """After a full build, on a remote store: the results of ``keys`` in one object,
-        for the next build's snapshot (written only when its keys changed)."""
+        """After a full build: the results of ``keys`` that it holds, for a store that reads
+        ahead to keep together (see :meth:`.stores.Store.keep_together`)."""
         if self.local or self.problem is not None or not self._reads:
             return
-        held = {key: self._loaded[key] for key in sorted(keys) if key in self._loaded}
-        if self._bundled is not None and self._bundled == held.keys():
-            return
-        text = json.dumps({"results": {key: dumps(result) for key, result in held.items()}})
         try:
-            self.store.write(f"{self.namespace}/{BUNDLE}", text.encode("utf-8"))
+            self.store.keep_together(
+                self.namespace, [self._path(key) for key in sorted(keys) if key in self._loaded])
         except StoreError as error:
             self._off(str(error))
-            return
-        self._bundled = frozenset(held)
 
     # -- durations, for longest-first scheduling -------------------------------------
 
@@ -341,8 +325,8 @@ class Cache:
         if not self._reads:
             return {}
         if not self.local:
-            self._keys()  # takes the snapshot, which holds the durations too
-        data = self._read([f"{self.namespace}/{DURATIONS}"])
+            self._keys()  # a store that cannot be listed: no durations either
+        data = self.store.read_many([f"{self.namespace}/{DURATIONS}"])
         try:
             found = json.loads(next(iter(data.values()), b"{}"))
         except ValueError:
@@ -370,8 +354,9 @@ def _keys_of(names: Iterable[str]) -> set[str]:
 
 def open_cache(settings: EvalDemoConfig, confdir: str | os.PathLike[str],
                doctreedir: str | os.PathLike[str], project: str,
-               snapshot: Snapshot | None = None) -> Cache:
+               store: Store | None = None) -> Cache:
     """The cache the settings name; by default ``.evaldemo-cache`` beside the doctree folder.
+    ``store``: the store of that place, made earlier (one reading ahead, :mod:`.snapshot`).
 
     With ``make`` that is ``_build/.evaldemo-cache``, which ``make clean`` (``rm -rf
     _build/*``: the shell's ``*`` skips dot-files) leaves in place, as MyST-NB's
@@ -383,4 +368,4 @@ def open_cache(settings: EvalDemoConfig, confdir: str | os.PathLike[str],
     elif "://" not in location:
         location = str(Path(confdir, location))
     namespace = settings.cache_namespace or default_namespace(project)
-    return Cache(location, namespace, settings.cache_storage_options, snapshot)
+    return Cache(store if store is not None else location, namespace, settings.cache_storage_options)

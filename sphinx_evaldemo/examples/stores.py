@@ -27,6 +27,8 @@ class StoreError(Exception):
 
 
 class Store(Protocol):
+    """What the cache asks of where results live. Paths are relative to the store's root."""
+
     def describe(self) -> str: ...
     def probe(self, namespace: str) -> None: ...
     def exists(self, path: str) -> bool: ...
@@ -36,6 +38,32 @@ class Store(Protocol):
     def write(self, path: str, data: bytes) -> None: ...
     def delete(self, paths: Iterable[str]) -> None: ...
 
+    def ready(self) -> bool:
+        """Whether :meth:`names` answers without waiting (a store reading ahead may not yet)."""
+        ...
+
+    def keep_together(self, folder: str, paths: list[str]) -> None:
+        """After a full build: the results it used, which a store that reads ahead may keep
+        together for the next build to read at once (a hint; the others do nothing)."""
+        ...
+
+    def close(self) -> None:
+        """End what the store started for this build (a helper reading ahead)."""
+        ...
+
+
+class _Plain:
+    """The optional parts of :class:`Store` for a store that does not read ahead."""
+
+    def ready(self) -> bool:
+        return True
+
+    def keep_together(self, folder: str, paths: list[str]) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
 
 def _reason(error: BaseException) -> str:
     if isinstance(error, OSError) and error.strerror:
@@ -43,7 +71,7 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-class LocalStore:
+class LocalStore(_Plain):
     """A folder on this machine; a write is a temporary file renamed into place."""
 
     def __init__(self, root: Path) -> None:
@@ -118,11 +146,11 @@ def _mtime(path: Path) -> float:
         return float("inf")
 
 
-class FsspecStore:
+class FsspecStore(_Plain):
     """Any fsspec filesystem; reads of many results go out concurrently (``fs.cat``).
 
-    The filesystem (for S3: s3fs and botocore, about 0.4 s to import) is made on first
-    use, so a build whose reads a :mod:`.snapshot` helper served imports it only to write.
+    The filesystem (for S3: s3fs and botocore) is made on first use, so a build whose
+    reads were made ahead (:mod:`.snapshot`) imports it only to write.
     """
 
     def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:

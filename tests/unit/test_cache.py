@@ -24,7 +24,7 @@ from sphinx_evaldemo.examples.cache import (
 )
 from sphinx_evaldemo.examples.model import ExampleResult, Failure, ModeRun, Segment, dumps, loads
 from sphinx_evaldemo.examples.runner import longest_first
-from sphinx_evaldemo.examples.snapshot import read_namespace
+from sphinx_evaldemo.examples.snapshot import InProcess, Snapshot, read_namespace
 from sphinx_evaldemo.examples.stores import FsspecStore
 
 KEY = "ab" + "0" * 62
@@ -274,11 +274,16 @@ def test_a_schema_mismatch_says_where(path: tuple[str | int, ...], value: object
     schema.check(ExampleResult, json.loads(json.dumps(RAN)))  # the unchanged result passes
 
 
+def _reading_ahead(url: str, namespace: str = "proj") -> Snapshot:
+    """The store at ``url`` read ahead, in this process (the helper's reads without its process)."""
+    return Snapshot(FsspecStore(url), namespace, InProcess(FsspecStore(url), namespace))
+
+
 def test_the_bundle_serves_what_it_holds_and_the_rest_is_read_on_its_own() -> None:
     """What the snapshot helper reads (``read_namespace``), on a real fsspec filesystem."""
     url = f"memory://evaldemo-{uuid.uuid4().hex}/prefix"
     keys = [f"{i:02x}" + "f" * 62 for i in range(4)]
-    writer = Cache(url, "proj")
+    writer = Cache(_reading_ahead(url), "proj")
     for key in keys[:3]:
         writer.put(key, RESULT)
     writer.bundle(set(keys[:3]))
@@ -297,6 +302,8 @@ def test_the_bundle_serves_what_it_holds_and_the_rest_is_read_on_its_own() -> No
     assert found["bundled"] is None
     assert all(loads(ExampleResult, found["data"][f"proj/{k[:2]}/{k}.json"]) == RESULT for k in keys)
     # a bundled result whose object was pruned is not served: the objects are the truth
+    writer = Cache(_reading_ahead(url), "proj")
+    writer.prefetch(keys)
     writer.bundle(set(keys))
     writer.prune(keep=set(keys[1:]))
     found = read_namespace(store, "proj")
@@ -306,7 +313,7 @@ def test_the_bundle_serves_what_it_holds_and_the_rest_is_read_on_its_own() -> No
 
 def test_the_bundle_is_written_only_when_its_keys_change() -> None:
     url = f"memory://evaldemo-{uuid.uuid4().hex}/prefix"
-    writer = Cache(url, "proj")
+    writer = Cache(_reading_ahead(url), "proj")
     writer.put(KEY, RESULT)
     writer.bundle({KEY})
     store = FsspecStore(url)
@@ -317,3 +324,25 @@ def test_the_bundle_is_written_only_when_its_keys_change() -> None:
     writer.put(OTHER, RESULT)
     writer.bundle({KEY, OTHER})
     assert "proj/bundle.json" in store.names("proj")
+
+
+def test_a_store_that_reads_ahead_serves_what_it_read_and_passes_the_rest_on() -> None:
+    """Behind the store interface the cache cannot tell: the same answers, and a name the
+    read did not list is absent (not looked for again); writes and deletes go through."""
+    url = f"memory://evaldemo-{uuid.uuid4().hex}/prefix"
+    plain = Cache(url, "proj")
+    for key in (KEY, OTHER):
+        plain.put(key, RESULT)
+    plain.record_durations({"page:1": 0.5})
+    cache = Cache(_reading_ahead(url), "proj")
+    assert cache.check() is None and cache.listed()  # the namespace is read now
+    FsspecStore(url).write(f"proj/ee/{'ee' * 32}.json", dumps(RESULT).encode())  # after the read
+    assert cache.has(KEY) and cache.has(OTHER) and not cache.has("ee" * 32)
+    assert cache.get(KEY) == RESULT and cache.get("ee" * 32) is None
+    assert cache.durations() == {"page:1": 0.5}
+    third = "12" + "3" * 62
+    cache.put(third, RESULT)
+    assert Cache(url, "proj").get(third) == RESULT  # written through
+    assert cache.prune(keep={KEY, third}) == 1  # OTHER; never what came after the read
+    assert Cache(url, "proj").has("ee" * 32) and not Cache(url, "proj").has(OTHER)
+    assert not cache.has(OTHER)
