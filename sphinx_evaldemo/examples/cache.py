@@ -13,11 +13,13 @@ build prunes only its own namespace. Anything unreadable or foreign is a miss.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 from collections.abc import Iterable
 from importlib import metadata
@@ -352,20 +354,41 @@ def _keys_of(names: Iterable[str]) -> set[str]:
     return {key for key in map(key_of, names) if key is not None}
 
 
+#: The default cache's folder, beside ``conf.py``.
+DEFAULT_FOLDER = ".evaldemo-cache"
+
+
 def open_cache(settings: EvalDemoConfig, confdir: str | os.PathLike[str],
                doctreedir: str | os.PathLike[str], project: str,
                store: Store | None = None) -> Cache:
-    """The cache the settings name; by default ``.evaldemo-cache`` beside the doctree folder.
+    """The cache the settings name; by default ``.evaldemo-cache`` beside ``conf.py``.
     ``store``: the store of that place, made earlier (one reading ahead, :mod:`.snapshot`).
 
-    With ``make`` that is ``_build/.evaldemo-cache``, which ``make clean`` (``rm -rf
-    _build/*``: the shell's ``*`` skips dot-files) leaves in place, as MyST-NB's
-    ``.jupyter_cache`` is left.
+    The default is kept out of every output folder, so that nothing that cleans one
+    (``make clean``, ``sphinx-build -M clean``, ``rm -rf _build``) takes the results with
+    it, ``make html`` and a direct ``sphinx-build`` share it, and it is never published;
+    it holds a ``.gitignore`` of its own, as pytest's ``.pytest_cache`` does. A project's
+    results in the old default place (beside the doctree folder) are moved here once.
     """
     location = os.fspath(settings.cache_dir) if settings.cache_dir else ""
-    if not location:
-        location = str(Path(doctreedir).parent / ".evaldemo-cache")
+    namespace = settings.cache_namespace or default_namespace(project)
+    if store is None and not location:
+        root = Path(confdir) / DEFAULT_FOLDER
+        adopt(Path(doctreedir).parent / DEFAULT_FOLDER, root, namespace)
+        store = LocalStore(root, ignored=True)
     elif "://" not in location:
         location = str(Path(confdir, location))
-    namespace = settings.cache_namespace or default_namespace(project)
     return Cache(store if store is not None else location, namespace, settings.cache_storage_options)
+
+
+def adopt(old: Path, new: Path, namespace: str) -> None:
+    """Move ``namespace`` from the cache folder ``old`` into ``new``, if only ``old`` has it
+    (what the default place was before it moved beside ``conf.py``). Anything in the way
+    leaves both as they are: the examples then run again, as with an empty cache."""
+    source, target = old / namespace, new / namespace
+    with contextlib.suppress(OSError):
+        if source.is_dir() and not target.exists() and old.resolve() != new.resolve():
+            new.mkdir(parents=True, exist_ok=True)
+            shutil.move(source, target)
+            with contextlib.suppress(OSError):
+                old.rmdir()  # only if no other project's namespace is left in it

@@ -72,10 +72,15 @@ def _reason(error: BaseException) -> str:
 
 
 class LocalStore(_Plain):
-    """A folder on this machine; a write is a temporary file renamed into place."""
+    """A folder on this machine; a write is a temporary file renamed into place.
 
-    def __init__(self, root: Path) -> None:
+    ``ignored``: the folder holds a ``.gitignore`` that ignores all of it (the default
+    cache, which lies in the project's sources).
+    """
+
+    def __init__(self, root: Path, ignored: bool = False) -> None:
         self.root = root
+        self.ignored = ignored
 
     def describe(self) -> str:
         return str(self.root)
@@ -84,6 +89,8 @@ class LocalStore(_Plain):
         folder = self.root / namespace
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            if self.ignored and not (self.root / ".gitignore").exists():
+                self.write(".gitignore", b"*\n")
             handle, name = tempfile.mkstemp(prefix=".tmp-probe-", dir=folder)
             os.close(handle)
             Path(name).unlink()

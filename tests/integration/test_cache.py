@@ -33,8 +33,8 @@ NAMESPACE = "evaldemo-cache"
 
 
 def default_cache(app: SphinxTestApp) -> Path:
-    """Where results go by default: beside the doctree folder, where ``make clean`` leaves them."""
-    return Path(app.doctreedir).parent / ".evaldemo-cache" / NAMESPACE
+    """Where results go by default: beside ``conf.py``, out of every output folder."""
+    return Path(app.confdir) / ".evaldemo-cache" / NAMESPACE
 
 
 @dataclass(frozen=True)

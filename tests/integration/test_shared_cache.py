@@ -103,7 +103,7 @@ def test_a_second_clean_checkout_runs_nothing(sphinx_build: Build, endpoint: str
     # and in one bundle, for the next checkout's snapshot to read at once
     assert _bundled(endpoint, "ci/evaldemo-cache") == stored
     # nothing went to the local default folder
-    assert not (Path(first.doctreedir).parent / ".evaldemo-cache").exists()
+    assert not (Path(first.confdir) / ".evaldemo-cache").exists()
     # -j 2: forked readers and writers, the same pages from the same store
     parallel = sphinx_build("cache", copy="s3-parallel", parallel=2,
                             confoverrides=_on_s3(endpoint, "ci"))
@@ -180,17 +180,62 @@ def test_an_unreachable_store_is_one_warning_and_the_build_goes_on(sphinx_build:
 # -- the local cache ----------------------------------------------------------------------
 
 
-def test_the_default_cache_survives_make_clean(sphinx_build: Build) -> None:
-    first = sphinx_build("cache", copy="make-clean")
+def test_the_default_cache_is_beside_conf_py_and_survives_removing_the_build_folder(
+    sphinx_build: Build,
+) -> None:
+    first = sphinx_build("cache", copy="rm-build")
+    cache = Path(first.confdir) / ".evaldemo-cache"
+    assert (cache / "evaldemo-cache").is_dir()
+    assert (cache / ".gitignore").read_text() == "*\n"  # never committed by accident
     build = Path(first.doctreedir).parent
-    assert (build / ".evaldemo-cache" / "evaldemo-cache").is_dir()
-    for entry in build.iterdir():  # what ``rm -rf _build/*`` removes: the shell's * skips dot-files
-        if not entry.name.startswith("."):
-            shutil.rmtree(entry)
-    assert sorted(p.name for p in build.iterdir()) == [".evaldemo-cache"]
-    again = sphinx_build("cache", copy="make-clean")
+    assert not list(build.rglob("*evaldemo-cache*"))  # nothing of it in an output folder
+    shutil.rmtree(build)  # rm -rf _build
+    again = sphinx_build("cache", copy="rm-build")
     assert "0 examples ran, 5 came from the cache, 0 failed, 0 workers started" in _closing(again)
     assert _pages(again) == _pages(first)
+
+
+def _sphinx_build(*arguments: str | Path) -> str:
+    """A ``sphinx-build`` command line; its output."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "sphinx", *map(str, arguments)], env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "WARNING" not in done.stderr, done.stderr
+    return done.stdout
+
+
+def test_make_html_and_a_direct_build_share_the_cache_and_make_clean_keeps_it(tmp_path: Path) -> None:
+    """What ``make html`` and ``make clean`` run (``-M``), and the README's direct build."""
+    srcdir = tmp_path / "source"
+    shutil.copytree(ROOTS / "test-cache", srcdir)
+    build = tmp_path / "build"
+    assert "5 examples ran, 0 came from the cache" in _sphinx_build("-M", "text", srcdir, build)
+    page = (build / "text" / "index.txt").read_text()
+    direct = _sphinx_build("-b", "text", srcdir, build / "direct")
+    assert "0 examples ran, 5 came from the cache" in direct
+    assert (build / "direct" / "index.txt").read_text() == page
+    _sphinx_build("-M", "clean", srcdir, build)
+    assert not build.exists() or not list(build.iterdir())
+    assert "0 examples ran, 5 came from the cache" in _sphinx_build("-M", "text", srcdir, build)
+    assert (build / "text" / "index.txt").read_text() == page
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["build", "source"]
+    assert (srcdir / ".evaldemo-cache" / "evaldemo-cache").is_dir()
+
+
+def test_results_in_the_old_default_place_are_moved_once(sphinx_build: Build) -> None:
+    """Before, the default was beside the doctree folder: a project's results there are
+    taken over (moved, so that none stay inside an output folder that gets published)."""
+    first = sphinx_build("cache", copy="old-default")
+    new = Path(first.confdir) / ".evaldemo-cache"
+    old = Path(first.doctreedir).parent / ".evaldemo-cache"
+    shutil.move(new, old)  # where the previous version kept them
+    (old / ".gitignore").unlink()
+    again = sphinx_build("cache", copy="old-default", freshenv=True)
+    assert "0 examples ran, 5 came from the cache, 0 failed" in _closing(again)
+    assert _pages(again) == _pages(first)
+    assert not old.exists()
+    assert len(list((new / "evaldemo-cache").glob("??/*.json"))) == 5
 
 
 def test_a_cache_folder_that_is_a_file_is_one_warning(sphinx_build: Build, tmp_path: Path) -> None:
@@ -208,7 +253,7 @@ def test_a_cache_folder_that_is_a_file_is_one_warning(sphinx_build: Build, tmp_p
 
 def test_a_stored_result_with_an_unknown_failure_kind_is_a_miss(sphinx_build: Build) -> None:
     first = sphinx_build("cache", copy="bogus-kind")
-    folder = Path(first.doctreedir).parent / ".evaldemo-cache" / "evaldemo-cache"
+    folder = Path(first.confdir) / ".evaldemo-cache" / "evaldemo-cache"
     files = sorted(folder.glob("??/*.json"))
     assert len(files) == 5
     for path in files:  # written by a newer version, say, that knows more kinds
