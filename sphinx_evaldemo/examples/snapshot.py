@@ -78,6 +78,9 @@ class Snapshot(_Plain):
         self._data: dict[str, bytes] = {}
         #: the keys of the bundle in the store (``None``: not known)
         self._bundled: frozenset[str] | None = None
+        #: what this build wrote (bytes) or deleted (``None``) before the helper answered:
+        #: a write never waits for it
+        self._early: dict[str, bytes | None] = {}
 
     def _take(self) -> Found | None:
         """What the helper read (waiting for it the first time); ``None``: it failed."""
@@ -88,6 +91,9 @@ class Snapshot(_Plain):
                 self._names = dict.fromkeys(found.names)
                 self._data = dict(found.data)
                 self._bundled = found.bundled
+                for path, data in self._early.items():
+                    self._note(path, data)
+            self._early = {}
         return self._found
 
     def _serves(self, path: str) -> bool:
@@ -132,16 +138,27 @@ class Snapshot(_Plain):
 
     def write(self, path: str, data: bytes) -> None:
         self.inner.write(path, data)
-        if self._serves(path):
-            self._names[path] = None
-            self._data[path] = data
+        self._note(path, data)
 
     def delete(self, paths: Iterable[str]) -> None:
         paths = list(paths)
         self.inner.delete(paths)
         for path in paths:
+            self._note(path, None)
+
+    def _note(self, path: str, data: bytes | None) -> None:
+        """Keep the listing and the contents in step with this build's own write (or
+        delete: ``None``), without waiting for a helper that has not answered yet."""
+        if not path.startswith(f"{self.namespace}/"):
+            return
+        if self._helper is not None:
+            self._early[path] = data
+        elif data is None:
             self._names.pop(path, None)
             self._data.pop(path, None)
+        elif self._found is not None:
+            self._names[path] = None
+            self._data[path] = data
 
     def keep_together(self, folder: str, paths: list[str]) -> None:
         """The results of ``paths`` in one object (written only when its keys changed)."""

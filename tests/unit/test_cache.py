@@ -24,7 +24,7 @@ from sphinx_evaldemo.examples.cache import (
 )
 from sphinx_evaldemo.examples.model import ExampleResult, Failure, ModeRun, Segment, dumps, loads
 from sphinx_evaldemo.examples.runner import longest_first
-from sphinx_evaldemo.examples.snapshot import InProcess, Snapshot, read_namespace
+from sphinx_evaldemo.examples.snapshot import Found, InProcess, Snapshot, found_in, read_namespace
 from sphinx_evaldemo.examples.stores import FsspecStore
 
 KEY = "ab" + "0" * 62
@@ -346,3 +346,32 @@ def test_a_store_that_reads_ahead_serves_what_it_read_and_passes_the_rest_on() -
     assert cache.prune(keep={KEY, third}) == 1  # OTHER; never what came after the read
     assert Cache(url, "proj").has("ee" * 32) and not Cache(url, "proj").has(OTHER)
     assert not cache.has(OTHER)
+
+
+class _Answered:
+    """A helper's answer, read earlier (as a helper reads while the build goes on)."""
+
+    def __init__(self, found: Found) -> None:
+        self.found, self.taken = found, False
+
+    def ready(self) -> bool:
+        return True
+
+    def take(self) -> Found | None:
+        self.taken = True
+        return self.found
+
+    def close(self) -> None:
+        return None
+
+
+def test_a_write_before_the_helper_answers_does_not_wait_and_is_not_lost() -> None:
+    url = f"memory://evaldemo-{uuid.uuid4().hex}/prefix"
+    Cache(url, "proj").put(KEY, RESULT)
+    answer = _Answered(found_in(read_namespace(FsspecStore(url), "proj")))  # lists KEY only
+    cache = Cache(Snapshot(FsspecStore(url), "proj", answer), "proj")
+    cache.put(OTHER, RESULT)  # before any look-up
+    assert not answer.taken
+    assert cache.has(KEY) and cache.has(OTHER) and answer.taken
+    assert cache.prune(keep={OTHER}) == 1
+    assert not Cache(url, "proj").has(KEY) and Cache(url, "proj").get(OTHER) == RESULT
