@@ -37,6 +37,12 @@ class Mismatch(ValueError):
         return Mismatch(self.message, step + self.path)
 
 
+def _shown(value: Any) -> str:
+    """``value`` as a message shows it: its repr, cut short (a value may be a whole output)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def encode(value: Any) -> Any:
     """``value`` as ``json`` writes it: what :func:`dataclasses.asdict` gives, without its
     deep copies (the leaves, str, numbers and None, are immutable anyway)."""
@@ -127,7 +133,7 @@ def _record(cls: type) -> Decoder:
 def _one_of(allowed: tuple[Any, ...]) -> Decoder:
     def decode_literal(value: Any) -> Any:
         if value not in allowed:
-            raise Mismatch(f"{value!r} is not one of {allowed}")
+            raise Mismatch(f"{_shown(value)} is not one of {allowed}")
         return value
 
     return decode_literal
@@ -147,7 +153,7 @@ def _either(options: tuple[Any, ...]) -> Decoder:
             except Mismatch as found:
                 errors.append(found)
         if nullable:
-            errors.append(Mismatch(f"{value!r} is not a NoneType"))
+            errors.append(Mismatch(f"{_shown(value)} is not a NoneType"))
         deeper = [found for found in errors if found.path]
         if len(deeper) == 1:  # the one option the value's shape fits: its own mismatch
             raise deeper[0]
@@ -218,7 +224,7 @@ def _scalar(hint: Any) -> Decoder:
 
     def decode_scalar(value: Any) -> Any:
         if not test(value):
-            raise Mismatch(f"{value!r} is not a {label}")
+            raise Mismatch(f"{_shown(value)} is not a {label}")
         return value
 
     return decode_scalar

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .cache import BUNDLE, DURATIONS, KEY, key_of
-from .stores import FsspecStore, Store, StoreError, _Plain
+from .stores import FsspecStore, PlainStore, Store, StoreError
 
 #: Seconds the build waits for the helper before it reads the store itself.
 WAIT = 120.0
@@ -64,7 +64,7 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-class Snapshot(_Plain):
+class Snapshot(PlainStore):
     """The store ``inner``, with ``namespace`` read ahead by ``helper``.
 
     The namespace's listing is the helper's (with this build's own writes and deletes):

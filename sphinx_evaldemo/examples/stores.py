@@ -52,7 +52,7 @@ class Store(Protocol):
         ...
 
 
-class _Plain:
+class PlainStore:
     """The optional parts of :class:`Store` for a store that does not read ahead."""
 
     def ready(self) -> bool:
@@ -71,7 +71,7 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-class LocalStore(_Plain):
+class LocalStore(PlainStore):
     """A folder on this machine; a write is a temporary file renamed into place.
 
     ``ignored``: the folder holds a ``.gitignore`` that ignores all of it (the default
@@ -153,7 +153,7 @@ def _mtime(path: Path) -> float:
         return float("inf")
 
 
-class FsspecStore(_Plain):
+class FsspecStore(PlainStore):
     """Any fsspec filesystem; reads of many results go out concurrently (``fs.cat``).
 
     The filesystem (for S3: s3fs and botocore) is made on first use, so a build whose

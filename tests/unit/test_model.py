@@ -265,3 +265,10 @@ def test_encode_is_asdict_as_json_writes_it(value: object) -> None:
     """``encode`` stands in for ``dataclasses.asdict`` (without its deep copies): the JSON
     must be the same, to the byte, so results stored before the codec stay readable."""
     assert dumps(value) == json.dumps(dataclasses.asdict(value), sort_keys=True)  # type: ignore[call-overload]
+
+
+def test_a_mismatch_shows_a_long_value_cut_short() -> None:
+    data = encode(FULL_RESULT)
+    data["seconds"] = "x" * 10000
+    with pytest.raises(ValueError, match=r"^ExampleResult\.seconds: 'x{56}\.\.\. is not a float$"):
+        loads(ExampleResult, json.dumps(data))
