@@ -42,15 +42,15 @@ sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 from evalbench.corpus import make_examples  # noqa: E402
 
 from sphinx_evaldemo.examples.executors.local import LocalExecutor, _add_tunables  # noqa: E402
-from sphinx_evaldemo.examples.model import ExampleRequest  # noqa: E402
+from sphinx_evaldemo.examples.model import ExampleRequest, encode  # noqa: E402
 
 #: Times every request's second run in one process (the first run warms it).
 IN_ONE_PROCESS = """
 import json, sys, time
 import numpy as np
-from sphinx_evaldemo.examples.model import ExampleRequest
+from sphinx_evaldemo.examples.model import ExampleRequest, decode, encode
 from sphinx_evaldemo.examples.worker.run import run_example
-requests = [ExampleRequest.from_dict(r) for r in json.load(sys.stdin)]
+requests = [decode(ExampleRequest, r) for r in json.load(sys.stdin)]
 printing = dict(np.get_printoptions())
 for request in requests:
     run_example(request, printing)
@@ -66,10 +66,10 @@ print(json.dumps(times))
 #: Forks one child per example, as the warm parent does, and measures inside each child.
 SPLIT = """
 import json, os, resource, sys, time
-from sphinx_evaldemo.examples.model import ExampleRequest
+from sphinx_evaldemo.examples.model import ExampleRequest, decode, encode
 from sphinx_evaldemo.examples.worker.__main__ import warm
 from sphinx_evaldemo.examples.worker.run import run_example
-requests = [ExampleRequest.from_dict(r) for r in json.load(sys.stdin)]
+requests = [decode(ExampleRequest, r) for r in json.load(sys.stdin)]
 start, printing = warm("fork")
 assert start == "fork", start
 
@@ -117,7 +117,7 @@ def requests(count: int) -> list[ExampleRequest]:
 
 def in_one_process(batch: list[ExampleRequest]) -> list[float]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", IN_ONE_PROCESS], input=json.dumps([r.to_dict() for r in batch]),
+    done = subprocess.run([sys.executable, "-c", IN_ONE_PROCESS], input=json.dumps([encode(r) for r in batch]),
                           capture_output=True, text=True, env=env, check=True, timeout=600)
     times: list[float] = json.loads(done.stdout)
     return times
@@ -143,7 +143,7 @@ def in_fresh_processes(batch: list[ExampleRequest]) -> list[float]:
 def split(batch: list[ExampleRequest]) -> str:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     _add_tunables(env)  # the warm parent's heap on huge pages, as the executor starts it
-    done = subprocess.run([sys.executable, "-c", SPLIT], input=json.dumps([r.to_dict() for r in batch]),
+    done = subprocess.run([sys.executable, "-c", SPLIT], input=json.dumps([encode(r) for r in batch]),
                           capture_output=True, text=True, env=env, check=True, timeout=600)
     data = json.loads(done.stdout)
     rows, empty = data["rows"], data["empty"]

@@ -22,7 +22,6 @@ root: ``python benchmarks/scaleout.py``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import re
@@ -125,7 +124,7 @@ def scaling(base: Path, counts: list[int]) -> list[str]:
     import distributed
 
     from sphinx_evaldemo.examples.executors.dask import LOCAL_SCHEDULER, run_on_worker
-    from sphinx_evaldemo.examples.model import ExampleRequest
+    from sphinx_evaldemo.examples.model import ExampleRequest, dumps
 
     examples = [sleep_example(n) for n in range(64)]
     rows = []
@@ -138,7 +137,7 @@ def scaling(base: Path, counts: list[int]) -> list[str]:
             client.wait_for_workers(workers, timeout=300)
             folder = base / f"scaling-{workers}"
             src = write_project(folder, examples, per_page=8)
-            warm = json.dumps(ExampleRequest(code="pass").to_dict())
+            warm = dumps(ExampleRequest(code="pass"))
             addresses = list(client.scheduler_info(n_workers=-1)["workers"])
             # torch imported on every worker first, by the executor the build will use
             # (a Dask worker keeps one per source folder)

@@ -1,8 +1,11 @@
 """Content-addressed store for example results: one file per result, in a project's namespace.
 
 The store is a local folder or an fsspec URL (``s3://bucket/prefix``) that machines and
-builds share. Layout: ``<root>/<namespace>/<key[:2]>/<key>.json`` plus the namespace's
-``durations.json`` (how long each example took last time, for scheduling). Writes are
+builds share, behind one interface (:class:`.stores.Store`; reading a remote one ahead
+is :mod:`.snapshot`'s, behind the same interface). The layout is this module's:
+``<root>/<namespace>/<key[:2]>/<key>.json``, plus the namespace's ``durations.json``
+(how long each example took last time, for scheduling) and, on a store that reads
+ahead, its ``bundle.json``. Writes are
 atomic (a renamed temporary file; one PUT on an object store), and a result's name is
 the hash of what produced it, so concurrent builds cannot corrupt one another. A full
 build prunes only its own namespace. Anything unreadable or foreign is a miss.
@@ -10,26 +13,47 @@ build prunes only its own namespace. Anything unreadable or foreign is a miss.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import json
 import os
 import re
+import shutil
 import sys
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import __version__
-from .model import ExampleResult
-from .snapshot import BUNDLE, DURATIONS, key_of, result_path
+from .model import ExampleResult, dumps, loads
 from .stores import LocalStore, Store, StoreError, open_store
 
 if TYPE_CHECKING:
     from ..config import EvalDemoConfig
-    from .snapshot import Snapshot
 
-__all__ = ["Cache", "StoreError", "default_namespace", "fingerprint"]
+__all__ = ["BUNDLE", "DURATIONS", "Cache", "StoreError", "default_namespace", "fingerprint",
+           "key_of", "result_path"]
+
+#: A result's key: the hash of what produced it.
+KEY = re.compile(r"[0-9a-f]{64}")
+#: How long each example took last time (for scheduling): a hint.
+DURATIONS = "durations.json"
+#: The results the last full build used, in one object, written and read by a store that
+#: reads ahead (:mod:`.snapshot`): a hint, like the durations; the result objects stay
+#: the truth.
+BUNDLE = "bundle.json"
+
+
+def result_path(namespace: str, key: str) -> str:
+    """Where a result lives in its namespace (a folder per two hex digits)."""
+    return f"{namespace}/{key[:2]}/{key}.json"
+
+
+def key_of(name: str) -> str | None:
+    """The key a stored name holds the result of, or ``None`` (durations, bundle...)."""
+    stem = name.rsplit("/", 1)[-1].removesuffix(".json")
+    return stem if name.endswith(".json") and KEY.fullmatch(stem) else None
 
 
 def _version(distribution: str) -> str:
@@ -41,15 +65,81 @@ def _version(distribution: str) -> str:
 
 @functools.cache
 def fingerprint() -> str:
-    """What besides the request decides a result: the versions that run it."""
+    """What besides the request decides a result: the versions that run it, and the
+    source of this package's own code that runs in an example's process (detection,
+    comparison, tracing, the worker), so that a change there runs again what it affects."""
     return " ".join(
         [
             f"python={sys.version.split()[0]}",
             f"torch={_version('torch')}",
             f"numpy={_version('numpy')}",
-            f"sphinx-evaldemo={__version__}",
+            f"code={code_digest(PACKAGE)}",
         ]
     )
+
+
+#: The package's folder, and the module every example's process starts from (the warm
+#: parent and a freshly started child alike), relative to it.
+PACKAGE = Path(__file__).resolve().parent.parent
+WORKER = "examples/worker/__main__.py"
+
+#: ``from .x import a, b`` (relative) and ``from sphinx_evaldemo.x import a`` or ``import
+#: sphinx_evaldemo.x`` (absolute), at any indentation (imports inside functions count).
+_RELATIVE = re.compile(r"^[ \t]*from[ \t]+(\.+)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]*)", re.M)
+_ABSOLUTE = re.compile(
+    r"^[ \t]*(?:from[ \t]+sphinx_evaldemo((?:\.\w+)*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]*)"
+    r"|import[ \t]+sphinx_evaldemo((?:\.\w+)*))", re.M)
+
+
+def code_digest(package: Path, entry: str = WORKER) -> str:
+    """A hash of the source of every module of ``package`` that an example's process
+    imports: ``entry`` and what it imports of the package, followed to the end (packages'
+    ``__init__`` included). What only the build runs (rendering, the directive, the
+    cache) is not in it: a change there does not change what an example computes."""
+    digest = hashlib.sha256()
+    for path in child_modules(package, entry):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def child_modules(package: Path, entry: str = WORKER) -> list[Path]:
+    """The source files of ``package`` an example's process imports, in a stable order.
+
+    Read from the import statements of the sources (not by importing them, which
+    would import torch into the build): an import in a string or a branch never taken
+    counts too, which can only make the key change more often, never less."""
+    seen: set[Path] = set()
+    todo = [(package / entry, True)]
+    while todo:
+        path, imported = todo.pop()
+        if path in seen or not path.is_file():
+            continue
+        seen.add(path)
+        parts = list(path.relative_to(package).with_suffix("").parts)
+        here = parts[:-1]  # the package this module is in (``__init__``: itself)
+        for folder in range(len(here) + 1):  # a module's packages run before it
+            todo.append((package.joinpath(*here[:folder], "__init__.py"), False))
+        text = path.read_text(encoding="utf-8")
+        if not imported:  # a package run only as the parent of a module: what it runs
+            # itself when imported, not what its functions (a Sphinx ``setup``) import
+            text = "\n".join(line for line in text.splitlines() if not line[:1].isspace())
+        for dots, module, names in _RELATIVE.findall(text):
+            base = here[: len(here) - (len(dots) - 1)] if len(dots) - 1 <= len(here) else None
+            if base is not None:
+                todo.extend((found, True) for found in _modules(package, [*base, *filter(None, module.split("."))], names))
+        for module, names, imported in _ABSOLUTE.findall(text):
+            todo.extend((found, True) for found in _modules(package, list(filter(None, (module or imported).split("."))), names))
+    return sorted(seen)
+
+
+def _modules(package: Path, parts: list[str], names: str) -> list[Path]:
+    """The files ``from <parts> import <names>`` may load: the module, and each name that
+    is a submodule of it."""
+    found = [package.joinpath(*parts).with_suffix(".py"), package.joinpath(*parts, "__init__.py")]
+    for name in re.findall(r"\w+", names):  # ``x as y`` looks for ``as`` and ``y`` too: harmless
+        found += [package.joinpath(*parts, name).with_suffix(".py"), package.joinpath(*parts, name, "__init__.py")]
+    return found
 
 
 def default_namespace(project: str) -> str:
@@ -61,23 +151,14 @@ class Cache:
     """Results by key in one namespace of a store; a store that fails turns the cache off.
 
     Look-ups on a remote store are batched: the namespace is listed once (one request
-    per thousand results), and :meth:`prefetch` reads many results concurrently. A
-    ``snapshot`` (a helper process started earlier, :mod:`.snapshot`) serves the listing
-    and the reads instead when it succeeds.
+    per thousand results), and :meth:`prefetch` reads many results concurrently.
     """
 
     def __init__(self, store: Store | str | os.PathLike[str], namespace: str = "default",
-                 options: dict[str, object] | None = None,
-                 snapshot: Snapshot | None = None) -> None:
+                 options: dict[str, object] | None = None) -> None:
         self.namespace = namespace
         self._loaded: dict[str, ExampleResult] = {}
         self._listed: set[str] | None = None
-        self._snapshot = snapshot
-        #: what the snapshot read: every name of the namespace, and the results' bytes
-        self._names: list[str] | None = None
-        self._stored: dict[str, bytes] = {}
-        #: the keys of the bundle the snapshot read (None: not known)
-        self._bundled: frozenset[str] | None = None
         #: why the cache is (partly) off: an unusable folder, a store that refused a write
         self.problem: str | None = None
         self._reads = True  # False: the store cannot be used at all
@@ -98,7 +179,7 @@ class Cache:
         """Make sure results can be stored; otherwise turn the cache off and say why.
 
         On a remote store the listing is the probe, and serves every look-up after it;
-        with a snapshot coming, it is left to the first look-up (:meth:`_keys`).
+        while a store reads ahead, it is left to the first look-up (:meth:`_keys`).
         """
         if self.local:
             try:
@@ -106,19 +187,18 @@ class Cache:
             except StoreError as error:
                 self._off(str(error))
                 self._reads = False
-        elif self._reads and self._snapshot is None:
+        elif self._reads and self.store.ready():
             self._keys()
         return self.problem
 
     def close(self) -> None:
-        """End a snapshot helper that is still running (nothing asked for it)."""
-        if self._snapshot is not None:
-            self._snapshot.close()
-            self._snapshot = None
+        """End what the store started for this build (a helper reading ahead)."""
+        self.store.close()
 
     def listed(self) -> bool:
-        """Whether :meth:`has` and :meth:`empty` answer now, without waiting for a snapshot."""
-        return self.local or self._listed is not None or self._snapshot is None or self._snapshot.ready()
+        """Whether :meth:`has` and :meth:`empty` answer now, without waiting for a store
+        that reads ahead."""
+        return self.local or self._listed is not None or self.store.ready()
 
     def _off(self, why: str) -> None:
         if self.problem is None:
@@ -142,34 +222,13 @@ class Cache:
         A store that cannot be listed turns the cache off (the warning says why).
         """
         if self._listed is None:
-            found = self._snapshot.take() if self._snapshot is not None else None
-            self._snapshot = None
             try:
-                if found is not None and found.error is not None:
-                    raise StoreError(found.error)
-                if found is not None:
-                    self._names, self._stored = found.names, found.data
-                    self._bundled = found.bundled
-                    self._listed = _keys_of(found.names)
-                else:
-                    self._listed = _keys_of(self.store.names(self.namespace))
+                self._listed = _keys_of(self.store.names(self.namespace))
             except StoreError as error:
                 self._listed = set()
                 self._off(str(error))
                 self._reads = False
         return self._listed
-
-    def _read(self, paths: list[str]) -> dict[str, bytes]:
-        """The contents of ``paths``: the snapshot's where it has them, else the store's
-        (only for names the snapshot listed, when there was one: the others are absent)."""
-        found = {path: self._stored.pop(path) for path in paths if path in self._stored}
-        missing = [path for path in paths if path not in found]
-        if self._names is not None:
-            listed = set(self._names)
-            missing = [path for path in missing if path in listed]
-        if missing:
-            found.update(self.store.read_many(missing))
-        return found
 
     def has(self, key: str) -> bool:
         """Cheap: whether a result is stored (it may still turn out unreadable in :meth:`get`)."""
@@ -207,13 +266,13 @@ class Cache:
             wanted = [k for k in wanted if k in self._keys()]
         if not wanted:
             return
-        found = self._read([self._path(k) for k in wanted])
+        found = self.store.read_many([self._path(k) for k in wanted])
         for key in wanted:
             data = found.get(self._path(key))
             if data is None:
                 continue
             try:
-                self._loaded[key] = ExampleResult.from_json(data.decode("utf-8"))
+                self._loaded[key] = loads(ExampleResult, data)
             except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
                 continue
 
@@ -225,25 +284,23 @@ class Cache:
         if self.problem is not None:
             return
         try:
-            self.store.write(self._path(key), result.to_json().encode("utf-8"))
+            self.store.write(self._path(key), dumps(result).encode("utf-8"))
         except StoreError as error:
             self._off(str(error))
             return
         if self._listed is not None:
             self._listed.add(key)
-        self._stored.pop(self._path(key), None)
 
     def prune(self, keep: set[str]) -> int:
         """Remove every result of this namespace whose key is not in ``keep``; return how many."""
         if self.problem is not None:
             return 0
-        listed, self._names, self._listed = self._names, None, None
-        try:  # what the build's snapshot listed, if it had one: never what came after
-            names = listed if listed is not None else self.store.names(
-                self.namespace, stale_temporaries=True)
+        self._listed = None
+        try:  # a store that read ahead lists what it read: never what came after
+            names = self.store.names(self.namespace, stale_temporaries=True)
             stale = [  # results no page uses, and temporary files a build left
                 name for name in names
-                if (key_of(name) or "") not in keep and not name.endswith((DURATIONS, BUNDLE))
+                if "/.tmp-" in name or ((key := key_of(name)) is not None and key not in keep)
             ]
             self.store.delete(stale)
         except StoreError:
@@ -253,20 +310,15 @@ class Cache:
         return len(stale)
 
     def bundle(self, keys: set[str]) -> None:
-        """After a full build, on a remote store: the results of ``keys`` in one object,
-        for the next build's snapshot (written only when its keys changed)."""
+        """After a full build: the results of ``keys`` that it holds, for a store that reads
+        ahead to keep together (see :meth:`.stores.Store.keep_together`)."""
         if self.local or self.problem is not None or not self._reads:
             return
-        held = {key: self._loaded[key] for key in sorted(keys) if key in self._loaded}
-        if self._bundled is not None and self._bundled == held.keys():
-            return
-        text = json.dumps({"results": {key: result.to_json() for key, result in held.items()}})
         try:
-            self.store.write(f"{self.namespace}/{BUNDLE}", text.encode("utf-8"))
+            self.store.keep_together(
+                self.namespace, [self._path(key) for key in sorted(keys) if key in self._loaded])
         except StoreError as error:
             self._off(str(error))
-            return
-        self._bundled = frozenset(held)
 
     # -- durations, for longest-first scheduling -------------------------------------
 
@@ -275,8 +327,8 @@ class Cache:
         if not self._reads:
             return {}
         if not self.local:
-            self._keys()  # takes the snapshot, which holds the durations too
-        data = self._read([f"{self.namespace}/{DURATIONS}"])
+            self._keys()  # a store that cannot be listed: no durations either
+        data = self.store.read_many([f"{self.namespace}/{DURATIONS}"])
         try:
             found = json.loads(next(iter(data.values()), b"{}"))
         except ValueError:
@@ -302,19 +354,41 @@ def _keys_of(names: Iterable[str]) -> set[str]:
     return {key for key in map(key_of, names) if key is not None}
 
 
+#: The default cache's folder, beside ``conf.py``.
+DEFAULT_FOLDER = ".evaldemo-cache"
+
+
 def open_cache(settings: EvalDemoConfig, confdir: str | os.PathLike[str],
                doctreedir: str | os.PathLike[str], project: str,
-               snapshot: Snapshot | None = None) -> Cache:
-    """The cache the settings name; by default ``.evaldemo-cache`` beside the doctree folder.
+               store: Store | None = None) -> Cache:
+    """The cache the settings name; by default ``.evaldemo-cache`` beside ``conf.py``.
+    ``store``: the store of that place, made earlier (one reading ahead, :mod:`.snapshot`).
 
-    With ``make`` that is ``_build/.evaldemo-cache``, which ``make clean`` (``rm -rf
-    _build/*``: the shell's ``*`` skips dot-files) leaves in place, as MyST-NB's
-    ``.jupyter_cache`` is left.
+    The default is kept out of every output folder, so that nothing that cleans one
+    (``make clean``, ``sphinx-build -M clean``, ``rm -rf _build``) takes the results with
+    it, ``make html`` and a direct ``sphinx-build`` share it, and it is never published;
+    it holds a ``.gitignore`` of its own, as pytest's ``.pytest_cache`` does. A project's
+    results in the old default place (beside the doctree folder) are moved here once.
     """
     location = os.fspath(settings.cache_dir) if settings.cache_dir else ""
-    if not location:
-        location = str(Path(doctreedir).parent / ".evaldemo-cache")
+    namespace = settings.cache_namespace or default_namespace(project)
+    if store is None and not location:
+        root = Path(confdir) / DEFAULT_FOLDER
+        adopt(Path(doctreedir).parent / DEFAULT_FOLDER, root, namespace)
+        store = LocalStore(root, ignored=True)
     elif "://" not in location:
         location = str(Path(confdir, location))
-    namespace = settings.cache_namespace or default_namespace(project)
-    return Cache(location, namespace, settings.cache_storage_options, snapshot)
+    return Cache(store if store is not None else location, namespace, settings.cache_storage_options)
+
+
+def adopt(old: Path, new: Path, namespace: str) -> None:
+    """Move ``namespace`` from the cache folder ``old`` into ``new``, if only ``old`` has it
+    (what the default place was before it moved beside ``conf.py``). Anything in the way
+    leaves both as they are: the examples then run again, as with an empty cache."""
+    source, target = old / namespace, new / namespace
+    with contextlib.suppress(OSError):
+        if source.is_dir() and not target.exists() and old.resolve() != new.resolve():
+            new.mkdir(parents=True, exist_ok=True)
+            shutil.move(source, target)
+            with contextlib.suppress(OSError):
+                old.rmdir()  # only if no other project's namespace is left in it

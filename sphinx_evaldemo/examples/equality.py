@@ -24,10 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .elementwise import as_float, elements, largest_difference
 from .model import LeafDiff, outcome
-
-#: Floats this many units in the last place apart (or fewer) are equal up to rounding.
-ULPS = 4
 
 #: Tensors up to this many elements say which elements differ (for the marks).
 MAX_MARKED = 256
@@ -37,9 +35,6 @@ MAX_DENSE = 1 << 24
 
 #: Containers walked this deep; deeper values are not compared.
 MAX_DEPTH = 32
-
-#: The integer dtype of each float width, to read a float's bits as an ordered integer.
-_BITS = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 
 # --- structure ---------------------------------------------------------------------------
@@ -186,7 +181,7 @@ def _leaf(path: str, x: Any, y: Any) -> LeafDiff:
         if isinstance(x, int):
             if x == y:
                 return LeafDiff(path, equal=True, max_abs_diff=0.0, differing=0, total=1)
-            return LeafDiff(path, equal=False, max_abs_diff=_float(abs(x - y)), differing=1, total=1)
+            return LeafDiff(path, equal=False, max_abs_diff=as_float(abs(x - y)), differing=1, total=1)
         if isinstance(x, float | complex):
             if x == y or (isinstance(x, float) and math.isnan(x) and math.isnan(y)):  # no tensor needed
                 return LeafDiff(path, equal=True, max_abs_diff=0.0, differing=0, total=1)
@@ -196,13 +191,6 @@ def _leaf(path: str, x: Any, y: Any) -> LeafDiff:
         return _object(path, x, y)
     except Exception as exc:  # noqa: BLE001  # a value we cannot read is reported, never raised
         return _incomparable(path, f"{type(exc).__name__}: {exc}")
-
-
-def _float(value: int) -> float:
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf
 
 
 def _object(path: str, x: Any, y: Any) -> LeafDiff:
@@ -220,8 +208,8 @@ def _floats(path: str, xs: list[Any], ys: list[Any], single: bool = False) -> It
     """Python floats (or complex numbers), compared as float64 (complex128) tensors."""
     dtype = torch.complex128 if any(isinstance(v, complex) for v in (*xs, *ys)) else torch.float64
     x, y = torch.tensor(xs, dtype=dtype), torch.tensor(ys, dtype=dtype)
-    exact, close = _elements(x, y)
-    # each element's difference, as _largest gives it for one element
+    exact, close = elements(x, y)
+    # each element's difference, as largest_difference gives it for one element
     gaps = (x - y).abs().masked_fill(x.isnan() ^ y.isnan(), math.nan).tolist()
     for index, (e, c, gap) in enumerate(zip(exact.tolist(), close.tolist(), gaps, strict=True)):
         leaf = path or "output" if single else f"{path}[{index}]"
@@ -319,83 +307,7 @@ def _quantized(path: str, x: torch.Tensor, y: torch.Tensor) -> LeafDiff:
     found = _values(path, x.int_repr(), y.int_repr())
     if found.equal:
         return found
-    return dataclasses.replace(found, max_abs_diff=_largest(x.dequantize(), y.dequantize()))
-
-
-# --- values ------------------------------------------------------------------------------
-
-
-def _ordered(bits: torch.Tensor) -> torch.Tensor:
-    """A float's bits as an integer that orders as the float does (``-0.0`` and ``0.0`` both 0)."""
-    wide = bits.to(torch.int64)
-    magnitude = wide & ((1 << (bits.element_size() * 8 - 1)) - 1)
-    return torch.where(wide < 0, -magnitude, magnitude)
-
-
-def _close(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Finite floats at most :data:`ULPS` units in the last place of their dtype apart."""
-    bits = _BITS[x.element_size()]
-    gap = _ordered(x.contiguous().view(bits)) - _ordered(y.contiguous().view(bits))
-    # two finite int64 orders never wrap into [-ULPS, ULPS]: a wrapped gap is below -2**53
-    return (gap <= ULPS) & (gap >= -ULPS) & x.isfinite() & y.isfinite()
-
-
-def _elements(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per element: exactly equal, and equal up to rounding (which includes exactly equal)."""
-    if x.is_complex():
-        parts = _elements(torch.view_as_real(x.resolve_conj()), torch.view_as_real(y.resolve_conj()))
-        exact, close = (part.all(dim=-1) for part in parts)
-        return exact, close
-    if not x.is_floating_point():
-        exact = x == y
-        return exact, exact
-    exact = (x == y) | (x.isnan() & y.isnan())
-    if bool(exact.all()):
-        return exact, exact
-    # only elements a few ULP apart can be close: one ULP is at most eps times the value
-    # (at most the smallest normal number near zero), so this cheap bound keeps every
-    # close pair, with room to spare, and the bit-exact count runs on those alone
-    info = torch.finfo(x.dtype)
-    gap = (x - y).abs()
-    near = ~exact & ((gap <= x.abs().maximum(y.abs()) * (2 * ULPS * info.eps))
-                     | (gap <= ULPS * info.smallest_normal))
-    close = exact.clone()
-    if bool(near.any()):
-        close[near] = _close(x[near], y[near])
-    return exact, close
-
-
-def _largest(x: torch.Tensor, y: torch.Tensor, among: torch.Tensor | None = None) -> float:
-    """The largest absolute difference of the elements ``among`` (all of them by default):
-    NaN where one side is NaN, integers without widening or wrapping."""
-    if not (x.is_floating_point() or x.is_complex()):
-        if among is not None:
-            x, y = x[among], y[among]
-        if not x.numel():
-            return 0.0
-        if x.dtype == torch.uint64:  # no int64 holds every uint64: as Python ints
-            return _float(max(abs(int(a) - int(b)) for a, b in zip(x.tolist(), y.tolist(), strict=True)))
-        high, low = x.to(torch.int64).maximum(y.to(torch.int64)), x.to(torch.int64).minimum(y.to(torch.int64))
-        gap = high - low
-        wrapped = gap < 0  # past 2**63: as Python ints
-        if bool(wrapped.any()):
-            return _float(max(int(a) - int(b) for a, b in zip(high[wrapped].tolist(), low[wrapped].tolist(),
-                                                              strict=True)))
-        return float(gap.max())
-    # float32 and float64 in their own dtype, as the model computes; narrower ones widened
-    # (a float16 difference may overflow)
-    own = (torch.float32, torch.float64, torch.complex64, torch.complex128)
-    wide = x.dtype if x.dtype in own else (torch.complex128 if x.is_complex() else torch.float64)
-    a, b = x.to(wide), y.to(wide)
-    one_nan = a.isnan() ^ b.isnan()
-    if among is not None:
-        one_nan &= among
-    if bool(one_nan.any()):
-        return math.nan
-    gap = (a - b).abs()
-    if among is not None:
-        gap = gap.masked_fill(~among, 0)  # an infinity equal in both gives NaN here: left out
-    return float(gap.max()) if gap.numel() else 0.0
+    return dataclasses.replace(found, max_abs_diff=largest_difference(x.dequantize(), y.dequantize()))
 
 
 def _values(path: str, x: torch.Tensor, y: torch.Tensor) -> LeafDiff:
@@ -405,16 +317,16 @@ def _values(path: str, x: torch.Tensor, y: torch.Tensor) -> LeafDiff:
     if torch.equal(x, y):  # equal element for element (torch.equal finds NaN unequal: not here)
         return LeafDiff(path, equal=True, max_abs_diff=0.0, differing=0, total=total,
                         differs_at=() if total <= MAX_MARKED else None)
-    exact, close = _elements(x, y)
+    exact, close = elements(x, y)
     differs = ~close
     count = int(differs.sum())
     marked = tuple(differs.reshape(-1).nonzero().reshape(-1).tolist()) if total <= MAX_MARKED else None
     if count:
-        largest = _largest(x, y, differs)
+        largest = largest_difference(x, y, differs)
         return LeafDiff(path, equal=False, max_abs_diff=largest, differing=count, total=total,
                         differs_at=marked)
     # equal up to rounding: the largest difference says how far (the page shows it)
     near = ~exact
-    largest = _largest(x, y, near)
+    largest = largest_difference(x, y, near)
     return LeafDiff(path, equal=True, verdict="rounding" if bool(near.any()) else "",
                     max_abs_diff=largest, differing=0, total=total, differs_at=marked)

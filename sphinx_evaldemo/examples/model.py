@@ -1,13 +1,23 @@
-"""Pure data that crosses the process and disk boundaries: requests and results."""
+"""Pure data that crosses the process and disk boundaries: requests and results.
+
+Every one of these crosses as JSON through one codec (:mod:`.schema`): :func:`dumps`
+and :func:`loads` here, or :func:`encode` and :func:`decode` where the JSON object is
+part of a larger message. A field added to a dataclass travels, and is checked, with
+no other line to write.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
 
-from . import schema
+from .schema import decode, encode
+
+__all__ = ["decode", "dumps", "encode", "loads"]
+
+T = TypeVar("T")
 
 #: Bumped whenever the shape or meaning of a result changes, so old cache files miss.
 SCHEMA = 2
@@ -74,21 +84,8 @@ class ExampleRequest:
         return self.input is not None
 
     def key(self, fingerprint: str) -> str:
-        payload = json.dumps(
-            {"v": SCHEMA, "env": fingerprint, **self.to_dict()}, sort_keys=True
-        )
+        payload = json.dumps({"v": SCHEMA, "env": fingerprint, **encode(self)}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["modes"] = list(self.modes)
-        data["depends"] = [list(pair) for pair in self.depends]
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ExampleRequest:
-        depends = tuple((path, digest) for path, digest in data.get("depends", ()))
-        return cls(**{**data, "modes": tuple(data["modes"]), "depends": depends})
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,100 +268,22 @@ class ExampleResult:
     def ok(self) -> bool:
         return self.failure is None
 
-    def to_json(self) -> str:
-        return json.dumps(plain(self), sort_keys=True)
 
-    @classmethod
-    def from_json(cls, text: str) -> ExampleResult:
-        """Read a result back; anything else (foreign JSON, an old layout) is a ValueError."""
+def dumps(value: Any) -> str:
+    """``value`` (a request, a result, any of their parts) as one line of JSON."""
+    return json.dumps(encode(value), sort_keys=True)
+
+
+def loads(cls: type[T], text: str | bytes) -> T:
+    """A ``cls`` read back from :func:`dumps`; anything else (not JSON, foreign JSON, an
+    old layout, a value its hint refuses) is a :class:`ValueError` that says where."""
+    try:
         data = json.loads(text)
-        if not isinstance(data, dict) or not data.keys() >= _RESULT_FIELDS:
-            raise ValueError("not an ExampleResult")
-        schema.check(ExampleResult, data)  # an unknown failure kind, a wrong type: not ours
-        return result_from_dict(data)
-
-
-def plain(value: Any) -> Any:
-    """What :func:`dataclasses.asdict` gives, as JSON writes it, without its deep copies
-    (2 of the 2.4 ms it took to store a result): dataclasses become dicts, tuples lists;
-    the leaves (str, numbers, None) are immutable anyway."""
-    names = _FIELDS.get(type(value))
-    if names is None and hasattr(type(value), "__dataclass_fields__") and not isinstance(value, type):
-        names = _FIELDS[type(value)] = tuple(f.name for f in fields(value))
-    if names is not None:
-        return {name: plain(getattr(value, name)) for name in names}
-    if isinstance(value, (list, tuple)):
-        if set(map(type, value)) <= _LEAVES:  # a tensor's values: nothing inside to convert
-            return list(value)
-        return [plain(item) for item in value]
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    return value
-
-
-_FIELDS: dict[type, tuple[str, ...]] = {}
-_LEAVES = frozenset({str, int, float, bool, type(None)})
-
-#: Every key a stored result has (``asdict`` writes them all).
-_RESULT_FIELDS = frozenset(ExampleResult.__dataclass_fields__)
-
-
-def result_from_dict(data: dict[str, Any]) -> ExampleResult:
-    """Rebuild a result from :func:`dataclasses.asdict` output (lists back to tuples)."""
-    comparison = data.get("comparison")
-    failure = data.get("failure")
-    return ExampleResult(
-        setup_output=data.get("setup_output", ""),
-        runs=tuple(
-            ModeRun(
-                **{
-                    **run,
-                    "outputs": tuple(run["outputs"]),
-                    "buffers_changed": tuple(run["buffers_changed"]),
-                    "varied": tuple(run.get("varied", ())),
-                    "tensors": tuple(
-                        TensorView(**{
-                            **view,
-                            "shape": tuple(view["shape"]),
-                            "values": None if view["values"] is None else tuple(view["values"]),
-                        })
-                        for view in run.get("tensors", ())
-                    ),
-                }
-            )
-            for run in data.get("runs", ())
-        ),
-        comparison=None
-        if comparison is None
-        else Comparison(
-            modes=tuple(comparison["modes"]),
-            leaves=tuple(LeafDiff(**{**leaf, "differs_at": None if leaf.get("differs_at") is None
-                                     else tuple(leaf["differs_at"])}) for leaf in comparison["leaves"]),
-            more=comparison.get("more", 0),
-            more_differing=comparison.get("more_differing", 0),
-        ),
-        segments=tuple(Segment(**seg) for seg in data.get("segments", ())),
-        mode_dependent=tuple(ModeModule(**found) for found in data.get("mode_dependent", ())),
-        trace=_trace_from_dict(data.get("trace")),
-        notes=tuple(data.get("notes", ())),
-        failure=None
-        if failure is None
-        else Failure(**{**failure, "exc_mro": tuple(failure.get("exc_mro", ()))}),
-        seconds=data.get("seconds", 0.0),
-        truncated=tuple(data.get("truncated", ())),
-        extra=data.get("extra", {}),
-    )
-
-
-def _trace_from_dict(data: dict[str, Any] | None) -> Trace | None:
-    if data is None:
-        return None
-    return Trace(**{
-        **data,
-        "modes": tuple(data["modes"]),
-        "layers": tuple(LayerDiff(**layer) for layer in data["layers"]),
-        "parting": tuple(data["parting"]),
-    })
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{cls.__name__}: not UTF-8 ({error.reason})") from None
+    except ValueError as error:
+        raise ValueError(f"{cls.__name__}: not JSON ({error})") from None
+    return decode(cls, data)
 
 
 def harness_failure(result: ExampleResult) -> bool:

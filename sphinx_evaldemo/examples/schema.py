@@ -1,11 +1,16 @@
-"""Checking JSON read back from disk against the dataclass it claims to be, field by field.
+"""The one codec of every value that crosses a process or disk boundary.
 
-A stored result written by another version (or another tool) must be a cache miss, not
-a value that breaks the build later (an unknown failure kind, a string where a number
-belongs). The check is derived from the dataclasses' own type hints, so a new field or a
-new failure kind is covered without a line here. Each hint becomes a checking function
-once (a warm build checks thousands of values); where a value went wrong is spelled out
-only when one did.
+Requests, results and everything inside them are frozen dataclasses. :func:`encode`
+turns one into what ``json`` writes (dataclasses become objects with every field,
+tuples become lists); :func:`decode` reads such a value back into the dataclass, and
+checks it on the way, field by field, against the dataclasses' own type hints: a value
+written by another version or another tool (an unknown failure kind, a string where a
+number belongs, a missing or an unknown field) is a :class:`ValueError` that says where
+it went wrong, never a half-built object that breaks the build later. Adding a field,
+or a failure kind, means editing the dataclass only.
+
+Each hint becomes a decoding function once (a warm build decodes thousands of values);
+where a value went wrong is spelled out only when one did.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import functools
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, Literal, Union
+from typing import Any, Literal, TypeVar, Union
 
-Checker = Callable[[Any], None]
+T = TypeVar("T")
+Decoder = Callable[[Any], Any]
 
 
 class Mismatch(ValueError):
@@ -31,17 +37,54 @@ class Mismatch(ValueError):
         return Mismatch(self.message, step + self.path)
 
 
-def check(cls: type, data: Any) -> None:
-    """Raise :class:`ValueError` unless ``data`` is what ``dataclasses.asdict`` of ``cls`` gives."""
+def _shown(value: Any) -> str:
+    """``value`` as a message shows it: its repr, cut short (a value may be a whole output)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def encode(value: Any) -> Any:
+    """``value`` as ``json`` writes it: what :func:`dataclasses.asdict` gives, without its
+    deep copies (the leaves, str, numbers and None, are immutable anyway)."""
+    names = _FIELDS.get(type(value))
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELDS[type(value)] = tuple(spec.name for spec in dataclasses.fields(value))
+    if names is not None:
+        return {name: encode(getattr(value, name)) for name in names}
+    if isinstance(value, list | tuple):
+        if set(map(type, value)) <= _LEAVES:  # a tensor's values: nothing inside to convert
+            return list(value)
+        return [encode(item) for item in value]
+    if isinstance(value, dict):
+        return {key: encode(item) for key, item in value.items()}
+    return value
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
+def decode(cls: type[T], data: Any) -> T:
+    """``data`` (what :func:`encode` of a ``cls`` gives, read back by ``json``) as a ``cls``.
+
+    Raise :class:`ValueError` naming the place (``ExampleResult.runs[0].mode: ...``)
+    unless every field is there and is what its hint says.
+    """
     try:
-        checker(cls)(data)
+        value: T = decoder(typing.cast(Any, cls))(data)
     except Mismatch as found:
         raise ValueError(f"{cls.__name__}{found.path}: {found.message}") from None
+    return value
+
+
+def check(cls: type, data: Any) -> None:
+    """Raise :class:`ValueError` unless ``data`` decodes as a ``cls`` (see :func:`decode`)."""
+    decode(cls, data)
 
 
 @functools.cache
-def checker(hint: Any) -> Checker:
-    """The function that checks a JSON value against ``hint`` (made once per hint)."""
+def decoder(hint: Any) -> Decoder:
+    """The function that checks a JSON value against ``hint`` and builds it (made once per hint)."""
     origin = typing.get_origin(hint)
     if hint is Any:
         return _anything
@@ -58,95 +101,112 @@ def checker(hint: Any) -> Checker:
     return _scalar(hint)
 
 
-def _anything(value: Any) -> None:
-    return None
+def _anything(value: Any) -> Any:
+    return value
 
 
-def _record(cls: type) -> Checker:
-    hints = typing.get_type_hints(cls)
+def _record(cls: type) -> Decoder:
     names = frozenset(spec.name for spec in dataclasses.fields(cls))
+    hints: dict[str, Any] = {}  # filled on first use: the hints of a dataclass may nest
 
-    def check_record(value: Any) -> None:
+    def decode_record(value: Any) -> Any:
         if not isinstance(value, dict):
             raise Mismatch("expected an object")
-        if not value.keys() <= names:
-            raise Mismatch(f"unknown fields {sorted(set(value) - names)}")
-        for name, field_hint in hints.items():  # looked up at call time: hints may nest
-            if name in value:
-                try:
-                    checker(field_hint)(value[name])
-                except Mismatch as found:
-                    raise found.under(f".{name}") from None
-
-    return check_record
-
-
-def _one_of(allowed: tuple[Any, ...]) -> Checker:
-    def check_literal(value: Any) -> None:
-        if value not in allowed:
-            raise Mismatch(f"{value!r} is not one of {allowed}")
-
-    return check_literal
-
-
-def _either(options: tuple[Any, ...]) -> Checker:
-    def check_union(value: Any) -> None:
-        errors = []
-        for option in options:
+        if value.keys() != names:
+            if not value.keys() <= names:
+                raise Mismatch(f"unknown fields {sorted(set(value) - names)}")
+            raise Mismatch(f"missing fields {sorted(names - set(value))}")
+        if not hints:
+            hints.update({name: decoder(hint) for name, hint in typing.get_type_hints(cls).items()
+                          if name in names})
+        built = {}
+        for name, decode_field in hints.items():
             try:
-                checker(option)(value)
+                built[name] = decode_field(value[name])
+            except Mismatch as found:
+                raise found.under(f".{name}") from None
+        return cls(**built)
+
+    return decode_record
+
+
+def _one_of(allowed: tuple[Any, ...]) -> Decoder:
+    def decode_literal(value: Any) -> Any:
+        if value not in allowed:
+            raise Mismatch(f"{_shown(value)} is not one of {allowed}")
+        return value
+
+    return decode_literal
+
+
+def _either(options: tuple[Any, ...]) -> Decoder:
+    nullable = type(None) in options
+    rest = tuple(option for option in options if option is not type(None))
+
+    def decode_union(value: Any) -> Any:
+        if value is None and nullable:
+            return None
+        errors = []
+        for option in rest:
+            try:
+                return decoder(option)(value)
             except Mismatch as found:
                 errors.append(found)
-            else:
-                return
+        if nullable:
+            errors.append(Mismatch(f"{_shown(value)} is not a NoneType"))
         deeper = [found for found in errors if found.path]
         if len(deeper) == 1:  # the one option the value's shape fits: its own mismatch
             raise deeper[0]
         raise Mismatch("; ".join(found.message for found in errors))
 
-    return check_union
+    return decode_union
 
 
 #: The exact JSON types a homogeneous list of each plain type may hold (tensor values).
 _PLAIN: dict[Any, tuple[type, ...]] = {float: (int, float), int: (int,), str: (str,)}
 
 
-def _sequence(origin: Any, args: tuple[Any, ...]) -> Checker:
+def _sequence(origin: Any, args: tuple[Any, ...]) -> Decoder:
+    build: Callable[[Any], Any] = tuple if origin is tuple else list
     homogeneous = (len(args) == 2 and args[1] is Ellipsis) or (origin is list and len(args) == 1)
     same = args[0] if homogeneous else None
     if same is not None and same in _PLAIN:
         kinds, name = _PLAIN[same], same.__name__
 
-        def check_plain(value: Any) -> None:
+        def decode_plain(value: Any) -> Any:
             if not isinstance(value, list):
                 raise Mismatch("expected a list")
             if not all(type(item) in kinds for item in value):  # one pass, no call per item
                 raise Mismatch(f"expected a list of {name}")
+            return build(value)
 
-        return check_plain
+        return decode_plain
     fixed = same is None and bool(args)
 
-    def check_items(value: Any) -> None:
+    def decode_items(value: Any) -> Any:
         if not isinstance(value, list):
             raise Mismatch("expected a list")
         if fixed and len(args) != len(value):
             raise Mismatch(f"expected {len(args)} items")
         hints = (same,) * len(value) if same is not None else (args or (Any,) * len(value))
+        items = []
         for index, (item_hint, item) in enumerate(zip(hints, value, strict=False)):
             try:
-                checker(item_hint)(item)
+                items.append(decoder(item_hint)(item))
             except Mismatch as found:
                 raise found.under(f"[{index}]") from None
+        return build(items)
 
-    return check_items
+    return decode_items
 
 
-def _object(value: Any) -> None:
+def _object(value: Any) -> Any:
     if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
         raise Mismatch("expected an object")
+    return value
 
 
-def _scalar(hint: Any) -> Checker:
+def _scalar(hint: Any) -> Decoder:
     if hint is type(None):
         test: Callable[[Any], bool] = lambda value: value is None  # noqa: E731
     elif hint is float:
@@ -156,14 +216,15 @@ def _scalar(hint: Any) -> Checker:
     elif hint in (str, bool):
         test = lambda value: isinstance(value, hint)  # noqa: E731
     else:
-        def refuse(value: Any) -> None:
-            raise Mismatch(f"cannot check a value of type {hint!r}")
+        def refuse(value: Any) -> Any:
+            raise Mismatch(f"cannot decode a value of type {hint!r}")
 
         return refuse
     label = getattr(hint, "__name__", str(hint))
 
-    def check_scalar(value: Any) -> None:
+    def decode_scalar(value: Any) -> Any:
         if not test(value):
-            raise Mismatch(f"{value!r} is not a {label}")
+            raise Mismatch(f"{_shown(value)} is not a {label}")
+        return value
 
-    return check_scalar
+    return decode_scalar

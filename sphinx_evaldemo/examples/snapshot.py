@@ -1,13 +1,15 @@
-"""A remote result cache, read by a helper process while Sphinx starts up.
+"""Reading a remote result cache ahead: a store that serves what a helper process read.
 
-Reading a cache on object storage costs the import of its filesystem (for S3, s3fs and
-botocore: about 0.4 s of CPU; botocore alone, which the helper uses where it can, see
-:mod:`.s3reader`: 0.13 s), a listing of the namespace and one batch of reads: as
-long as a warm local build of a small project takes. Started from the extension's
-``setup``, a helper process does all of it on another core while Sphinx loads its
-extensions, reads the pages and resolves them; the build takes the names and the
-stored results when it first needs them, and imports the filesystem itself only to
-write (a result that ran, the durations, a prune that removes something).
+Optional, and behind the store interface (:class:`.stores.Store`): the cache sees a
+store like any other. Reading a cache on object storage costs the import of its
+filesystem (for S3, s3fs and botocore), a listing of the namespace and one batch of
+reads: as long as a warm local build of a small project takes. Started early in the
+build, a helper process does all of it on another core while Sphinx reads the pages;
+the :class:`Snapshot` store answers the cache's listing and reads from what the helper
+found once the build first needs them, and passes everything else (every write, and
+every read when the helper failed) to the store behind it. After a full build it keeps
+the results the build used together in the namespace's bundle (:data:`.cache.BUNDLE`),
+which the next build's helper reads in one request.
 
 The helper is a fork of the build where that is safe (no other thread), or else a
 fresh process that gets its request on stdin (the storage options may hold credentials,
@@ -24,47 +26,22 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import threading
 import weakref
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from .cache import BUNDLE, DURATIONS, KEY, key_of
+from .stores import FsspecStore, PlainStore, Store, StoreError
+
 #: Seconds the build waits for the helper before it reads the store itself.
 WAIT = 120.0
-#: A result's key: the hash of what produced it.
-KEY = re.compile(r"[0-9a-f]{64}")
-#: How long each example took last time (for scheduling): a hint, read by the helper too.
-DURATIONS = "durations.json"
-#: The namespace's bundle: the results the last full build used, in one object, so that
-#: the helper makes one read instead of one per result. A hint, like the durations: the
-#: result objects stay the truth, and a result the bundle lacks is read on its own.
-BUNDLE = "bundle.json"
-
-
-def result_path(namespace: str, key: str) -> str:
-    """Where a result lives in its namespace (a folder per two hex digits)."""
-    return f"{namespace}/{key[:2]}/{key}.json"
-
-
-def key_of(name: str) -> str | None:
-    """The key a stored name holds the result of, or ``None`` (durations, bundle...)."""
-    stem = name.rsplit("/", 1)[-1].removesuffix(".json")
-    return stem if name.endswith(".json") and KEY.fullmatch(stem) else None
-
-
-class Readable(Protocol):
-    """What the helper needs of a store: :class:`.stores.FsspecStore`, or an
-    :class:`.s3reader.S3Reader`."""
-
-    def names(self, folder: str, limit: int | None = None,
-              stale_temporaries: bool = False) -> list[str]: ...
-    def read_many(self, paths: list[str]) -> dict[str, bytes]: ...
 
 
 @dataclass(frozen=True)
@@ -77,11 +54,126 @@ class Found:
     error: str | None = None
     #: the keys the bundle held (``None``: no bundle was read)
     bundled: frozenset[str] | None = None
-    #: what read the store: ``botocore`` (:mod:`.s3reader`) or ``fsspec``
-    reader: str = "fsspec"
 
 
-class Snapshot:
+class Source(Protocol):
+    """What read the namespace ahead: a :class:`Helper` process, or :class:`InProcess`."""
+
+    def ready(self) -> bool: ...
+    def take(self) -> Found | None: ...
+    def close(self) -> None: ...
+
+
+class Snapshot(PlainStore):
+    """The store ``inner``, with ``namespace`` read ahead by ``helper``.
+
+    The namespace's listing is the helper's (with this build's own writes and deletes):
+    a name it did not list is absent, and is not looked for again.
+    """
+
+    def __init__(self, inner: Store, namespace: str, helper: Source | None) -> None:
+        self.inner, self.namespace, self._helper = inner, namespace, helper
+        self._found: Found | None = None
+        self._names: dict[str, None] = {}  # ordered, as listed
+        self._data: dict[str, bytes] = {}
+        #: the keys of the bundle in the store (``None``: not known)
+        self._bundled: frozenset[str] | None = None
+        #: what this build wrote (bytes) or deleted (``None``) before the helper answered:
+        #: a write never waits for it
+        self._early: dict[str, bytes | None] = {}
+
+    def _take(self) -> Found | None:
+        """What the helper read (waiting for it the first time); ``None``: it failed."""
+        if self._helper is not None:
+            found, self._helper = self._helper.take(), None
+            if found is not None:
+                self._found = found
+                self._names = dict.fromkeys(found.names)
+                self._data = dict(found.data)
+                self._bundled = found.bundled
+                for path, data in self._early.items():
+                    self._note(path, data)
+            self._early = {}
+        return self._found
+
+    def _serves(self, path: str) -> bool:
+        return path.startswith(f"{self.namespace}/") and self._take() is not None
+
+    def ready(self) -> bool:
+        return self._helper is None or self._helper.ready()
+
+    def close(self) -> None:
+        if self._helper is not None:
+            self._helper.close()
+            self._helper = None
+
+    def describe(self) -> str:
+        return self.inner.describe()
+
+    def probe(self, namespace: str) -> None:
+        self.inner.probe(namespace)
+
+    def exists(self, path: str) -> bool:
+        return path in self._names if self._serves(path) else self.inner.exists(path)
+
+    def names(self, folder: str, limit: int | None = None, stale_temporaries: bool = False) -> list[str]:
+        found = self._take() if folder == self.namespace else None
+        if found is None:
+            return self.inner.names(folder, limit, stale_temporaries)
+        if found.error is not None:
+            raise StoreError(found.error)
+        names = [name for name in self._names if stale_temporaries or "/.tmp-" not in name]
+        return names[:limit] if limit is not None else names
+
+    def read_many(self, paths: list[str]) -> dict[str, bytes]:
+        served = [path for path in paths if self._serves(path)]
+        found = {path: self._data[path] for path in served if path in self._data}
+        elsewhere = [path for path in paths if path not in found and (
+            path in self._names or not self._serves(path))]
+        if elsewhere:
+            read = self.inner.read_many(elsewhere)
+            self._data.update((path, data) for path, data in read.items() if self._serves(path))
+            found.update(read)
+        return found
+
+    def write(self, path: str, data: bytes) -> None:
+        self.inner.write(path, data)
+        self._note(path, data)
+
+    def delete(self, paths: Iterable[str]) -> None:
+        paths = list(paths)
+        self.inner.delete(paths)
+        for path in paths:
+            self._note(path, None)
+
+    def _note(self, path: str, data: bytes | None) -> None:
+        """Keep the listing and the contents in step with this build's own write (or
+        delete: ``None``), without waiting for a helper that has not answered yet."""
+        if not path.startswith(f"{self.namespace}/"):
+            return
+        if self._helper is not None:
+            self._early[path] = data
+        elif data is None:
+            self._names.pop(path, None)
+            self._data.pop(path, None)
+        elif self._found is not None:
+            self._names[path] = None
+            self._data[path] = data
+
+    def keep_together(self, folder: str, paths: list[str]) -> None:
+        """The results of ``paths`` in one object (written only when its keys changed)."""
+        if folder != self.namespace or self._take() is None:
+            return
+        held = self.read_many(paths)
+        results = {key: held[path].decode("utf-8") for path in paths
+                   if path in held and (key := key_of(path)) is not None}
+        if self._bundled is not None and self._bundled == results.keys():
+            return
+        self.inner.write(f"{folder}/{BUNDLE}", json.dumps({"results": results}).encode("utf-8"))
+        self._bundled = frozenset(results)
+
+
+class Helper:
     """The helper process reading ``namespace`` of the store at ``location``."""
 
     def __init__(self, location: str, namespace: str, options: dict[str, Any] | None) -> None:
@@ -106,11 +198,6 @@ class Snapshot:
         self._finalizer = weakref.finalize(self, _end, self._process, self._out)
         self._taken = False
 
-    @property
-    def pid(self) -> int:
-        """The helper's process id (for tests and diagnostics)."""
-        return self._process.pid
-
     def ready(self) -> bool:
         """Whether :meth:`take` would answer without waiting."""
         return self._taken or self._process.poll() is not None
@@ -126,14 +213,7 @@ class Snapshot:
             self.close()
             return None
         try:
-            answer = json.loads(Path(self._out).read_text(encoding="utf-8"))
-            if "error" in answer:
-                return Found([], {}, str(answer["error"]))
-            names, data, bundled = answer["names"], answer["data"], answer["bundled"]
-            return Found(
-                list(names), {name: text.encode("utf-8") for name, text in data.items()},
-                bundled=None if bundled is None else frozenset(bundled), reader=str(answer["reader"]),
-            )
+            return found_in(json.loads(Path(self._out).read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
         finally:
@@ -143,6 +223,37 @@ class Snapshot:
         """End the helper if it still runs; remove its answer."""
         self._taken = True
         self._finalizer()
+
+
+class InProcess:
+    """The namespace read in the build's own process when the cache first needs it: where
+    a helper cannot be started (storage options that JSON cannot carry, no process left)."""
+
+    def __init__(self, store: Store, namespace: str) -> None:
+        self._store, self._namespace = store, namespace
+
+    def ready(self) -> bool:
+        return True  # nothing to wait for: the read is the caller's own
+
+    def take(self) -> Found | None:
+        try:
+            return found_in(read_namespace(self._store, self._namespace))
+        except StoreError as error:
+            return Found([], {}, str(error))
+
+    def close(self) -> None:
+        return None
+
+
+def found_in(answer: dict[str, Any]) -> Found:
+    """The :class:`Found` of what :func:`read_namespace` answered (or ``{"error": ...}``)."""
+    if "error" in answer:
+        return Found([], {}, str(answer["error"]))
+    names, data, bundled = answer["names"], answer["data"], answer["bundled"]
+    return Found(
+        list(names), {name: text.encode("utf-8") for name, text in data.items()},
+        bundled=None if bundled is None else frozenset(bundled),
+    )
 
 
 def _end(process: subprocess.Popen[bytes] | _Forked, out: str) -> None:
@@ -162,9 +273,8 @@ def _may_fork() -> bool:
 
 
 class _Forked:
-    """The helper as a fork of the build, made when the extension is set up: no
-    interpreter to start, and the modules it shares with Sphinx are imported already
-    (about 0.05 s sooner than a fresh process). What ``subprocess.Popen`` offers of it."""
+    """The helper as a fork of the build: no interpreter to start, and the modules it
+    shares with Sphinx are imported already. What ``subprocess.Popen`` offers of it."""
 
     def __init__(self, request: dict[str, Any], out: str) -> None:
         import multiprocessing
@@ -189,14 +299,20 @@ class _Forked:
 
 
 def start(location: str, namespace: str, options: dict[str, Any] | None) -> Snapshot | None:
-    """A helper reading the namespace now, or ``None`` where one cannot be started."""
+    """The store at ``location`` with a helper reading ``namespace`` now, or ``None`` where
+    one cannot be started (the cache then opens the store itself)."""
     try:
-        return Snapshot(location, namespace, options)
-    except (OSError, TypeError, ValueError):  # options JSON cannot carry, no process left
+        inner = FsspecStore(location, options)
+    except StoreError:  # no fsspec, or no filesystem for the URL: the cache says so
         return None
+    try:
+        source: Source = Helper(location, namespace, options)
+    except (OSError, TypeError, ValueError):  # options JSON cannot carry, no process left
+        source = InProcess(inner, namespace)
+    return Snapshot(inner, namespace, source)
 
 
-def read_namespace(store: Readable, namespace: str) -> dict[str, Any]:
+def read_namespace(store: Store, namespace: str) -> dict[str, Any]:
     """Every name of the namespace and the text of each result and hint in it: the hints
     (durations, bundle) read while the namespace is listed, then the results the bundle
     lacks, all at once. A name the listing lacks is absent, even if it could be read."""
@@ -262,22 +378,11 @@ def _serve(request: dict[str, Any], out: str) -> None:
 
 
 def _read(location: str, namespace: str, options: dict[str, Any]) -> dict[str, Any]:
-    """The namespace read by botocore where it can, else (or after any error) by fsspec."""
-    from .s3reader import s3_reader, unreachable
-    from .stores import FsspecStore, StoreError
-
+    """The namespace as the store reads it, or why it cannot be read."""
     try:
-        fast = s3_reader(location, options)
-        if fast is not None:
-            return {**read_namespace(fast, namespace), "reader": "botocore"}
-    except Exception as error:  # noqa: BLE001  # s3fs reads it, and says what is wrong
-        if unreachable(error):  # s3fs would wait as long again for the same answer
-            return {"error": f"{type(error).__name__}: {error}"}
-    try:
-        return {**read_namespace(FsspecStore(location, options), namespace), "reader": "fsspec"}
+        return read_namespace(FsspecStore(location, options), namespace)
     except StoreError as error:  # the cache is off for this build, and the warning says why
         return {"error": str(error)}
-
 
 if __name__ == "__main__":
     main(sys.argv[1])

@@ -27,6 +27,8 @@ class StoreError(Exception):
 
 
 class Store(Protocol):
+    """What the cache asks of where results live. Paths are relative to the store's root."""
+
     def describe(self) -> str: ...
     def probe(self, namespace: str) -> None: ...
     def exists(self, path: str) -> bool: ...
@@ -36,6 +38,32 @@ class Store(Protocol):
     def write(self, path: str, data: bytes) -> None: ...
     def delete(self, paths: Iterable[str]) -> None: ...
 
+    def ready(self) -> bool:
+        """Whether :meth:`names` answers without waiting (a store reading ahead may not yet)."""
+        ...
+
+    def keep_together(self, folder: str, paths: list[str]) -> None:
+        """After a full build: the results it used, which a store that reads ahead may keep
+        together for the next build to read at once (a hint; the others do nothing)."""
+        ...
+
+    def close(self) -> None:
+        """End what the store started for this build (a helper reading ahead)."""
+        ...
+
+
+class PlainStore:
+    """The optional parts of :class:`Store` for a store that does not read ahead."""
+
+    def ready(self) -> bool:
+        return True
+
+    def keep_together(self, folder: str, paths: list[str]) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
 
 def _reason(error: BaseException) -> str:
     if isinstance(error, OSError) and error.strerror:
@@ -43,11 +71,16 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-class LocalStore:
-    """A folder on this machine; a write is a temporary file renamed into place."""
+class LocalStore(PlainStore):
+    """A folder on this machine; a write is a temporary file renamed into place.
 
-    def __init__(self, root: Path) -> None:
+    ``ignored``: the folder holds a ``.gitignore`` that ignores all of it (the default
+    cache, which lies in the project's sources).
+    """
+
+    def __init__(self, root: Path, ignored: bool = False) -> None:
         self.root = root
+        self.ignored = ignored
 
     def describe(self) -> str:
         return str(self.root)
@@ -56,6 +89,8 @@ class LocalStore:
         folder = self.root / namespace
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            if self.ignored and not (self.root / ".gitignore").exists():
+                self.write(".gitignore", b"*\n")
             handle, name = tempfile.mkstemp(prefix=".tmp-probe-", dir=folder)
             os.close(handle)
             Path(name).unlink()
@@ -118,11 +153,11 @@ def _mtime(path: Path) -> float:
         return float("inf")
 
 
-class FsspecStore:
+class FsspecStore(PlainStore):
     """Any fsspec filesystem; reads of many results go out concurrently (``fs.cat``).
 
-    The filesystem (for S3: s3fs and botocore, about 0.4 s to import) is made on first
-    use, so a build whose reads a :mod:`.snapshot` helper served imports it only to write.
+    The filesystem (for S3: s3fs and botocore) is made on first use, so a build whose
+    reads were made ahead (:mod:`.snapshot`) imports it only to write.
     """
 
     def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:

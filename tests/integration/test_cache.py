@@ -17,7 +17,7 @@ import pytest
 from sphinx.testing.util import SphinxTestApp
 
 from sphinx_evaldemo.examples.cache import fingerprint
-from sphinx_evaldemo.examples.model import ExampleResult
+from sphinx_evaldemo.examples.model import ExampleResult, loads
 from sphinx_evaldemo.examples.records import examples
 from tests.conftest import ROOTS, Build
 from tests.helpers import flat, line_of, outputs, warnings
@@ -33,8 +33,8 @@ NAMESPACE = "evaldemo-cache"
 
 
 def default_cache(app: SphinxTestApp) -> Path:
-    """Where results go by default: beside the doctree folder, where ``make clean`` leaves them."""
-    return Path(app.doctreedir).parent / ".evaldemo-cache" / NAMESPACE
+    """Where results go by default: beside ``conf.py``, out of every output folder."""
+    return Path(app.confdir) / ".evaldemo-cache" / NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,7 @@ def test_corrupt_cache_files_are_recomputed(steps: dict[str, Step]) -> None:
     assert corrupt.pages == steps["depends"].pages
     # both files hold whole results again
     for place in (("index", FIRST), ("dep", INDEPENDENT)):
-        result = ExampleResult.from_json(corrupt.files[corrupt.keys[place]])
+        result = loads(ExampleResult, corrupt.files[corrupt.keys[place]])
         assert result.ok
         assert result.runs or result.segments
 

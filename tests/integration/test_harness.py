@@ -17,7 +17,7 @@ import pytest
 from sphinx_evaldemo.config import EvalDemoConfig
 from sphinx_evaldemo.examples.cache import Cache, fingerprint
 from sphinx_evaldemo.examples.executors.local import LocalExecutor
-from sphinx_evaldemo.examples.model import ExampleRequest, Segment
+from sphinx_evaldemo.examples.model import ExampleRequest, ExampleResult, Segment, dumps
 from sphinx_evaldemo.examples.records import ExampleRecord
 from sphinx_evaldemo.examples.runner import Runner
 
@@ -159,6 +159,34 @@ def test_a_broken_protocol_is_the_harness_and_never_cached(pool: LocalExecutor, 
     assert outcome.result.failure is not None
     assert outcome.result.failure.kind == "worker"
     assert "not a result" in outcome.result.failure.message
+    assert not runner.cache.has(key)
+    assert pool.run(ExampleRequest(code="print('next')")).segments == (Segment("", "next\n"),)
+
+
+#: Well-formed JSON on the result pipe, in place of the result: not what a result holds.
+MALFORMED_RESULT = """\
+import json, os
+line = json.dumps({**json.loads(%r), "seconds": "soon"}).encode() + b"\\n"
+for fd in range(3, 64):
+    try:
+        os.write(fd, line)
+    except OSError:
+        pass
+os._exit(0)
+"""
+
+
+def test_a_malformed_result_from_the_child_is_the_harness_and_never_cached(
+    pool: LocalExecutor, tmp_path: Path,
+) -> None:
+    """What a child sends is checked against the schema where it enters the build."""
+    request = ExampleRequest(code=MALFORMED_RESULT % dumps(ExampleResult()))
+    key = request.key(fingerprint())
+    runner = Runner(EvalDemoConfig(), Cache(tmp_path / "cache"), str(tmp_path), lambda s, d: pool)
+    (outcome,) = runner.obtain([ExampleRecord("page", 1, 2, request, key)])
+    assert outcome.result.failure is not None
+    assert outcome.result.failure.kind == "worker"
+    assert "ExampleResult.seconds: 'soon' is not a float" in outcome.result.failure.message
     assert not runner.cache.has(key)
     assert pool.run(ExampleRequest(code="print('next')")).segments == (Segment("", "next\n"),)
 

@@ -24,9 +24,10 @@ import pytest
 from sphinx.testing.util import SphinxTestApp
 
 from sphinx_evaldemo.examples import snapshot
-from sphinx_evaldemo.examples.cache import Cache
-from sphinx_evaldemo.examples.model import ExampleResult
+from sphinx_evaldemo.examples.cache import Cache, key_of
+from sphinx_evaldemo.examples.model import ExampleResult, loads
 from sphinx_evaldemo.examples.records import examples
+from sphinx_evaldemo.examples.worker.processes import own_children
 from tests.conftest import ROOTS, Build
 from tests.helpers import LEFT_BEHIND, flat, warnings
 
@@ -102,7 +103,7 @@ def test_a_second_clean_checkout_runs_nothing(sphinx_build: Build, endpoint: str
     # and in one bundle, for the next checkout's snapshot to read at once
     assert _bundled(endpoint, "ci/evaldemo-cache") == stored
     # nothing went to the local default folder
-    assert not (Path(first.doctreedir).parent / ".evaldemo-cache").exists()
+    assert not (Path(first.confdir) / ".evaldemo-cache").exists()
     # -j 2: forked readers and writers, the same pages from the same store
     parallel = sphinx_build("cache", copy="s3-parallel", parallel=2,
                             confoverrides=_on_s3(endpoint, "ci"))
@@ -138,7 +139,7 @@ def test_concurrent_builds_share_one_prefix_safely(
     stored = _stored(endpoint, "concurrent/evaldemo-cache")
     assert len(stored) == 5
     for text in stored.values():  # every object is a whole result
-        ExampleResult.from_json(text)
+        loads(ExampleResult, text)
     third = sphinx_build("cache", copy="s3-third", confoverrides=_on_s3(endpoint, "concurrent"))
     assert "0 examples ran, 5 came from the cache" in _closing(third)
 
@@ -179,17 +180,62 @@ def test_an_unreachable_store_is_one_warning_and_the_build_goes_on(sphinx_build:
 # -- the local cache ----------------------------------------------------------------------
 
 
-def test_the_default_cache_survives_make_clean(sphinx_build: Build) -> None:
-    first = sphinx_build("cache", copy="make-clean")
+def test_the_default_cache_is_beside_conf_py_and_survives_removing_the_build_folder(
+    sphinx_build: Build,
+) -> None:
+    first = sphinx_build("cache", copy="rm-build")
+    cache = Path(first.confdir) / ".evaldemo-cache"
+    assert (cache / "evaldemo-cache").is_dir()
+    assert (cache / ".gitignore").read_text() == "*\n"  # never committed by accident
     build = Path(first.doctreedir).parent
-    assert (build / ".evaldemo-cache" / "evaldemo-cache").is_dir()
-    for entry in build.iterdir():  # what ``rm -rf _build/*`` removes: the shell's * skips dot-files
-        if not entry.name.startswith("."):
-            shutil.rmtree(entry)
-    assert sorted(p.name for p in build.iterdir()) == [".evaldemo-cache"]
-    again = sphinx_build("cache", copy="make-clean")
+    assert not list(build.rglob("*evaldemo-cache*"))  # nothing of it in an output folder
+    shutil.rmtree(build)  # rm -rf _build
+    again = sphinx_build("cache", copy="rm-build")
     assert "0 examples ran, 5 came from the cache, 0 failed, 0 workers started" in _closing(again)
     assert _pages(again) == _pages(first)
+
+
+def _sphinx_build(*arguments: str | Path) -> str:
+    """A ``sphinx-build`` command line; its output."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "sphinx", *map(str, arguments)], env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "WARNING" not in done.stderr, done.stderr
+    return done.stdout
+
+
+def test_make_html_and_a_direct_build_share_the_cache_and_make_clean_keeps_it(tmp_path: Path) -> None:
+    """What ``make html`` and ``make clean`` run (``-M``), and the README's direct build."""
+    srcdir = tmp_path / "source"
+    shutil.copytree(ROOTS / "test-cache", srcdir)
+    build = tmp_path / "build"
+    assert "5 examples ran, 0 came from the cache" in _sphinx_build("-M", "text", srcdir, build)
+    page = (build / "text" / "index.txt").read_text()
+    direct = _sphinx_build("-b", "text", srcdir, build / "direct")
+    assert "0 examples ran, 5 came from the cache" in direct
+    assert (build / "direct" / "index.txt").read_text() == page
+    _sphinx_build("-M", "clean", srcdir, build)
+    assert not build.exists() or not list(build.iterdir())
+    assert "0 examples ran, 5 came from the cache" in _sphinx_build("-M", "text", srcdir, build)
+    assert (build / "text" / "index.txt").read_text() == page
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["build", "source"]
+    assert (srcdir / ".evaldemo-cache" / "evaldemo-cache").is_dir()
+
+
+def test_results_in_the_old_default_place_are_moved_once(sphinx_build: Build) -> None:
+    """Before, the default was beside the doctree folder: a project's results there are
+    taken over (moved, so that none stay inside an output folder that gets published)."""
+    first = sphinx_build("cache", copy="old-default")
+    new = Path(first.confdir) / ".evaldemo-cache"
+    old = Path(first.doctreedir).parent / ".evaldemo-cache"
+    shutil.move(new, old)  # where the previous version kept them
+    (old / ".gitignore").unlink()
+    again = sphinx_build("cache", copy="old-default", freshenv=True)
+    assert "0 examples ran, 5 came from the cache, 0 failed" in _closing(again)
+    assert _pages(again) == _pages(first)
+    assert not old.exists()
+    assert len(list((new / "evaldemo-cache").glob("??/*.json"))) == 5
 
 
 def test_a_cache_folder_that_is_a_file_is_one_warning(sphinx_build: Build, tmp_path: Path) -> None:
@@ -207,7 +253,7 @@ def test_a_cache_folder_that_is_a_file_is_one_warning(sphinx_build: Build, tmp_p
 
 def test_a_stored_result_with_an_unknown_failure_kind_is_a_miss(sphinx_build: Build) -> None:
     first = sphinx_build("cache", copy="bogus-kind")
-    folder = Path(first.doctreedir).parent / ".evaldemo-cache" / "evaldemo-cache"
+    folder = Path(first.confdir) / ".evaldemo-cache" / "evaldemo-cache"
     files = sorted(folder.glob("??/*.json"))
     assert len(files) == 5
     for path in files:  # written by a newer version, say, that knows more kinds
@@ -219,7 +265,7 @@ def test_a_stored_result_with_an_unknown_failure_kind_is_a_miss(sphinx_build: Bu
     assert warnings(again.warning.getvalue()) == []
     assert "5 examples ran, 0 came from the cache, 0 failed" in _closing(again)
     assert _pages(again) == _pages(first)
-    assert all(ExampleResult.from_json(p.read_text()).failure is None for p in files)
+    assert all(loads(ExampleResult, p.read_text()).failure is None for p in files)
 
 
 # -- the snapshot: the remote namespace read by a helper while Sphinx starts ---------------
@@ -300,20 +346,21 @@ def test_a_snapshot_serves_the_cache_and_a_dead_helper_leaves_it_to_the_store(
     prefix = f"helper-{fate.replace(' ', '-')}"
     first = sphinx_build("cache", copy=f"{prefix}-first", confoverrides=_on_s3(endpoint, prefix))
     options = {"endpoint_url": endpoint, **CREDENTIALS}
+    before = own_children()
     started = snapshot.start(f"s3://{BUCKET}/{prefix}", "evaldemo-cache", options)
     assert started is not None
+    (helper,) = own_children() - before
     if fate == "is killed":
-        os.kill(started.pid, signal.SIGKILL)
-    cache = Cache(f"s3://{BUCKET}/{prefix}", "evaldemo-cache", options, snapshot=started)
+        os.kill(helper, signal.SIGKILL)
+    cache = Cache(started, "evaldemo-cache")
     assert cache.check() is None
     keys = _keys(first)
     assert all(cache.has(key) for key in keys)
     cache.prefetch(keys)
-    assert all(cache.get(key) == ExampleResult.from_json(text) for key, text in _stored(endpoint, f"{prefix}/evaldemo-cache").items())
+    assert all(cache.get(key) == loads(ExampleResult, text) for key, text in _stored(endpoint, f"{prefix}/evaldemo-cache").items())
     assert cache.durations()  # the first build recorded how long each example took
     assert cache.problem is None
-    with pytest.raises(ProcessLookupError):  # the helper is gone, either way
-        os.kill(started.pid, 0)
+    assert helper not in own_children()  # the helper is gone (and reaped), either way
 
 
 _READ_IN_A_FRESH_PROCESS = """
@@ -334,29 +381,21 @@ def _read_fresh(location: str, options: dict[str, Any], **more: str) -> dict[str
     return answer
 
 
-def test_the_helper_reads_s3_with_botocore_alone_and_s3fs_when_it_must(
+def test_the_helper_reads_what_the_store_lists_and_says_why_it_cannot(
     sphinx_build: Build, endpoint: str
 ) -> None:
-    """botocore reads what s3fs reads (the same names, the same bytes) without importing
-    s3fs or aiohttp; an option botocore might read differently, or a store it cannot use,
-    is s3fs's to read, and its reason is the warning's."""
+    """The helper's answer is the store's: every name it lists, the bytes of each result
+    and hint; a store it cannot use is an error whose reason is the warning's."""
     sphinx_build("cache", copy="reader-first", confoverrides=_on_s3(endpoint, "reader"))
     options = {"endpoint_url": endpoint, **CREDENTIALS}
     location = f"s3://{BUCKET}/reader"
-    fast = _read_fresh(location, options)
-    assert fast["reader"] == "botocore"
-    assert fast["imported"] == []
-    slow = _read_fresh(location, {**options, "requester_pays": False})
-    assert slow["reader"] == "fsspec"
-    assert "s3fs" in slow["imported"]
-    assert fast["names"] == slow["names"] and fast["data"] == slow["data"] and fast["bundled"] == slow["bundled"]
-    assert len([name for name in fast["names"] if snapshot.key_of(name)]) == 5
+    answer = _read_fresh(location, options)
+    stored = _stored(endpoint, "reader/evaldemo-cache")
+    assert len([name for name in answer["names"] if key_of(name)]) == len(stored) == 5
+    assert {key_of(name): text for name, text in answer["data"].items() if key_of(name)} == stored
+    assert answer["bundled"] == sorted(stored)
     missing = _read_fresh(f"s3://no-such-bucket-{os.getpid()}/x", options)
-    assert "error" in missing and "s3fs" in missing["imported"]  # s3fs's reason, as before
-    unreachable = _read_fresh(location, {**options, "endpoint_url": "http://127.0.0.1:9",
-                                         "config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}})
-    assert "Could not connect to the endpoint URL" in unreachable["error"]
-    assert unreachable["imported"] == []  # no second wait for the same answer
+    assert "error" in missing and "bucket" in missing["error"].lower()
 
 
 _SNAPSHOT_IN_A_FRESH_PROCESS = """
@@ -365,9 +404,9 @@ from sphinx_evaldemo.examples import snapshot
 if sys.argv[3] == "thread":  # a build's process with another thread: no fork
     threading.Thread(target=threading.Event().wait, daemon=True).start()
 started = snapshot.start(sys.argv[1], "evaldemo-cache", json.loads(sys.argv[2]))
-found = started.take()
-print(json.dumps({"how": type(started._process).__name__, "reader": found.reader,
-                  "names": found.names, "keys": sorted(found.data)}))
+how = type(started._helper._process).__name__
+found = started._helper.take()
+print(json.dumps({"how": how, "names": found.names, "keys": sorted(found.data)}))
 """
 
 
@@ -382,33 +421,5 @@ def test_the_helper_is_a_fork_of_a_build_without_threads(sphinx_build: Build, en
                            json.dumps(options), threads], env=env, capture_output=True, text=True, timeout=120, check=True)
     answer = json.loads(done.stdout)
     assert answer["how"] == ("_Forked" if threads == "none" else "Popen")
-    assert answer["reader"] == "botocore"
-    assert len([name for name in answer["names"] if snapshot.key_of(name)]) == 5
+    assert len([name for name in answer["names"] if key_of(name)]) == 5
     assert answer["keys"] == sorted(name for name in answer["names"] if name.endswith(".json") and "bundle" not in name)
-
-
-@pytest.mark.parametrize("form", ["client_kwargs", "anon", "config_kwargs", "profile"])
-def test_each_option_botocore_takes_means_what_it_means_to_s3fs(
-    sphinx_build: Build, endpoint: str, form: str, tmp_path: Path
-) -> None:
-    """The other ways to say where and how to connect: botocore, given them, reads what
-    s3fs, given them, reads (moto does not check signatures, so ``anon`` reads too; a
-    missing object is then a 403, not a 404)."""
-    credentials = tmp_path / "credentials"
-    credentials.write_text("[evaldemo]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
-    prefix = f"forms-{form.replace('_', '-')}"
-    sphinx_build("cache", copy=prefix, confoverrides=_on_s3(endpoint, prefix))
-    options: dict[str, Any] = {
-        "client_kwargs": {**CREDENTIALS, "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"}},
-        "anon": {"endpoint_url": endpoint, "anon": True},
-        "config_kwargs": {"endpoint_url": endpoint, **CREDENTIALS,
-                          "config_kwargs": {"retries": {"max_attempts": 2}, "connect_timeout": 5}},
-        "profile": {"endpoint_url": endpoint, "profile": "evaldemo"},
-    }[form]
-    location = f"s3://{BUCKET}/{prefix}"
-    files = {"AWS_SHARED_CREDENTIALS_FILE": str(credentials), "AWS_CONFIG_FILE": str(tmp_path / "none")}
-    fast = _read_fresh(location, options, **files)
-    slow = _read_fresh(location, {**options, "requester_pays": False}, **files)
-    assert (fast.get("reader"), slow.get("reader")) == ("botocore", "fsspec"), (fast.get("error"), slow.get("error"))
-    assert fast["names"] == slow["names"] and fast["data"] == slow["data"]
-    assert len([name for name in fast["names"] if snapshot.key_of(name)]) == 5

@@ -24,7 +24,7 @@ from sphinx.testing.util import SphinxTestApp
 from torch import nn
 
 from sphinx_evaldemo.examples.model import ExampleRequest, ExampleResult
-from sphinx_evaldemo.examples.worker import state
+from sphinx_evaldemo.examples.worker import inputs, state
 from sphinx_evaldemo.examples.worker.run import run_example
 from tests.conftest import ROOTS, Build
 from tests.helpers import flat, line_of, outputs, sections, seed_all, titles, warnings
@@ -280,14 +280,14 @@ Point = collections.namedtuple("Point", "x y")
     (range(3), None),  # a range is re-iterable: not consumed
 ])
 def test_iterators_in_the_input_are_found(value: Any, found: tuple[str, str] | None) -> None:
-    assert state.iterator_in(value) == found
+    assert inputs.iterator_in(value) == found
 
 
 def test_an_input_that_cannot_be_deep_copied_is_cloned_leaf_by_leaf() -> None:
     lock = threading.Lock()
     grad = torch.ones(2, requires_grad=True)
     value = (Point(torch.ones(2), [grad, {"k": torch.zeros(1)}]), lock)
-    copies = state.input_copies(value, "`x`")
+    copies = inputs.input_copies(value, "`x`")
     assert not copies.deep
     assert copies.note.endswith("the item [1] (lock) could not be copied and was shared by the "
                                 "passes: what one pass changes in it reaches the next.")
@@ -302,7 +302,7 @@ def test_an_input_that_cannot_be_deep_copied_is_cloned_leaf_by_leaf() -> None:
 
 
 def test_an_input_that_can_be_deep_copied_has_no_note() -> None:
-    copies = state.input_copies((torch.ones(2), {"a": [1]}), "`x`")
+    copies = inputs.input_copies((torch.ones(2), {"a": [1]}), "`x`")
     assert copies.deep and copies.note == ""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import uuid
 from importlib import metadata
@@ -12,12 +13,18 @@ from pathlib import Path
 
 import pytest
 
-import sphinx_evaldemo
 from sphinx_evaldemo.examples import schema
-from sphinx_evaldemo.examples.cache import Cache, default_namespace, fingerprint
-from sphinx_evaldemo.examples.model import ExampleResult, Failure, ModeRun, Segment
+from sphinx_evaldemo.examples.cache import (
+    PACKAGE,
+    Cache,
+    child_modules,
+    code_digest,
+    default_namespace,
+    fingerprint,
+)
+from sphinx_evaldemo.examples.model import ExampleResult, Failure, ModeRun, Segment, dumps, loads
 from sphinx_evaldemo.examples.runner import longest_first
-from sphinx_evaldemo.examples.snapshot import read_namespace
+from sphinx_evaldemo.examples.snapshot import Found, InProcess, Snapshot, found_in, read_namespace
 from sphinx_evaldemo.examples.stores import FsspecStore
 
 KEY = "ab" + "0" * 62
@@ -55,7 +62,7 @@ def test_put_replaces_and_leaves_no_temporary_files(tmp_path: Path) -> None:
 
 
 def _stored(result: ExampleResult) -> dict[str, object]:
-    data: dict[str, object] = json.loads(result.to_json())
+    data: dict[str, object] = json.loads(dumps(result))
     return data
 
 
@@ -204,13 +211,49 @@ def test_longest_first_orders_by_recorded_time_then_page_order() -> None:
     assert [r.lineno for r in ordered] == [4, 2, 1, 3]
 
 
-def test_fingerprint_names_the_versions_that_decide_results() -> None:
+def test_fingerprint_names_the_versions_and_the_code_that_decide_results() -> None:
     text = fingerprint()
     assert f"torch={metadata.version('torch')}" in text
     assert f"numpy={metadata.version('numpy')}" in text
-    assert f"sphinx-evaldemo={sphinx_evaldemo.__version__}" in text
+    assert f"code={code_digest(PACKAGE)}" in text
     assert "python=" in text
     assert fingerprint() == text
+
+
+@pytest.fixture(scope="module")
+def package_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    copy = tmp_path_factory.mktemp("package") / "sphinx_evaldemo"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+def test_the_child_side_is_found_from_the_imports() -> None:
+    found = {path.relative_to(PACKAGE).as_posix() for path in child_modules(PACKAGE)}
+    assert {"examples/worker/run.py", "examples/compare.py", "examples/detect.py", "examples/trace.py",
+            "examples/model.py", "examples/worker/__main__.py", "__init__.py"} <= found
+    assert not found & {"examples/render.py", "examples/directive.py", "examples/cache.py",
+                        "examples/wiring.py", "extension.py", "config.py"}
+
+
+CHILD_SIDE = ["examples/detect.py", "examples/trace.py", "examples/compare.py", "examples/worker/run.py",
+              "examples/worker/start.py", "examples/model.py"]
+BUILD_SIDE = ["examples/render.py", "examples/directive.py", "examples/runner.py", "examples/cache.py",
+              "examples/nodes.py", "extension.py"]
+
+
+@pytest.mark.parametrize(("module", "changes"), [*((m, True) for m in CHILD_SIDE), *((m, False) for m in BUILD_SIDE)])
+def test_the_key_changes_with_the_code_that_computes_results(package_copy: Path, module: str, changes: bool) -> None:
+    """A change of detection or trace logic runs again what it affects; a change of how a
+    result is shown does not."""
+    before = code_digest(package_copy)
+    assert before == code_digest(PACKAGE)  # where the package lies is not in it
+    path = package_copy / module
+    original = path.read_bytes()
+    try:
+        path.write_bytes(original + b"\n# changed\n")
+        assert (code_digest(package_copy) != before) is changes
+    finally:
+        path.write_bytes(original)
 
 
 @pytest.mark.parametrize(
@@ -231,11 +274,16 @@ def test_a_schema_mismatch_says_where(path: tuple[str | int, ...], value: object
     schema.check(ExampleResult, json.loads(json.dumps(RAN)))  # the unchanged result passes
 
 
+def _reading_ahead(url: str, namespace: str = "proj") -> Snapshot:
+    """The store at ``url`` read ahead, in this process (the helper's reads without its process)."""
+    return Snapshot(FsspecStore(url), namespace, InProcess(FsspecStore(url), namespace))
+
+
 def test_the_bundle_serves_what_it_holds_and_the_rest_is_read_on_its_own() -> None:
     """What the snapshot helper reads (``read_namespace``), on a real fsspec filesystem."""
     url = f"memory://evaldemo-{uuid.uuid4().hex}/prefix"
     keys = [f"{i:02x}" + "f" * 62 for i in range(4)]
-    writer = Cache(url, "proj")
+    writer = Cache(_reading_ahead(url), "proj")
     for key in keys[:3]:
         writer.put(key, RESULT)
     writer.bundle(set(keys[:3]))
@@ -247,13 +295,15 @@ def test_the_bundle_serves_what_it_holds_and_the_rest_is_read_on_its_own() -> No
     assert found["bundled"] == sorted(keys[:3])
     assert {n for n in found["data"] if n.endswith(".json") and "bundle" not in n} == {
         f"proj/{k[:2]}/{k}.json" for k in keys}
-    assert all(ExampleResult.from_json(found["data"][f"proj/{k[:2]}/{k}.json"]) == RESULT for k in keys)
+    assert all(loads(ExampleResult, found["data"][f"proj/{k[:2]}/{k}.json"]) == RESULT for k in keys)
     # a damaged bundle costs only the reads it would have saved
     store.write("proj/bundle.json", b"{not json")
     found = read_namespace(store, "proj")
     assert found["bundled"] is None
-    assert all(ExampleResult.from_json(found["data"][f"proj/{k[:2]}/{k}.json"]) == RESULT for k in keys)
+    assert all(loads(ExampleResult, found["data"][f"proj/{k[:2]}/{k}.json"]) == RESULT for k in keys)
     # a bundled result whose object was pruned is not served: the objects are the truth
+    writer = Cache(_reading_ahead(url), "proj")
+    writer.prefetch(keys)
     writer.bundle(set(keys))
     writer.prune(keep=set(keys[1:]))
     found = read_namespace(store, "proj")
@@ -263,7 +313,7 @@ def test_the_bundle_serves_what_it_holds_and_the_rest_is_read_on_its_own() -> No
 
 def test_the_bundle_is_written_only_when_its_keys_change() -> None:
     url = f"memory://evaldemo-{uuid.uuid4().hex}/prefix"
-    writer = Cache(url, "proj")
+    writer = Cache(_reading_ahead(url), "proj")
     writer.put(KEY, RESULT)
     writer.bundle({KEY})
     store = FsspecStore(url)
@@ -274,3 +324,54 @@ def test_the_bundle_is_written_only_when_its_keys_change() -> None:
     writer.put(OTHER, RESULT)
     writer.bundle({KEY, OTHER})
     assert "proj/bundle.json" in store.names("proj")
+
+
+def test_a_store_that_reads_ahead_serves_what_it_read_and_passes_the_rest_on() -> None:
+    """Behind the store interface the cache cannot tell: the same answers, and a name the
+    read did not list is absent (not looked for again); writes and deletes go through."""
+    url = f"memory://evaldemo-{uuid.uuid4().hex}/prefix"
+    plain = Cache(url, "proj")
+    for key in (KEY, OTHER):
+        plain.put(key, RESULT)
+    plain.record_durations({"page:1": 0.5})
+    cache = Cache(_reading_ahead(url), "proj")
+    assert cache.check() is None and cache.listed()  # the namespace is read now
+    FsspecStore(url).write(f"proj/ee/{'ee' * 32}.json", dumps(RESULT).encode())  # after the read
+    assert cache.has(KEY) and cache.has(OTHER) and not cache.has("ee" * 32)
+    assert cache.get(KEY) == RESULT and cache.get("ee" * 32) is None
+    assert cache.durations() == {"page:1": 0.5}
+    third = "12" + "3" * 62
+    cache.put(third, RESULT)
+    assert Cache(url, "proj").get(third) == RESULT  # written through
+    assert cache.prune(keep={KEY, third}) == 1  # OTHER; never what came after the read
+    assert Cache(url, "proj").has("ee" * 32) and not Cache(url, "proj").has(OTHER)
+    assert not cache.has(OTHER)
+
+
+class _Answered:
+    """A helper's answer, read earlier (as a helper reads while the build goes on)."""
+
+    def __init__(self, found: Found) -> None:
+        self.found, self.taken = found, False
+
+    def ready(self) -> bool:
+        return True
+
+    def take(self) -> Found | None:
+        self.taken = True
+        return self.found
+
+    def close(self) -> None:
+        return None
+
+
+def test_a_write_before_the_helper_answers_does_not_wait_and_is_not_lost() -> None:
+    url = f"memory://evaldemo-{uuid.uuid4().hex}/prefix"
+    Cache(url, "proj").put(KEY, RESULT)
+    answer = _Answered(found_in(read_namespace(FsspecStore(url), "proj")))  # lists KEY only
+    cache = Cache(Snapshot(FsspecStore(url), "proj", answer), "proj")
+    cache.put(OTHER, RESULT)  # before any look-up
+    assert not answer.taken
+    assert cache.has(KEY) and cache.has(OTHER) and answer.taken
+    assert cache.prune(keep={OTHER}) == 1
+    assert not Cache(url, "proj").has(KEY) and Cache(url, "proj").get(OTHER) == RESULT

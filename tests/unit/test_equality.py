@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from sphinx_evaldemo.examples import equality
+from sphinx_evaldemo.examples import elementwise, equality
 from sphinx_evaldemo.examples.model import LeafDiff
 
 warnings.filterwarnings("ignore", category=UserWarning)  # prototype layouts say so on creation
@@ -34,7 +34,7 @@ def reference(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
         return a == b, a == b
     exact = (a == b) | (a.isnan() & b.isnan())
     step, reached = a.clone(), torch.zeros_like(exact)
-    for _ in range(equality.ULPS):
+    for _ in range(elementwise.ULPS):
         step = torch.nextafter(step, b)
         reached |= step == b
     return exact, exact | (reached & a.isfinite() & b.isfinite())

@@ -36,7 +36,7 @@ from sphinx.errors import SphinxError
 from sphinx.util import logging
 
 from ..cache import fingerprint
-from ..model import ExampleRequest, ExampleResult, Failure
+from ..model import ExampleRequest, ExampleResult, Failure, decode, dumps, encode, loads
 from .local import STARTUP_TIMEOUT, LocalExecutor, default_size
 
 if TYPE_CHECKING:
@@ -84,8 +84,8 @@ def run_on_worker(request_json: str, cwd: str) -> str:
         if executor is None:
             executor = _EXECUTORS[folder] = LocalExecutor(worker.state.nthreads, folder)
         before = executor.started
-    result = executor.submit(ExampleRequest.from_dict(json.loads(request_json))).result()
-    return json.dumps({"result": result.to_json(), "started": executor.started - before})
+    result = executor.submit(loads(ExampleRequest, request_json)).result()
+    return json.dumps({"result": encode(result), "started": executor.started - before})
 
 
 # -- the build's side --------------------------------------------------------------------
@@ -143,7 +143,7 @@ class DaskExecutor:
             return
         if self._client is None or self._inner is not None:  # the inner one is started
             return
-        warm = json.dumps(ExampleRequest(code="pass").to_dict())
+        warm = dumps(ExampleRequest(code="pass"))
         for address in self._worker_info():
             with contextlib.suppress(Exception):  # only a head start; the examples decide
                 self._warming.append(self._client.submit(
@@ -249,7 +249,7 @@ class DaskExecutor:
                 self._last_progress = time.monotonic()
             self._pending[key] = (out, request.timeout)
         task = self._tasks[key] = self._client.submit(
-            run_on_worker, json.dumps(request.to_dict()), self.srcdir,
+            run_on_worker, dumps(request), self.srcdir,
             key=key, resources=resources, pure=False,
         )
         task.add_done_callback(lambda done: self._finished(key, done))
@@ -269,7 +269,7 @@ class DaskExecutor:
             if self._inner is None:  # a shared inner executor is counted at close
                 with self._lock:
                     self.started += payload["started"]
-            out.set_result(ExampleResult.from_json(payload["result"]))
+            out.set_result(decode(ExampleResult, payload["result"]))
         except Exception as error:  # noqa: BLE001  # KilledWorker, a lost scheduler, ...
             out.set_result(ExampleResult(failure=_cluster_failure(error)))
 

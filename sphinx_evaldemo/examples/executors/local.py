@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..model import ExampleRequest, ExampleResult, Failure, result_from_dict
+from ..model import ExampleRequest, ExampleResult, Failure, decode, encode
 
 #: How long a new warm parent may take to import torch before it is given up on.
 STARTUP_TIMEOUT = 180.0
@@ -119,7 +119,7 @@ class _ParentProcess:
                 self._writer = threading.Thread(target=self._write, name="evaldemo-write", daemon=True)
                 self._reader.start()
                 self._writer.start()
-            line = json.dumps({"id": ident, "request": pending.request.to_dict()}) + "\n"
+            line = json.dumps({"id": ident, "request": encode(pending.request)}) + "\n"
             self._outbox.put(line.encode())
             return True
 
@@ -289,13 +289,12 @@ def _ended_how(code: int, ready: bool, stderr: str) -> str:
 
 
 def _result(data: Any) -> ExampleResult:
-    """The result the warm parent sent, or a harness failure if it is not one."""
+    """The result an example's process sent, or a harness failure if it is not one: the one
+    place a fresh result is checked, where it enters the build."""
     try:
-        if not isinstance(data, dict) or not data.keys() >= ExampleResult.__dataclass_fields__.keys():
-            raise ValueError("fields missing")
-        return result_from_dict(data)
-    except (ValueError, TypeError, KeyError) as error:
-        return _harness(f"the warm parent sent something that is not an example result ({error})")
+        return decode(ExampleResult, data)
+    except ValueError as error:
+        return _harness(f"the example's process sent something that is not an example result ({error})")
 
 
 class LocalExecutor:

@@ -19,15 +19,15 @@ import traceback
 from collections.abc import Iterable
 from typing import Any
 
-from ..model import ExampleRequest, plain
+from ..model import ExampleRequest, decode, encode
 from ..prctl import die_with_parent
 from .capture import stream_to
 from .run import run_example
 
 #: Taken at import, in the warm parent: an example that patches ``json.dumps``,
-#: the model's ``plain`` or ``os.write`` changes its own process's copies, not these.
+#: the codec's ``encode`` or ``os.write`` changes its own process's copies, not these.
 _dumps = json.dumps
-_plain = plain
+_encode = encode
 _write = os.write
 _format_exc = traceback.format_exc
 
@@ -72,7 +72,7 @@ def run_and_report(request: ExampleRequest, numpy_print: dict[str, Any], result_
     try:
         result = run_example(request, numpy_print, fresh=True)
         stream_to(None)
-        line = _dumps(_plain(result), sort_keys=True)
+        line = _dumps(_encode(result), sort_keys=True)
     except BaseException:  # noqa: BLE001  # the harness's own failure, reported as that
         stream_to(None)
         line = _dumps({"harness": "the example's process could not report its result:\n" + _format_exc()})
@@ -85,7 +85,7 @@ def read_request(fd: int) -> ExampleRequest | None:
     while chunk := os.read(fd, 1 << 16):
         data += chunk
     os.close(fd)
-    return ExampleRequest.from_dict(json.loads(data)) if data else None
+    return decode(ExampleRequest, json.loads(data)) if data else None
 
 
 def serve_one(request_fd: int, numpy_print: dict[str, Any], result_fd: int, stream_fd: int) -> None:

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from typing import IO, Any
 
-from ..model import ExampleRequest
+from ..model import ExampleRequest, decode, encode
 from ..prctl import become_subreaper
 from .capture import Capture, visible_tree
 from .child import READY
@@ -114,7 +114,7 @@ class WarmParent:
         for line in lines:
             if line.strip():
                 message = json.loads(line)
-                self.queue.append((message["id"], ExampleRequest.from_dict(message["request"])))
+                self.queue.append((message["id"], decode(ExampleRequest, message["request"])))
         self._start_queued()
 
     def _start_queued(self) -> None:
@@ -155,7 +155,7 @@ class WarmParent:
         child.printed = Capture(request.max_output)
         try:
             os.set_blocking(fd, True)
-            view = memoryview(json.dumps(request.to_dict()).encode())
+            view = memoryview(json.dumps(encode(request)).encode())
             while view:
                 view = view[os.write(fd, view) :]
         except OSError:

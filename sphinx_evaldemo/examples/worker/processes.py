@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..model import ExampleRequest, ExampleResult, Failure, Segment, plain, result_from_dict
+from ..model import ExampleRequest, ExampleResult, Failure, Segment, encode
 from .capture import Capture
 
 #: How long a freshly started child may take to import torch.
@@ -61,14 +61,13 @@ def answer(child: Child, timed_out: bool) -> dict[str, Any]:
     request = child.request
     assert request is not None
     if child.answered and not timed_out:
-        try:
+        try:  # the result is checked once, where it enters the build (the executor)
             data = json.loads(child.result)
-            if isinstance(data, dict) and set(data) == {"harness"}:
-                return {"harness": str(data["harness"])}
-            result_from_dict(data)  # checks the shape before it leaves
-        except (ValueError, TypeError, KeyError) as error:
+        except ValueError as error:
             text = bytes(child.result[:200]).decode("utf-8", "replace")
-            return {"harness": f"the example's process answered with something that is not a result ({error}): {text!r}"}
+            return {"harness": f"the example's process answered with something that is not a result (not JSON: {error}): {text!r}"}
+        if isinstance(data, dict) and set(data) == {"harness"}:
+            return {"harness": str(data["harness"])}
         return {"result": data}
     if timed_out:
         failure = Failure("timeout", f"timed out after {request.timeout:g} s")
@@ -84,7 +83,7 @@ def answer(child: Child, timed_out: bool) -> dict[str, Any]:
         fields["segments"] = (Segment("", text),)
     if child.printed.cut:
         fields["truncated"] = ("printed output",)
-    return {"result": plain(ExampleResult(**fields))}
+    return {"result": encode(ExampleResult(**fields))}
 
 
 def crash(status: int | None, err: str) -> Failure:

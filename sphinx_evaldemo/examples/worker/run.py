@@ -24,7 +24,7 @@ from ..model import (
     Mode,
     ModeRun,
 )
-from . import memory, state
+from . import inputs, memory, state
 from .capture import Capture, truncate
 from .start import isolated, seed_all
 
@@ -124,7 +124,7 @@ def _call(model: nn.Module, value: Any, no_grad: bool) -> Any:
 
 def _fresh(value: Any) -> Any:
     """A copy of the input for one harness pass (the lazy-module pass, before the modes)."""
-    return state.input_copies(value, "").fresh()
+    return inputs.input_copies(value, "").fresh()
 
 
 def _no_trace(index: int) -> None:
@@ -146,7 +146,7 @@ def run_mode(
     """The mode's passes, each on a fresh copy of the input, each recorded as it ends.
 
     ``model`` is this mode's own copy and ``value`` the input as evaluated (a
-    :class:`state.InputCopies`, or a value that is copied per pass in the same way).
+    :class:`inputs.InputCopies`, or a value that is copied per pass in the same way).
 
     The output is printed and copied right after its pass, so an in-place module
     (``Dropout(inplace=True)``) or a later pass cannot change what the page shows.
@@ -155,7 +155,7 @@ def run_mode(
     ``:repeat:`` is 1) and with -1 after the last: the trace records passes 0 and 1.
     """
     started = time.perf_counter()
-    copies = value if isinstance(value, state.InputCopies) else state.input_copies(value, "")
+    copies = value if isinstance(value, inputs.InputCopies) else inputs.input_copies(value, "")
     printed = Capture(request.max_output)
     try:
         with redirected(printed):  # what a model's own train()/eval() prints is the mode's
@@ -248,7 +248,7 @@ def _input_value(request: ExampleRequest, namespace: dict[str, Any], model: nn.M
                 value = _to(value, namespace["device"])
     except BaseException as exc:  # noqa: BLE001
         raise ExampleFailed(failure_from(exc, "input", prefix=f":input: {request.input!r} failed: ")) from None
-    found = state.iterator_in(value)
+    found = inputs.iterator_in(value)
     if found is not None:
         where, kind = found
         what = f"is a {kind}" if not where else f"holds a {kind} at {where}"
@@ -279,7 +279,7 @@ def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capt
         raise ExampleFailed(failed.failure) from None
     if start.note:
         notes.append(start.note)
-    copies = state.input_copies(value, f"`{request.input}`")
+    copies = inputs.input_copies(value, f"`{request.input}`")
     if copies.note:
         notes.append(copies.note)
     passes: dict[Mode, tuple[list[trace.Call], list[trace.Call]]] = {}
