@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import itertools
 import keyword
 import re
 import sys
@@ -105,20 +106,25 @@ def to_device(value):
     return value
 '''
 
-_LAZY = '''
-# Lazy modules (nn.LazyLinear, ...) get their shapes from one pass before the modes
-# start, under torch.no_grad(), with the training flags off (set directly: the
-# model's own eval() is not called for it); the flags are then put back.
-lazy = torch.nn.modules.lazy.LazyModuleMixin
-if any(isinstance(m, lazy) and m.has_uninitialized_params() for m in {model}.modules()):
-    flags = [(m, m.training) for m in {model}.modules()]
+_MATERIALISE = '''
+def materialise(model):
+    """Give lazy modules (nn.LazyLinear, ...) their shapes, as the build does before the
+    modes: one pass under torch.no_grad() with the training flags off (set directly,
+    so the model's own eval() does not run), then the flags as they were."""
+    lazy = torch.nn.modules.lazy.LazyModuleMixin
+    if not any(isinstance(m, lazy) and m.has_uninitialized_params() for m in model.modules()):
+        return
+    flags = [(m, m.training) for m in model.modules()]
     for m, _ in flags:
         m.training = False
     with torch.no_grad():
-        forward({model}, copy.deepcopy(example_input))
+        forward(model, copy.deepcopy(example_input))
     for m, training in flags:
         m.training = training
 '''
+
+#: The names the script binds itself; one the example's code also uses gets a ``_``.
+_OWN_NAMES = ("seed_all", "forward", "run_mode", "to_device", "materialise", "example_input", "found_model")
 
 
 def _header(request: ExampleRequest, where: str, versions: str) -> str:
@@ -187,8 +193,25 @@ def _run_mode(request: ExampleRequest) -> str:
         ]
     else:
         lines.append(f"{body}{call}")
-    lines.append(f"{body}print(repr(output))  # the page shows each output\'s repr()")
+    lines.append(f"{body}print(repr(output))  # the page shows each output's repr()")
     return "\n".join(lines)
+
+
+#: Where the model's name and the input expression go, kept out of the renaming of
+#: :data:`_OWN_NAMES`: they are the code's own.
+_MODEL, _INPUT = "\x00model\x00", "\x00input\x00"
+
+
+def _renamed(code: str, expression: str) -> dict[str, str]:
+    """The script's own names, each changed where the example uses it (``forward_``)."""
+    taken = set(_ROOT.findall(f"{code}\n{expression}"))
+    names = {}
+    for name in _OWN_NAMES:
+        own = name
+        while own in taken:
+            own += "_"
+        names[name] = own
+    return names
 
 
 def script(request: ExampleRequest, model: str | None = None, *, where: str = "",
@@ -199,6 +222,7 @@ def script(request: ExampleRequest, model: str | None = None, *, where: str = ""
     expression = request.input or ""
     moved = request.device != "cpu"
     local = _unknown_imports(code)
+    lazy = "lazy" in code.lower() or local
     imports = ["import copy", "import random"]
     if request.no_grad:
         imports.insert(0, "import contextlib")
@@ -207,35 +231,45 @@ def script(request: ExampleRequest, model: str | None = None, *, where: str = ""
     helpers = [_seed_all(request.seed), _FORWARD, _run_mode(request)]
     if moved:
         helpers.append(_TO_DEVICE.strip())
+    if lazy:
+        helpers.append(_MATERIALISE.strip())
     start = ["torch.set_num_threads(1)  # the build runs each example on one thread"]
     if local:
         start.append("sys.path.insert(0, os.getcwd())  # the code may import modules from the source folder")
     start.append("seed_all()")
     if moved or _uses("device", code, expression):
         start.append(_DEVICE[request.device])
+    name = "found_model" if model is None else _MODEL  # the code's own name goes in last
+    setup = [
+        "# The input (:input:), evaluated once, after the code",
+        f"example_input = {_INPUT}",
+    ]
+    if model is None:
+        setup[:0] = [
+            "# The model: the one torch.nn.Module the code binds at the top level",
+            "found_model = next(value for name, value in list(globals().items())",
+            '                   if isinstance(value, torch.nn.Module) and not name.startswith("_"))',
+            "",
+        ]
+    if moved:
+        setup += [f"{name}.to(device)", "example_input = to_device(example_input)"]
+    if lazy:
+        setup.append(f"materialise({name})")
+    panels = ["# The panels, in the page's order", *(f'run_mode({name}, "{mode}")' for mode in request.modes)]
+    names = _renamed(code, expression)
+    owned = [*helpers, "\n".join(start), "\n".join(setup), "\n".join(panels)]
+    for default, own in names.items():
+        if own != default:
+            owned = [re.sub(rf"\b{default}\b", own, block) for block in owned]
+    *helpers, starting, setting, running = (
+        block.replace(_MODEL, model or "").replace(_INPUT, expression) for block in owned)
     blocks = [
         _header(request, where, versions) + "\n\n" + "\n".join(imports) + "\n\nimport numpy as np\nimport torch",
-        *helpers, "\n".join(start), "# The example's code, as on the page\n" + code,
+        *helpers, starting, "# The example's code, as on the page\n" + code, setting, running,
     ]
-    name = model
-    if name is None:
-        name = "found_model"
-        blocks.append(
-            "# The model: the one torch.nn.Module the code binds at the top level\n"
-            "found_model = next(value for name, value in list(globals().items())\n"
-            '                   if isinstance(value, torch.nn.Module) and not name.startswith("_"))'
-        )
-    setup = f"# The input (:input:), evaluated once, after the code\nexample_input = {expression}"
-    if moved:
-        setup += f"\n{name}.to(device)\nexample_input = to_device(example_input)"
-    blocks.append(setup)
-    if "lazy" in code.lower() or local:
-        blocks.append(_LAZY.strip().format(model=name))
-    blocks.append("# The panels, in the page\'s order\n" + "\n".join(
-        f'run_mode({name}, "{mode}")' for mode in request.modes))
     # two blank lines around the functions, one between the other steps
     out = blocks[0]
-    for previous, block in zip(blocks, blocks[1:], strict=False):
+    for previous, block in itertools.pairwise(blocks):
         out += "\n\n\n" if block.startswith("def ") or previous.startswith("def ") else "\n\n"
         out += block
     return out + "\n"
