@@ -151,7 +151,8 @@ def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
             if isinstance(child, docutils_nodes.Element):
                 child["classes"].append("no-search")
         node += produced
-        if getattr(app.builder, "download_support", False) and reproduce.offered(record.request, result):
+        if (getattr(app.builder, "download_support", False) and not record.hide_output
+                and reproduce.offered(record.request, result)):
             node += _script_link(app, record, result)
 
 
@@ -172,9 +173,9 @@ def _script_link(app: Sphinx, record: ExampleRecord, result: ExampleResult) -> n
         path.write_text(text, encoding="utf-8")
     link = addnodes.download_reference("", "", filename=f"evaldemo/{name}", classes=["evaldemo-download"])
     link += docutils_nodes.Text("Download this example as a script")
-    line = docutils_nodes.paragraph("", "", classes=["evaldemo-download-line"])
+    line = docutils_nodes.paragraph("", "", classes=["evaldemo-download-line", "no-search"])
     line += link
-    line += docutils_nodes.Text(": it prints both outputs as the build computed them.")
+    line += docutils_nodes.Text(": run, it prints what the build computed.")
     return line
 
 

@@ -127,7 +127,7 @@ def test_the_seed_is_the_examples_own(built: SphinxTestApp, page: Any) -> None:
 
 
 def test_only_compared_examples_offer_a_script(page: Any) -> None:
-    assert len(page.select("a.evaldemo-download")) == len(COMPARED)
+    assert len(page.select("a.evaldemo-download")) == len(COMPARED)  # one each, none for the rest
     assert not _section(page, "not-compared").select("a.evaldemo-download")
 
 
@@ -152,3 +152,16 @@ def test_other_builders_get_no_link(sphinx_build: Build, built: SphinxTestApp) -
     text = sphinx_build("reproduce", "text", copy="reproduce-text")
     assert "Download this example" not in (Path(text.outdir) / "index.txt").read_text(encoding="utf-8")
     assert not (Path(text.outdir) / "_downloads").exists()
+
+
+@pytest.mark.parametrize(("builder", "page_path"), [("html", "sub/page.html"), ("dirhtml", "sub/page/index.html")])
+def test_the_link_works_from_a_page_in_a_folder(sphinx_build: Build, built: SphinxTestApp,
+                                                builder: str, page_path: str) -> None:
+    """The address is relative to the page as written; a hidden output offers no script."""
+    app = built if builder == "html" else sphinx_build("reproduce", builder)  # the same cache
+    links = soup(app, page_path).select("a.evaldemo-download")
+    assert len(links) == 1
+    script = (Path(app.outdir) / page_path).parent / links[0]["href"]
+    assert script.resolve().parent == (Path(app.outdir) / "_downloads" / "evaldemo").resolve()
+    _, printed = _printed(_run(script, Path(app.srcdir)))
+    assert printed == _page_panels(soup(app, page_path))
