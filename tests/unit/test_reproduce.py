@@ -191,3 +191,14 @@ def test_the_module_imports_neither_torch_nor_sphinx() -> None:
     imported: set[Any] = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not {name for name in imported if name and name.split(".")[0] in ("torch", "sphinx", "docutils")}
+
+
+def test_the_docs_show_the_script_as_it_is_written() -> None:
+    """docs/directive.md quotes the end of its first example's script: it must be that end."""
+    docs = (Path(__file__).parents[2] / "docs" / "directive.md").read_text(encoding="utf-8")
+    first = re.search(r"```\{evaldemo\}\n(?P<options>(?::[^\n]*\n)+)\n(?P<code>.*?)\n```", docs, re.S)
+    quoted = re.search(r"ends with:\n\n```python\n(.*?)```", docs, re.S)
+    assert first is not None and quoted is not None
+    options = dict(line[1:].split(": ", 1) for line in first["options"].splitlines())
+    request = ExampleRequest(code=first["code"], model=options["model"], input=options["input"])
+    assert reproduce.script(request, options["model"]).endswith(quoted.group(1))
