@@ -21,7 +21,7 @@ import pytest
 from sphinx.testing.util import SphinxTestApp
 
 from tests.conftest import Build
-from tests.helpers import soup
+from tests.helpers import soup, warnings_of
 
 #: The sections whose script is run and compared (all the compared examples of the root).
 COMPARED = ["dropout", "batchnorm", "rrelu", "structured", "repeat", "no-grad", "seed",
@@ -126,7 +126,8 @@ def test_the_seed_is_the_examples_own(built: SphinxTestApp, page: Any) -> None:
     assert "torch.manual_seed(0)" not in text
 
 
-def test_only_compared_examples_offer_a_script(page: Any) -> None:
+def test_only_compared_examples_offer_a_script(built: SphinxTestApp, page: Any) -> None:
+    assert warnings_of(built) == []
     assert len(page.select("a.evaldemo-download")) == len(COMPARED)  # one each, none for the rest
     assert not _section(page, "not-compared").select("a.evaldemo-download")
 
