@@ -166,3 +166,10 @@ def test_the_link_works_from_a_page_in_a_folder(sphinx_build: Build, built: Sphi
     assert script.resolve().parent == (Path(app.outdir) / "_downloads" / "evaldemo").resolve()
     _, printed = _printed(_run(script, Path(app.srcdir)))
     assert printed == _page_panels(soup(app, page_path))
+
+
+def test_singlehtml_links_every_script(sphinx_build: Build, built: SphinxTestApp) -> None:
+    app = sphinx_build("reproduce", "singlehtml")  # the same cache
+    links = soup(app, "index.html").select("a.evaldemo-download")
+    assert len(links) == len(COMPARED) + 1  # and the page in a folder
+    assert all((Path(app.outdir) / link["href"]).is_file() for link in links)
