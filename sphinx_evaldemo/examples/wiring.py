@@ -5,17 +5,19 @@ from __future__ import annotations
 import atexit
 import contextlib
 import gc
+from pathlib import Path
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary, WeakSet
 
 from docutils import nodes as docutils_nodes
+from sphinx import addnodes
 from sphinx.util import logging
 from sphinx.util.display import status_iterator
 
 from ..config import EvalDemoConfig
-from . import claims, headstart, report
+from . import claims, headstart, report, reproduce
 from . import nodes as node_kinds
-from .cache import open_cache
+from .cache import fingerprint, open_cache
 from .directive import EvalDemoDirective
 from .nodes import (
     depart_example_html,
@@ -50,6 +52,8 @@ if TYPE_CHECKING:
     from sphinx.application import Sphinx
     from sphinx.config import Config
     from sphinx.environment import BuildEnvironment
+
+    from .model import ExampleResult
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +151,32 @@ def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
             if isinstance(child, docutils_nodes.Element):
                 child["classes"].append("no-search")
         node += produced
+        if (getattr(app.builder, "download_support", False) and not record.hide_output
+                and reproduce.offered(record.request, result)):
+            node += _script_link(app, record, result)
+
+
+def _script_link(app: Sphinx, record: ExampleRecord, result: ExampleResult) -> nodes.paragraph:
+    """Write the example's script into ``_downloads/evaldemo/`` and link to it.
+
+    The link is a Sphinx download reference by file name, so the HTML writer makes its
+    address relative to the page as it writes it (``dirhtml``, ``singlehtml``).
+    """
+    assert record.request is not None  # reproduce.offered() checked it
+    where = f"at {app.env.doc2path(record.docname, False)}, line {record.lineno}"
+    text = reproduce.script(record.request, reproduce.model_name(record.request, result),
+                            where=where, versions=reproduce.versions(fingerprint()))
+    name = reproduce.file_name(text)
+    path = Path(app.outdir) / "_downloads" / "evaldemo" / name
+    if not path.exists():  # named by its text: an existing file holds it already
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    link = addnodes.download_reference("", "", filename=f"evaldemo/{name}", classes=["evaldemo-download"])
+    link += docutils_nodes.Text("Download this example as a script")
+    line = docutils_nodes.paragraph("", "", classes=["evaldemo-download-line", "no-search"])
+    line += link
+    line += docutils_nodes.Text(": run, it prints what the build computed.")
+    return line
 
 
 def _page_uri(app: Sphinx, fromdoc: str) -> Callable[[str], str | None]:
