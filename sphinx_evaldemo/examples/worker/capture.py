@@ -208,3 +208,81 @@ class Capture(io.TextIOBase):
 
     def text(self) -> str:
         return "".join(segment.text for segment in self.segments())
+
+
+#: What a script's process writes into its output, between two writes, when the mode of
+#: its models changes: ``MARK``, the run's token, a space, the mode, ``MARK_END``. The
+#: token is drawn by the warm parent, so no output can set a label by chance.
+MARK = b"\0\x1b[evaldemo-mode "
+MARK_END = b"]\0"
+LABELS = ("", "train", "eval", "mixed")
+#: Longer than any mark: a ``MARK`` not ended within this is text.
+_MARK_MAX = len(MARK) + 64
+
+
+def mark(token: str, label: str) -> bytes:
+    """The bytes that say: what follows was printed with the models in ``label``."""
+    return MARK + token.encode("ascii") + b" " + label.encode("ascii") + MARK_END
+
+
+def _partial_mark(data: bytes) -> int:
+    """How many bytes at the end of ``data`` may be the start of a mark cut by the read."""
+    for size in range(min(len(MARK) - 1, len(data)), 0, -1):
+        if data.endswith(MARK[:size]):
+            return size
+    return 0
+
+
+class OutputReader:
+    """The bytes an example's process writes to fd 1 and 2, into a :class:`Capture`.
+
+    Marks set the label of what follows and are taken out; the rest is decoded as UTF-8,
+    with bytes that are not UTF-8 written out (``\\xff``), so the text is made safe once,
+    here, however the output was produced (print, C code, a subprocess).
+    """
+
+    def __init__(self, capture: Capture, token: str) -> None:
+        self.capture = capture
+        self._token = token.encode("ascii")
+        self._label = ""
+        self._pending = b""
+        self._decoder = codecs.getincrementaldecoder("utf-8")("backslashreplace")
+
+    def feed(self, data: bytes) -> None:
+        data = self._pending + data
+        self._pending = b""
+        while data:
+            at = data.find(MARK)
+            if at < 0:
+                keep = _partial_mark(data)
+                self._text(data[: len(data) - keep])
+                self._pending = data[len(data) - keep :]
+                return
+            self._text(data[:at])
+            end = data.find(MARK_END, at + len(MARK))
+            if end < 0 and len(data) - at < _MARK_MAX:
+                self._pending = data[at:]
+                return
+            if end < 0 or end - at > _MARK_MAX:
+                self._text(data[at : at + 1])  # not a mark: text, and look again after it
+                data = data[at + 1 :]
+                continue
+            token, _, label = data[at + len(MARK) : end].partition(b" ")
+            if token == self._token and label.decode("ascii", "replace") in LABELS:
+                self._label = label.decode("ascii")
+            else:
+                self._text(data[at : end + len(MARK_END)])
+            data = data[end + len(MARK_END) :]
+
+    def _text(self, data: bytes) -> None:
+        text = self._decoder.decode(data)
+        if text:
+            self.capture.add(self._label, text)
+
+    def close(self) -> Capture:
+        """Take what is still held back (a cut mark, half a character) as text."""
+        pending, self._pending = self._pending, b""
+        text = self._decoder.decode(pending, final=True)
+        if text:
+            self.capture.add(self._label, text)
+        return self.capture

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import selectors
 import signal
 import subprocess
@@ -24,7 +25,7 @@ from typing import IO, Any
 
 from ..model import ExampleRequest
 from ..prctl import become_subreaper
-from .capture import Capture, visible_tree
+from .capture import Capture, OutputReader, visible_tree
 from .child import READY
 from .processes import Child, answer, own_children
 
@@ -34,6 +35,8 @@ FORK, SPAWN = "fork", "spawn"
 PARENT_CHECK = 0.25
 #: Characters of a child's stderr kept for its crash report.
 ERR_KEEP = 8000
+#: Seconds a child may take to read its request.
+REQUEST_WRITE = 5.0
 
 
 class Stop(Exception):
@@ -59,6 +62,8 @@ class WarmParent:
         self.private: set[int] = {protocol.fileno(), self.selector.fileno()}
         self.control = b""
         self.build = os.getppid()
+        #: the token of the marks in the children's output (see capture.OutputReader)
+        self.token = os.urandom(8).hex()
         self.open = True
         self.subreaper = become_subreaper()
 
@@ -147,16 +152,23 @@ class WarmParent:
             self.spares[child.pid] = child
 
     def _assign(self, child: Child, ident: int, request: ExampleRequest) -> bool:
-        """Send the request down the child's request pipe; ``False`` if it is gone."""
+        """Send the request down the child's request pipe; ``False`` if it is gone.
+
+        The write has a bound: a spare that stopped (SIGSTOP) and never reads its pipe
+        is given up on instead of holding up every other example.
+        """
         fd = child.request_fd
         assert fd is not None
         child.request_fd = None
         child.id, child.request, child.started = ident, request, time.monotonic()
         child.printed = Capture(request.max_output)
+        child.reader = OutputReader(child.printed, self.token)
+        deadline = time.monotonic() + REQUEST_WRITE
         try:
-            os.set_blocking(fd, True)
-            view = memoryview(json.dumps(request.to_dict()).encode())
+            view = memoryview(json.dumps({"request": request.to_dict(), "token": self.token}).encode())
             while view:
+                if not select.select([], [fd], [], max(0.0, deadline - time.monotonic()))[1]:
+                    raise OSError("the child does not read its request")
                 view = view[os.write(fd, view) :]
         except OSError:
             self._discard(child)
@@ -247,7 +259,7 @@ class WarmParent:
                     del child.result[: len(READY)]
                     child.ready_at = time.monotonic()
             elif what == "stream":
-                child.printed.write(child.decoder.decode(chunk))
+                child.reader.feed(chunk)
             else:
                 child.err += chunk
                 del child.err[:-ERR_KEEP]
