@@ -92,8 +92,7 @@ def _kill_group(pid: int | None) -> None:
 def _stopped(pid: int) -> bool:
     """Whether the process is stopped (SIGSTOP, SIGTSTP, a debugger): Linux ``/proc``."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            state = stat.read().rsplit(b")", 1)[1].split()[0]
+        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
     except (OSError, IndexError):
         return False
     return state in (b"T", b"t")

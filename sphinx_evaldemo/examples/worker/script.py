@@ -65,12 +65,17 @@ class Models:
         roots, on_mode = self._roots, self._on_mode
         init, train = nn.Module.__init__, nn.Module.train
 
+        def forget(key: int) -> Callable[[object], None]:
+            def forgotten(_: object) -> None:
+                roots.pop(key, None)
+
+            return forgotten
+
         @functools.wraps(init)
-        def __init__(module: nn.Module, *args: Any, **kwargs: Any) -> None:
+        def noting_init(module: nn.Module, *args: Any, **kwargs: Any) -> None:
             init(module, *args, **kwargs)
-            key = id(module)
             with contextlib.suppress(TypeError):  # a module that cannot be weakly referenced
-                roots[key] = weakref.ref(module, lambda _, key=key: roots.pop(key, None))
+                roots[id(module)] = weakref.ref(module, forget(id(module)))
 
         @functools.wraps(train)
         def train_(module: nn.Module, mode: bool = True) -> nn.Module:
@@ -83,8 +88,8 @@ class Models:
                 roots.pop(id(child), None)
 
         handle = torch_module.register_module_module_registration_hook(registered)
-        nn.Module.__init__ = __init__  # type: ignore[method-assign]  # undone by stop()
-        nn.Module.train = train_  # type: ignore[method-assign]
+        setattr(nn.Module, "__init__", noting_init)  # noqa: B010  # undone by stop()
+        setattr(nn.Module, "train", train_)  # noqa: B010
         self._undo = [handle.remove, functools.partial(setattr, nn.Module, "__init__", init),
                       functools.partial(setattr, nn.Module, "train", train)]
 
@@ -123,7 +128,7 @@ class ScriptStream(io.TextIOWrapper):
 def _stream(fd: int, like: TextIO | Any, errors: str, name: str) -> ScriptStream:
     """A stream as the interpreter makes it for a script in a terminal: line-buffered."""
     raw = io.FileIO(fd, "w", closefd=False)
-    raw.name = name  # type: ignore[misc]  # the interpreter names its own the same way
+    raw.name = name  # the interpreter names its own the same way
     encoding = getattr(like, "encoding", None) or "utf-8"
     errors = getattr(like, "errors", None) or errors
     return ScriptStream(io.BufferedWriter(raw), encoding=encoding, errors=errors, newline="\n",
@@ -169,7 +174,7 @@ class Script:
             with contextlib.suppress(Exception):  # already closed, or not a stream
                 stream.flush()
         if self._output_fd is None:
-            self._file = tempfile.TemporaryFile()  # noqa: SIM115  # closed in __exit__
+            self._file = tempfile.TemporaryFile()  # closed in __exit__
             target = self._file.fileno()
         else:
             target = self._output_fd
@@ -190,10 +195,10 @@ class Script:
         out = _stream(1, sys.__stdout__, "strict", "<stdout>")
         err = _stream(2, sys.__stderr__, "backslashreplace", "<stderr>")
         for stream in (out, err):
-            stream.relabel = self.relabel  # type: ignore[method-assign]
+            stream.relabel = self.relabel
         self._streams = [out, err]
-        sys.stdout = sys.__stdout__ = out
-        sys.stderr = sys.__stderr__ = err
+        sys.stdout = sys.__stdout__ = out  # type: ignore[misc]  # as the interpreter sets both
+        sys.stderr = sys.__stderr__ = err  # type: ignore[misc]
         sys.modules["__main__"] = self.module
         sys.argv = [PROGRAM]
         self._threads = set(threading.enumerate())
@@ -209,7 +214,7 @@ class Script:
         for fd, copy in zip((1, 2), saved["fds"], strict=True):
             os.dup2(copy, fd)
             os.close(copy)
-        sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__ = saved["streams"]
+        sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__ = saved["streams"]  # type: ignore[misc]
         sys.argv = saved["argv"]
         if saved["main"] is not None:
             sys.modules["__main__"] = saved["main"]
@@ -262,7 +267,7 @@ class Script:
                                   if t not in self._threads and t is not current and not t.daemon]:
                     for thread in started:
                         thread.join()
-        except BaseException:  # noqa: BLE001  # an interrupt while joining: the output is still taken
+        except BaseException:  # noqa: BLE001, S110  # an interrupt while joining: the output is still taken
             pass
         self._flush()
 
