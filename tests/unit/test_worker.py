@@ -223,6 +223,11 @@ def test_as_written_runs_as_python_runs_it_in_this_process_too() -> None:
     assert (sys.stdout, sys.stderr, sys.modules["__main__"], sys.argv, os.fstat(1).st_ino, nn.Module.__init__) == before
 
 
+def test_a_loss_module_does_not_make_the_segments_mixed() -> None:
+    code = "import torch.nn as nn\nnet = nn.Linear(2, 2)\ncriterion = nn.MSELoss()\nprint('train')\nnet.eval()\nprint('eval')\n"
+    assert [segment.mode for segment in run(code).segments] == ["train", "eval"]
+
+
 def test_threads_the_script_started_are_joined_before_the_output_is_taken() -> None:
     code = "import threading, time\nthreading.Thread(target=lambda: (time.sleep(0.2), print('late'))).start()\n"
     assert run(code).segments == (Segment("", "late\n"),)

@@ -31,6 +31,7 @@ from typing import IO, Any, TextIO
 
 from torch import nn
 from torch.nn.modules import module as torch_module
+from torch.nn.modules.loss import _Loss
 
 from ..model import Segment
 from .capture import Capture, OutputReader, mark
@@ -99,15 +100,17 @@ class Models:
         self._undo = []
 
     def label(self) -> str:
-        """``train``, ``eval``, ``mixed`` (models in both), or ``""`` (no model yet)."""
+        """``train``, ``eval``, ``mixed`` (models in both), or ``""`` (no model yet).
+
+        torch's loss modules do not count: a script never puts its criterion in eval
+        mode, and its segments after ``model.eval()`` are eval all the same.
+        """
         modes = set()
-        for ref in list(self._roots.values()):
-            module = ref()
-            if module is not None:
+        found = [ref() for ref in list(self._roots.values())]
+        found += [value for value in list(self._namespace.values()) if isinstance(value, nn.Module)]
+        for module in found:
+            if module is not None and not isinstance(module, _Loss):
                 modes.add(getattr(module, "training", None))
-        for value in list(self._namespace.values()):
-            if isinstance(value, nn.Module):
-                modes.add(getattr(value, "training", None))
         modes.discard(None)  # a module that never called nn.Module.__init__
         if not modes:
             return ""
