@@ -51,7 +51,7 @@ def detach(err_fd: int, close: Iterable[int]) -> None:
     """
     os.setsid()
     die_with_parent()
-    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE):
+    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE, signal.SIGCONT):
         signal.signal(number, signal.SIG_DFL)
     for fd in close:
         with contextlib.suppress(OSError):  # already closed

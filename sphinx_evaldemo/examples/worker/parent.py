@@ -78,6 +78,7 @@ class WarmParent:
 
     def serve(self) -> None:
         self.selector.register(0, selectors.EVENT_READ)
+        signal.signal(signal.SIGCONT, self._continued)
         try:
             self._make_spares()
             while self.open:  # once the build is gone, nobody waits for what still runs
@@ -92,6 +93,17 @@ class WarmParent:
             pass
         finally:
             self.shutdown()
+
+    def _continued(self, signum: int, frame: object) -> None:
+        """SIGCONT: the kernel wakes this process when the build dies (see
+        ``prctl.wake_when_parent_dies``). The running examples are killed at once, before
+        one that stopped this process can stop it again, and the loop ends."""
+        if os.getppid() == self.build:
+            return  # continued for another reason: the build is there
+        for pid in list(self.children):
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+        raise Stop
 
     def _wait(self) -> None:
         now = time.monotonic()
@@ -367,6 +379,7 @@ class WarmParent:
         skip the clean-up and the quick exit): from here on it is ignored.
         """
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGCONT, signal.SIG_DFL)
         for child in [*self.children.values(), *self.spares.values()]:
             self._discard(child)
         self.children.clear()
