@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from sphinx_evaldemo.examples.executors.local import STOPPED_MARGIN, WATCH_INTERVAL
+from sphinx_evaldemo.examples.executors.local import STOPPED_MARGIN, WATCH_INTERVAL, LocalExecutor
+from sphinx_evaldemo.examples.model import ExampleRequest, Segment
 from tests.conftest import ROOTS
 from tests.helpers import LEFT_BEHIND, line_of, warnings
 
@@ -140,3 +141,23 @@ def test_kill_9_of_the_build_ends_a_stopped_warm_parent(tmp_path: Path, stop: st
             build.kill()
             build.wait()
     assert still_running(pids) == []
+
+
+def test_a_warm_parent_stopped_from_outside_is_replaced(tmp_path: Path) -> None:
+    """Stopped while no example runs (by a debugger, say): the examples handed to it
+    would wait for ever. It is replaced within the margin, and they run, unblamed."""
+    executor = LocalExecutor(1, str(tmp_path))
+    try:
+        assert executor.run(ExampleRequest(code="print('first')")).ok
+        (parent,) = executor.pids
+        os.kill(parent, signal.SIGSTOP)
+        started = time.monotonic()
+        result = executor.submit(ExampleRequest(code="print('second')")).result(timeout=120)
+        waited = time.monotonic() - started
+        assert result.ok, result.failure
+        assert result.segments == (Segment("", "second\n"),)
+        assert executor.started == 2
+        assert waited > STOPPED_MARGIN  # not given up on at the first look
+    finally:
+        executor.close()
+    assert still_running([parent]) == []

@@ -167,6 +167,7 @@ class _ParentProcess:
         self.reason = ""
         self.start = start
         self._watched = time.monotonic()
+        self._stopped_since: float | None = None  # when it was first seen stopped with examples waiting
 
     def send(self, ident: int, pending: _Pending) -> bool:
         """Hand a request over; ``False`` when this parent has already ended."""
@@ -257,13 +258,27 @@ class _ParentProcess:
         now = time.monotonic()
         paused, self._watched = now - self._watched, now
         with self._lock:
+            waiting = bool(self._pending)
             started = [item for item in self._pending.values() if item.started is not None]
             if paused > 4 * WATCH_INTERVAL:  # this process itself was paused (Ctrl-Z): not the parent
                 for item in started:
                     item.started = (item.started or now) + paused
+                self._stopped_since = None
                 return
-            if not started or self.ended:
+            if not waiting or self.ended:
+                self._stopped_since = None
                 return
+        if not started:
+            # Examples wait, none has started: a parent stopped from outside would hold
+            # them for ever. It is replaced, and they run on the new one (no blame).
+            if not self.ready or not _stopped(self.process.pid):
+                self._stopped_since = None
+            elif self._stopped_since is None:
+                self._stopped_since = now
+            elif now - self._stopped_since > STOPPED_MARGIN:
+                self.reason = "the warm parent process that starts each example's process was stopped, and was killed"
+                self._signal(signal.SIGKILL)
+            return
         extra = STARTUP_TIMEOUT if self.start != "fork" else 0.0
         if all(now < (item.started or now) + item.request.timeout + STOPPED_MARGIN + extra for item in started):
             return
