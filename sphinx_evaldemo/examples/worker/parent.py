@@ -177,11 +177,13 @@ class WarmParent:
         child.reader = OutputReader(child.printed, self.token)
         deadline = time.monotonic() + REQUEST_WRITE
         try:
+            os.set_blocking(fd, False)  # a blocking write of more than a pipe holds would wait
             view = memoryview(json.dumps({"request": request.to_dict(), "token": self.token}).encode())
             while view:
                 if not select.select([], [fd], [], max(0.0, deadline - time.monotonic()))[1]:
                     raise OSError("the child does not read its request")
-                view = view[os.write(fd, view) :]
+                with contextlib.suppress(BlockingIOError):
+                    view = view[os.write(fd, view) :]
         except OSError:
             self._discard(child)
             return False
