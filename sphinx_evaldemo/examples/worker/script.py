@@ -158,7 +158,6 @@ class Script:
         self.module = main_module()
         self.namespace: dict[str, Any] = self.module.__dict__
         self.models = Models(self.namespace, self.relabel)
-        self._limit = limit
         self._fresh = fresh
         self._output_fd = output_fd
         self._token = token or os.urandom(8).hex()
@@ -211,8 +210,17 @@ class Script:
     def __exit__(self, *exc: object) -> None:
         self._flush()
         self.models.stop()
-        if self._fresh:
-            return
+        if not self._fresh:
+            self._put_back()
+        if self._file is not None:
+            reader = OutputReader(self.capture, self._token)
+            self._file.seek(0)
+            while chunk := self._file.read(1 << 20):
+                reader.feed(chunk)
+            reader.close()
+            self._file.close()
+
+    def _put_back(self) -> None:
         saved = self._saved
         for fd, copy in zip((1, 2), saved["fds"], strict=True):
             os.dup2(copy, fd)
@@ -224,13 +232,6 @@ class Script:
         for stream in self._streams:
             with contextlib.suppress(Exception):  # the script may have closed it
                 stream.detach()
-        if self._file is not None:
-            reader = OutputReader(self.capture, self._token)
-            self._file.seek(0)
-            while chunk := self._file.read(1 << 20):
-                reader.feed(chunk)
-            reader.close()
-            self._file.close()
 
     # -- during the run -------------------------------------------------------------
 
