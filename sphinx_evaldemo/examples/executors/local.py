@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import ExampleRequest, ExampleResult, Failure, result_from_dict
+from ..worker.capture import visible  # what the parent wrote is shown, escaped as any output
 
 #: How long a new warm parent may take to import torch before it is given up on.
 STARTUP_TIMEOUT = 180.0
@@ -331,7 +332,7 @@ class _ParentProcess:
     def stderr_tail(self) -> str:
         with contextlib.suppress(OSError, ValueError):
             self._stderr.seek(0)
-            return self._stderr.read()[-4000:].decode(errors="replace").strip()
+            return visible(self._stderr.read()[-4000:].decode(errors="replace").strip())
         return ""
 
     # -- the end ------------------------------------------------------------------
