@@ -123,6 +123,7 @@ def test_no_warning(built: SphinxTestApp) -> None:
 
 #: Where each builder writes the unsafe page, and how it writes a backslash there.
 UNSAFE = {
+    "html": ("unsafe.html", "\\"),
     "text": ("unsafe.txt", "\\"),
     "man": ("scripts.1", "\\e"),
     "latex": ("scripts.tex", "\\textbackslash{}"),
