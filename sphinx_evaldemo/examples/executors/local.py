@@ -77,6 +77,7 @@ class _Pending:
     attempt: int = 1
     pid: int | None = None  # the child's pid, which is also its process group's id
     started: float | None = None  # when the warm parent said the child had the request
+    sent: float = 0.0  # when it was handed to a warm parent
 
 
 def _harness(message: str, traceback: str = "") -> ExampleResult:
@@ -169,6 +170,7 @@ class _ParentProcess:
         self.start = start
         self._watched = time.monotonic()
         self._stopped_since: float | None = None  # when it was first seen stopped with examples waiting
+        self._ready_at = 0.0
 
     def send(self, ident: int, pending: _Pending) -> bool:
         """Hand a request over; ``False`` when this parent has already ended."""
@@ -176,6 +178,7 @@ class _ParentProcess:
             if self.ended or self.closing:
                 return False
             self._pending[ident] = pending
+            pending.sent = time.monotonic()
             if self._reader is None:  # first use: never before Sphinx's -j forks
                 self._reader = threading.Thread(target=self._read, name="evaldemo-read", daemon=True)
                 self._writer = threading.Thread(target=self._write, name="evaldemo-write", daemon=True)
@@ -234,6 +237,7 @@ class _ParentProcess:
     def _dispatch(self, message: dict[str, Any]) -> None:
         if message.get("ready"):
             self.ready = True
+            self._ready_at = time.monotonic()
             self.start = str(message.get("start", self.start))
             return
         with self._lock:
@@ -260,6 +264,7 @@ class _ParentProcess:
         paused, self._watched = now - self._watched, now
         with self._lock:
             waiting = bool(self._pending)
+            handed = min((max(item.sent, self._ready_at) for item in self._pending.values()), default=now)
             started = [item for item in self._pending.values() if item.started is not None]
             if paused > 4 * WATCH_INTERVAL:  # this process itself was paused (Ctrl-Z): not the parent
                 for item in started:
@@ -270,14 +275,18 @@ class _ParentProcess:
                 self._stopped_since = None
                 return
         if not started:
-            # Examples wait, none has started: a parent stopped from outside would hold
-            # them for ever. It is replaced, and they run on the new one (no blame).
-            if not self.ready or not _stopped(self.process.pid):
-                self._stopped_since = None
-            elif self._stopped_since is None:
-                self._stopped_since = now
-            elif now - self._stopped_since > STOPPED_MARGIN:
+            # Examples wait and none runs, so each should have started at once: a parent
+            # stopped from outside (or wedged) would hold them for ever. It is replaced,
+            # and they run on the new one, blamed on nobody.
+            if not self.ready:
+                return
+            since = (self._stopped_since or now) if _stopped(self.process.pid) else None
+            self._stopped_since = since
+            if since is not None and now - since > STOPPED_MARGIN:
                 self.reason = "the warm parent process that starts each example's process was stopped, and was killed"
+                self._signal(signal.SIGKILL)
+            elif now - handed > WEDGED_MARGIN + (STARTUP_TIMEOUT if self.start != "fork" else 0.0):
+                self.reason = "the warm parent process that starts each example's process did not start them, and was killed"
                 self._signal(signal.SIGKILL)
             return
         extra = STARTUP_TIMEOUT if self.start != "fork" else 0.0

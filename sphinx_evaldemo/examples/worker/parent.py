@@ -27,7 +27,7 @@ from ..model import ExampleRequest
 from ..prctl import become_subreaper
 from .capture import Capture, OutputReader, visible_tree
 from .child import READY
-from .processes import Child, answer, own_children
+from .processes import STARTUP_TIMEOUT, Child, answer, own_children
 
 #: How a child is made: forked from this warm process, or started fresh (``spawn``).
 FORK, SPAWN = "fork", "spawn"
@@ -35,7 +35,7 @@ FORK, SPAWN = "fork", "spawn"
 PARENT_CHECK = 0.25
 #: Characters of a child's stderr kept for its crash report.
 ERR_KEEP = 8000
-#: Seconds a child may take to read its request.
+#: Seconds a forked child may take to read its request.
 REQUEST_WRITE = 5.0
 
 
@@ -175,7 +175,8 @@ class WarmParent:
         child.id, child.request, child.started = ident, request, time.monotonic()
         child.printed = Capture(request.max_output)
         child.reader = OutputReader(child.printed, self.token)
-        deadline = time.monotonic() + REQUEST_WRITE
+        # a fresh (spawned) spare reads it once it has imported torch
+        deadline = time.monotonic() + (REQUEST_WRITE if self.start == FORK else STARTUP_TIMEOUT)
         try:
             os.set_blocking(fd, False)  # a blocking write of more than a pipe holds would wait
             view = memoryview(json.dumps({"request": request.to_dict(), "token": self.token}).encode())
