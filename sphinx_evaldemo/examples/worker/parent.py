@@ -96,8 +96,9 @@ class WarmParent:
 
     def _continued(self, signum: int, frame: object) -> None:
         """SIGCONT: the kernel wakes this process when the build dies (see
-        ``prctl.wake_when_parent_dies``). The running examples are killed at once, before
-        one that stopped this process can stop it again, and the loop ends."""
+        ``prctl.wake_when_parent_dies``). The running examples are killed at once, so one
+        that stopped this process has little time to stop it again, and the loop ends.
+        (One that stops it again and again, within a millisecond, can still win.)"""
         if os.getppid() == self.build:
             return  # continued for another reason: the build is there
         for pid in list(self.children):
