@@ -31,6 +31,18 @@ def die_with_parent() -> None:
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def wake_when_parent_dies() -> None:
+    """Have the kernel send SIGCONT to this process when its parent dies (Linux).
+
+    For the warm parent: SIGKILL would also end a stopped one, but would leave what its
+    examples started (their subprocesses, adopted orphans) running; continued, it finds
+    its parent gone within a quarter of a second and kills all of that before it exits.
+    A running process ignores SIGCONT. The kernel ties the request to the thread that
+    started this process, so the build starts it from a thread that lasts.
+    """
+    prctl(PR_SET_PDEATHSIG, signal.SIGCONT)
+
+
 def become_subreaper() -> bool:
     """Adopt the orphans of this process's descendants (Linux), so none escapes."""
     return prctl(PR_SET_CHILD_SUBREAPER, 1)

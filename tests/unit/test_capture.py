@@ -1,4 +1,5 @@
-"""truncate, Capture's head/tail/segments with bounded memory, its stream, and visible control characters."""
+"""truncate, Capture's head/tail/segments with bounded memory, its stream, a terminal's
+carriage return, the marks of OutputReader, and visible control characters."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import pytest
 
 from sphinx_evaldemo.examples.model import Segment
 from sphinx_evaldemo.examples.worker.capture import (
+    MARK,
     Capture,
+    OutputReader,
     cut_marker,
+    mark,
     stream_to,
     truncate,
     visible,
@@ -123,6 +127,9 @@ VISIBLE = [
     ("form\x0cfeed\x0bvertical", "form\\x0cfeed\\x0bvertical"),
     ("unicode é ✓ \u2028 stays", "unicode é ✓ \u2028 stays"),
     ("already \\x1b escaped", "already \\x1b escaped"),
+    ("a file name caf\udce9.txt", "a file name caf\\udce9.txt"),
+    ("lone \ud800 high, \udfff low", "lone \\ud800 high, \\udfff low"),
+    ("a pair \U0001f600 is a character", "a pair \U0001f600 is a character"),
 ]
 
 
@@ -153,3 +160,83 @@ def test_captured_writes_are_streamed_as_they_happen() -> None:
         stream_to(None)
     Capture(10).write("not streamed")
     assert streamed == ["first ", "second, longer than the limit"]
+
+
+TERMINAL = [
+    ("plain\n", "plain\n"),
+    ("50%\r100%\n", "100%\n"),
+    ("progress\r50%\r100%", "100%ress"),  # shorter text overwrites only its own cells
+    ("abc\rX\n", "Xbc\n"),
+    ("abc\r\n", "abc\n"),
+    ("a\r\rb\nc\n", "b\nc\n"),
+    ("\rstart", "start"),
+    ("one\ntwo\rTWO\nthree", "one\nTWO\nthree"),
+]
+
+
+@pytest.mark.parametrize(("raw", "shown"), TERMINAL)
+@pytest.mark.parametrize("size", [1, 2, 3, 100])
+def test_a_carriage_return_rewrites_the_line_as_a_terminal_shows_it(raw: str, shown: str, size: int) -> None:
+    capture = Capture(1000)
+    for start in range(0, len(raw), size):
+        capture.write(raw[start : start + size])
+    assert capture.text() == shown
+
+
+def test_progress_lines_do_not_fill_the_limit() -> None:
+    capture = Capture(40)
+    for step in range(10000):
+        capture.write(f"\rstep {step}")
+    capture.write("\n")
+    assert capture.text() == "step 9999\n"
+    assert capture.cut == 0
+
+
+def test_a_new_label_starts_a_new_line() -> None:
+    capture = Capture(100)
+    capture.add("train", "50%")
+    capture.add("eval", "\rX\n")
+    assert capture.segments() == (Segment("train", "50%"), Segment("eval", "X\n"))
+
+
+def test_a_line_that_never_ends_is_bounded() -> None:
+    capture = Capture(10)
+    for _ in range(1000):
+        capture.write("xxxxxxxxxx")
+    assert len(capture.text().replace(cut_marker(capture.cut), "")) == 10
+    assert capture.cut == 10000 - 10
+
+
+def _read(chunks: list[bytes], token: str = "t0k3n") -> tuple[Segment, ...]:
+    reader = OutputReader(Capture(1000), token)
+    for chunk in chunks:
+        reader.feed(chunk)
+    return reader.close().segments()
+
+
+STREAM = b"before\n" + mark("t0k3n", "train") + b"caf\xc3\xa9 \xff\n" + mark("t0k3n", "eval") + b"\x00late\n"
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 17, len(STREAM)])
+def test_marks_set_the_label_however_the_bytes_arrive(size: int) -> None:
+    chunks = [STREAM[start : start + size] for start in range(0, len(STREAM), size)]
+    assert _read(chunks) == (
+        Segment("", "before\n"),
+        Segment("train", "caf\u00e9 \\xff\n"),  # bytes that are not UTF-8 are written out
+        Segment("eval", "\x00late\n"),  # control characters are left to visible()
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        mark("other", "eval") + b"x\n",  # another run's token: text
+        MARK + b"t0k3n nonsense" + b"]\0x\n",  # not a label
+        MARK + b"t0k3n eval",  # never ended
+        MARK + b"x" * 200 + b"]\0",  # longer than any mark
+    ],
+)
+def test_what_is_not_a_mark_of_this_run_is_text(data: bytes) -> None:
+    segments = _read([data])
+    assert [segment.mode for segment in segments] == [""]
+    assert segments[0].text == data.decode("utf-8", "backslashreplace")

@@ -187,6 +187,52 @@ print("both in eval")
     assert result.comparison is None
 
 
+AS_PYTHON = """\
+import io, os, pickle, subprocess, sys
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Sequential(nn.Linear(2, 2), nn.Dropout())
+
+def main():
+    net = Net()
+    print("made in main:", __name__, sys.argv)
+    net.eval()
+    os.write(1, b"fd 1 after eval()\\n")
+    subprocess.run(["echo", "a subprocess"], check=True)
+    print(type(pickle.loads(pickle.dumps(net))).__qualname__, file=sys.stderr)
+
+main()
+print("no model left")
+"""
+
+
+def test_as_written_runs_as_python_runs_it_in_this_process_too() -> None:
+    """Run in this process (not the worker's child): the same script semantics, and
+    everything is put back afterwards (streams, fd 1 and 2, ``__main__``, ``sys.argv``)."""
+    before = (sys.stdout, sys.stderr, sys.modules["__main__"], sys.argv, os.fstat(1).st_ino, nn.Module.__init__)
+    result = run(AS_PYTHON)
+    assert result.ok, result.failure
+    assert result.segments == (
+        Segment("train", "made in main: __main__ ['example.py']\n"),
+        Segment("eval", "fd 1 after eval()\na subprocess\nNet\n"),
+        Segment("", "no model left\n"),
+    )
+    assert (sys.stdout, sys.stderr, sys.modules["__main__"], sys.argv, os.fstat(1).st_ino, nn.Module.__init__) == before
+
+
+def test_a_loss_module_does_not_make_the_segments_mixed() -> None:
+    code = "import torch.nn as nn\nnet = nn.Linear(2, 2)\ncriterion = nn.MSELoss()\nprint('train')\nnet.eval()\nprint('eval')\n"
+    assert [segment.mode for segment in run(code).segments] == ["train", "eval"]
+
+
+def test_threads_the_script_started_are_joined_before_the_output_is_taken() -> None:
+    code = "import threading, time\nthreading.Thread(target=lambda: (time.sleep(0.2), print('late'))).start()\n"
+    assert run(code).segments == (Segment("", "late\n"),)
+
+
 def test_printed_during_passes_is_kept_per_mode() -> None:
     code = """\
 import torch.nn as nn

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..prctl import wake_when_parent_dies
 from .parent import FORK, SPAWN, Stop, WarmParent, stop_on_sigterm
 
 #: What the warm parent runs once before forking: imports and torch's lazy set-up.
@@ -78,6 +79,7 @@ def main(argv: list[str]) -> None:
         gc.enable()
         spawned(argv[1:])
         return
+    wake_when_parent_dies()  # even stopped by an example, it notices the build is gone
     options = dict(zip(argv[::2], argv[1::2], strict=False))
     if "--tunables" in options:  # glibc has read them: what examples start gets the user's own
         drop_tunables(options["--tunables"])

@@ -2,10 +2,11 @@
 
 A child is forked from the warm parent (or started fresh where fork is unsafe). Before
 the example runs it leaves the parent's session and process group, gets ``/dev/null``
-as stdin, sends fd 1 and 2 (C code, subprocesses, crash reports) to its parent, and
-closes every file descriptor of the parent's that it could otherwise write into. What
-the example prints is streamed to the parent as it is printed; the result is one JSON
-line, written with functions taken before the example could replace them.
+as stdin, sends fd 1 and 2 to its parent's error pipe (crash reports), and closes every
+file descriptor of the parent's that it could otherwise write into. An as-written
+example's fd 1 and 2 then lead to the parent's output pipe (see :mod:`.script`), so
+what it prints reaches the parent as it is printed, whoever prints it; the result is
+one JSON line, written with functions taken before the example could replace them.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def detach(err_fd: int, close: Iterable[int]) -> None:
     """
     os.setsid()
     die_with_parent()
-    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE):
+    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGPIPE, signal.SIGCONT):
         signal.signal(number, signal.SIG_DFL)
     for fd in close:
         with contextlib.suppress(OSError):  # already closed
@@ -65,12 +66,19 @@ def detach(err_fd: int, close: Iterable[int]) -> None:
     sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115  # lives as long as the child
 
 
-def run_and_report(request: ExampleRequest, numpy_print: dict[str, Any], result_fd: int, stream_fd: int) -> None:
-    """Run the example, streaming what it prints to ``stream_fd``; write the result line."""
+def run_and_report(
+    request: ExampleRequest, token: str, numpy_print: dict[str, Any], result_fd: int, stream_fd: int
+) -> None:
+    """Run the example, streaming what it prints to ``stream_fd``; write the result line.
+
+    An as-written example's fd 1 and 2 go to ``stream_fd`` itself (the parent labels the
+    segments by the marks carrying ``token``); a compared one's captured text is sent.
+    """
     write_all(result_fd, READY)
-    stream_to(lambda text: write_all(stream_fd, text.encode("utf-8", "replace")))
+    if request.compared:
+        stream_to(lambda text: write_all(stream_fd, text.encode("utf-8", "backslashreplace")))
     try:
-        result = run_example(request, numpy_print, fresh=True)
+        result = run_example(request, numpy_print, fresh=True, output_fd=stream_fd, token=token)
         stream_to(None)
         line = _dumps(_encode(result), sort_keys=True)
     except BaseException:  # noqa: BLE001  # the harness's own failure, reported as that
@@ -79,20 +87,24 @@ def run_and_report(request: ExampleRequest, numpy_print: dict[str, Any], result_
     write_all(result_fd, line.encode("utf-8", "replace") + b"\n")
 
 
-def read_request(fd: int) -> ExampleRequest | None:
-    """The request the parent writes down the pipe (``None``: it closed it without one)."""
+def read_request(fd: int) -> tuple[ExampleRequest, str] | None:
+    """The request the parent writes down the pipe, and the token of its output marks
+    (``None``: it closed the pipe without one)."""
     data = bytearray()
     while chunk := os.read(fd, 1 << 16):
         data += chunk
     os.close(fd)
-    return decode(ExampleRequest, json.loads(data)) if data else None
+    if not data:
+        return None
+    message = json.loads(data)
+    return decode(ExampleRequest, message["request"]), str(message["token"])
 
 
 def serve_one(request_fd: int, numpy_print: dict[str, Any], result_fd: int, stream_fd: int) -> None:
     """Wait for the one request (a forked spare), run it, report."""
-    request = read_request(request_fd)
-    if request is not None:
-        run_and_report(request, numpy_print, result_fd, stream_fd)
+    received = read_request(request_fd)
+    if received is not None:
+        run_and_report(*received, numpy_print, result_fd, stream_fd)
 
 
 def spawned(argv: list[str]) -> None:
@@ -109,9 +121,9 @@ def spawned(argv: list[str]) -> None:
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    request = read_request(request_fd)
-    if request is not None:
-        run_and_report(request, dict(np.get_printoptions()), result_fd, stream_fd)
+    received = read_request(request_fd)
+    if received is not None:
+        run_and_report(*received, dict(np.get_printoptions()), result_fd, stream_fd)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import selectors
 import signal
 import subprocess
@@ -24,9 +25,9 @@ from typing import IO, Any
 
 from ..model import ExampleRequest, decode, encode
 from ..prctl import become_subreaper
-from .capture import Capture, visible_tree
+from .capture import Capture, OutputReader, visible_tree
 from .child import READY
-from .processes import Child, answer, own_children
+from .processes import STARTUP_TIMEOUT, Child, answer, own_children
 
 #: How a child is made: forked from this warm process, or started fresh (``spawn``).
 FORK, SPAWN = "fork", "spawn"
@@ -34,6 +35,8 @@ FORK, SPAWN = "fork", "spawn"
 PARENT_CHECK = 0.25
 #: Characters of a child's stderr kept for its crash report.
 ERR_KEEP = 8000
+#: Seconds a forked child may take to read its request.
+REQUEST_WRITE = 5.0
 
 
 class Stop(Exception):
@@ -59,6 +62,8 @@ class WarmParent:
         self.private: set[int] = {protocol.fileno(), self.selector.fileno()}
         self.control = b""
         self.build = os.getppid()
+        #: the token of the marks in the children's output (see capture.OutputReader)
+        self.token = os.urandom(8).hex()
         self.open = True
         self.subreaper = become_subreaper()
 
@@ -73,6 +78,7 @@ class WarmParent:
 
     def serve(self) -> None:
         self.selector.register(0, selectors.EVENT_READ)
+        signal.signal(signal.SIGCONT, self._continued)
         try:
             self._make_spares()
             while self.open:  # once the build is gone, nobody waits for what still runs
@@ -87,6 +93,18 @@ class WarmParent:
             pass
         finally:
             self.shutdown()
+
+    def _continued(self, signum: int, frame: object) -> None:
+        """SIGCONT: the kernel wakes this process when the build dies (see
+        ``prctl.wake_when_parent_dies``). The running examples are killed at once, so one
+        that stopped this process has little time to stop it again, and the loop ends.
+        (One that stops it again and again, within a millisecond, can still win.)"""
+        if os.getppid() == self.build:
+            return  # continued for another reason: the build is there
+        for pid in list(self.children):
+            with contextlib.suppress(OSError):
+                os.killpg(pid, signal.SIGKILL)
+        raise Stop
 
     def _wait(self) -> None:
         now = time.monotonic()
@@ -147,17 +165,27 @@ class WarmParent:
             self.spares[child.pid] = child
 
     def _assign(self, child: Child, ident: int, request: ExampleRequest) -> bool:
-        """Send the request down the child's request pipe; ``False`` if it is gone."""
+        """Send the request down the child's request pipe; ``False`` if it is gone.
+
+        The write has a bound: a spare that stopped (SIGSTOP) and never reads its pipe
+        is given up on instead of holding up every other example.
+        """
         fd = child.request_fd
         assert fd is not None
         child.request_fd = None
         child.id, child.request, child.started = ident, request, time.monotonic()
         child.printed = Capture(request.max_output)
+        child.reader = OutputReader(child.printed, self.token)
+        # a fresh (spawned) spare reads it once it has imported torch
+        deadline = time.monotonic() + (REQUEST_WRITE if self.start == FORK else STARTUP_TIMEOUT)
         try:
-            os.set_blocking(fd, True)
-            view = memoryview(json.dumps(encode(request)).encode())
+            os.set_blocking(fd, False)  # a blocking write of more than a pipe holds would wait
+            view = memoryview(json.dumps({"request": encode(request), "token": self.token}).encode())
             while view:
-                view = view[os.write(fd, view) :]
+                if not select.select([], [fd], [], max(0.0, deadline - time.monotonic()))[1]:
+                    raise OSError("the child does not read its request")
+                with contextlib.suppress(BlockingIOError):
+                    view = view[os.write(fd, view) :]
         except OSError:
             self._discard(child)
             return False
@@ -247,7 +275,7 @@ class WarmParent:
                     del child.result[: len(READY)]
                     child.ready_at = time.monotonic()
             elif what == "stream":
-                child.printed.write(child.decoder.decode(chunk))
+                child.reader.feed(chunk)
             else:
                 child.err += chunk
                 del child.err[:-ERR_KEEP]
@@ -355,6 +383,7 @@ class WarmParent:
         skip the clean-up and the quick exit): from here on it is ignored.
         """
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGCONT, signal.SIG_DFL)
         for child in [*self.children.values(), *self.spares.values()]:
             self._discard(child)
         self.children.clear()

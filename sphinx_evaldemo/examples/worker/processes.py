@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import json
 import os
@@ -13,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..model import ExampleRequest, ExampleResult, Failure, Segment, encode
-from .capture import Capture
+from ..model import ExampleRequest, ExampleResult, Failure, encode
+from .capture import Capture, OutputReader
 
 #: How long a freshly started child may take to import torch.
 STARTUP_TIMEOUT = 180.0
@@ -34,13 +33,12 @@ class Child:
     request: ExampleRequest | None = None
     started: float = 0.0
     printed: Capture = field(default_factory=lambda: Capture(2))
+    #: what reads the output pipe into ``printed`` (marks, UTF-8), made with the request
+    reader: OutputReader = field(default_factory=lambda: OutputReader(Capture(2), ""))
     result: bytearray = field(default_factory=bytearray)
     err: bytearray = field(default_factory=bytearray)
     ready_at: float | None = None
     status: int | None = None  # the wait status, once reaped
-    decoder: codecs.IncrementalDecoder = field(
-        default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace")
-    )
 
     @property
     def deadline(self) -> float:
@@ -60,6 +58,7 @@ def answer(child: Child, timed_out: bool) -> dict[str, Any]:
     """What the parent reports for a child that ended: its result, or how it ended."""
     request = child.request
     assert request is not None
+    child.reader.close()
     if child.answered and not timed_out:
         try:  # the result is checked once, where it enters the build (the executor)
             data = json.loads(child.result)
@@ -68,7 +67,7 @@ def answer(child: Child, timed_out: bool) -> dict[str, Any]:
             return {"harness": f"the example's process answered with something that is not a result (not JSON: {error}): {text!r}"}
         if isinstance(data, dict) and set(data) == {"harness"}:
             return {"harness": str(data["harness"])}
-        return {"result": data}
+        return {"result": with_printed(child, request, data)}
     if timed_out:
         failure = Failure("timeout", f"timed out after {request.timeout:g} s")
         seconds = request.timeout
@@ -80,10 +79,22 @@ def answer(child: Child, timed_out: bool) -> dict[str, Any]:
     if text and request.compared:
         fields["setup_output"] = text
     elif text:
-        fields["segments"] = (Segment("", text),)
+        fields["segments"] = child.printed.segments()
     if child.printed.cut:
         fields["truncated"] = ("printed output",)
     return {"result": encode(ExampleResult(**fields))}
+
+
+def with_printed(child: Child, request: ExampleRequest, data: dict[str, Any]) -> dict[str, Any]:
+    """An as-written example's result with what its process printed, as read here: its
+    fd 1 and 2 lead to this process, which labels the segments by the marks in them."""
+    if request.compared:
+        return data
+    data = dict(data)
+    data["segments"] = encode(child.printed.segments())
+    if child.printed.cut:
+        data["truncated"] = ["printed output", *data.get("truncated", [])]
+    return data
 
 
 def crash(status: int | None, err: str) -> Failure:

@@ -24,7 +24,7 @@ from ..model import (
     Mode,
     ModeRun,
 )
-from . import inputs, memory, state
+from . import inputs, memory, script, state
 from .capture import Capture, truncate
 from .start import isolated, seed_all
 
@@ -346,18 +346,50 @@ class PartialFailure(ExampleFailed):
         self.partial = partial
 
 
+def run_written(
+    request: ExampleRequest, numpy_print: dict[str, Any], *, fresh: bool = False,
+    output_fd: int | None = None, token: str = "",
+) -> ExampleResult:
+    """Run the code as ``python example.py`` runs it (see :mod:`.script`).
+
+    ``output_fd``: the pipe to the warm parent, which reads fd 1 and 2 and labels the
+    segments itself; without it the segments are taken here.
+    """
+    started = time.perf_counter()
+    failure = None
+    run = script.Script(request.max_output, fresh=fresh, output_fd=output_fd, token=token)
+    namespace = run.namespace
+    with isolated(numpy_print, fresh=fresh), memory.limited(request.memory_limit):
+        seed_all(request.seed)
+        with run:
+            try:
+                namespace["device"] = device_for(request)
+                run_code(request.code, namespace)
+            except ExampleFailed as failed:
+                failure = failed.failure
+            except BaseException as exc:  # noqa: BLE001  # the example's failure, reported
+                failure = failure_from(exc, kind_of(exc), limit=request.memory_limit)
+            run.finish()  # threads and atexit handlers print as at the interpreter's exit
+    segments, cut = run.segments()
+    fields: dict[str, Any] = {}
+    if request.device != "cpu" and "device" in namespace:  # the page says where it ran
+        fields["extra"] = {"device": namespace["device"].type}
+    return ExampleResult(
+        failure=failure, seconds=round(time.perf_counter() - started, 4), segments=segments,
+        truncated=("printed output",) if cut else (), **fields,
+    )
+
+
 def run_example(
-    request: ExampleRequest, numpy_print: dict[str, Any], *, fresh: bool = False
+    request: ExampleRequest, numpy_print: dict[str, Any], *, fresh: bool = False,
+    output_fd: int | None = None, token: str = "",
 ) -> ExampleResult:
     """Run one example here; ``fresh``: this process runs nothing else and exits after it."""
+    if not request.compared:
+        return run_written(request, numpy_print, fresh=fresh, output_fd=output_fd, token=token)
     started = time.perf_counter()
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
-
-    def label() -> str:
-        modes = {"train" if v.training else "eval" for v in namespace.values() if isinstance(v, nn.Module)}
-        return modes.pop() if len(modes) == 1 else ("mixed" if modes else "")
-
-    setup = Capture(request.max_output, label if not request.compared else lambda: "")
+    setup = Capture(request.max_output)
     fields: dict[str, Any] = {}
     failure = None
     with isolated(numpy_print, fresh=fresh), memory.limited(request.memory_limit):
@@ -369,8 +401,7 @@ def run_example(
                     run_code(request.code, namespace)
             except BaseException as exc:  # noqa: BLE001  # the example's failure, reported
                 raise ExampleFailed(failure_from(exc, kind_of(exc), limit=request.memory_limit)) from None
-            if request.compared:
-                fields = run_compared(request, namespace, setup)
+            fields = run_compared(request, namespace, setup)
         except PartialFailure as failed:
             failure, fields = failed.failure, failed.partial
         except ExampleFailed as failed:
@@ -381,8 +412,5 @@ def run_example(
     fields["truncated"] = (("printed output",) if setup.cut else ()) + tuple(
         f"model.{run.mode}() output" for run in fields["runs"] if run.truncated
     )
-    if request.compared:
-        fields["setup_output"] = setup.text()
-    else:
-        fields["segments"] = setup.segments()
+    fields["setup_output"] = setup.text()
     return ExampleResult(failure=failure, seconds=round(time.perf_counter() - started, 4), **fields)
