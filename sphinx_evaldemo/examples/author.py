@@ -65,6 +65,7 @@ class Outcome:
     shown: list[Shown] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    settings_warnings: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -174,6 +175,7 @@ def _build(
     srcdir: Path, docname: str, relative: str, settings: dict[str, Any], keep: int | None, page: Path,
 ) -> Outcome:
     from sphinx.application import Sphinx
+    from sphinx.errors import SphinxError
     from sphinx.writers.text import TextWriter
 
     from . import wiring
@@ -212,14 +214,22 @@ def _build(
                 names = node.get("names", [])
                 texts[record.lineno] = (names[0] if names else "", str(target.destination))
 
-        app = Sphinx(
-            str(srcdir), None, str(Path(scratch, "out")), str(Path(scratch, "doctrees")), "text",
-            confoverrides=overrides, status=None, warning=io.StringIO(), freshenv=True,
-        )
-        app.add_directive(_SKIPPED, SkippedDirective)
-        app.connect("source-read", source_read)
-        app.connect("doctree-resolved", resolved, priority=900)  # after the outputs are added
-        app.build(force_all=True)
+        warnings = io.StringIO()
+        try:
+            app = Sphinx(
+                str(srcdir), None, str(Path(scratch, "out")), str(Path(scratch, "doctrees")), "text",
+                confoverrides=overrides, status=None, warning=warnings, freshenv=True,
+            )
+            app.add_directive(_SKIPPED, SkippedDirective)
+            app.connect("source-read", source_read)
+            app.connect("doctree-resolved", resolved, priority=900)  # after the outputs are added
+            app.build(force_all=True)
+        except SphinxError as error:
+            raise UsageError(f"{page}: the page could not be built: {error}") from None
+        # the settings' own problems: the examples' are in the rows
+        outcome.settings_warnings = [
+            line for line in warnings.getvalue().splitlines() if "[evaldemo.config]" in line
+        ]
         run = wiring.runner(app)
         records = sorted(examples(app.env).get(docname, []), key=lambda r: r.lineno)
         for record in records:
@@ -291,6 +301,8 @@ def main(page: str, line: int | None, as_json: bool, out: TextIO | None = None) 
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE
+    for warning in outcome.settings_warnings:
+        print(warning, file=sys.stderr)
     (write_json if as_json else write_text)(outcome, out)
     return FAILED if outcome.failed else OK
 
