@@ -18,9 +18,10 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, ClassVar, TextIO
 
 from docutils import nodes
 from docutils.io import StringOutput
@@ -32,6 +33,7 @@ from .diagnose import diagnose
 from .model import MODES
 from .nodes import evaldemo_example
 from .records import ExampleRecord, examples, record_of
+from .runner import Runner
 from .scan import DIRECTIVE
 
 #: Exit statuses: every example as expected, something failed, the command was misused.
@@ -66,6 +68,8 @@ class Outcome:
     rows: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     settings_warnings: list[str] = field(default_factory=list)
+    #: the pages the build read: this one alone
+    read: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -145,7 +149,8 @@ class SkippedDirective(Directive):
     has_content = True
     optional_arguments = 1
     final_argument_whitespace = True
-    option_spec: dict[str, Any] = {}  # noqa: RUF012  # none: the option lines stay content
+    #: none declared, as for ``evaldemo``: the option lines stay in the content
+    option_spec: ClassVar[dict[str, Callable[[str], Any]]] = {}
 
     def run(self) -> list[nodes.Node]:
         return []
@@ -211,7 +216,7 @@ def _build(
                 document += node.deepcopy()
                 target = StringOutput(encoding="unicode")
                 writer.write(document, target)
-                names = node.get("names", [])
+                names: list[str] = node.get("names", [])
                 texts[record.lineno] = (names[0] if names else "", str(target.destination))
 
         warnings = io.StringIO()
@@ -230,6 +235,7 @@ def _build(
         outcome.settings_warnings = [
             line for line in warnings.getvalue().splitlines() if "[evaldemo.config]" in line
         ]
+        outcome.read = sorted(app.env.found_docs)
         run = wiring.runner(app)
         records = sorted(examples(app.env).get(docname, []), key=lambda r: r.lineno)
         for record in records:
@@ -242,7 +248,7 @@ def _build(
     return outcome
 
 
-def _row(record: ExampleRecord, name: str, page: str, run: Any) -> dict[str, Any]:
+def _row(record: ExampleRecord, name: str, page: str, run: Runner) -> dict[str, Any]:
     """One example as the report shows it, for ``--json``."""
     result = run.result(record) if record.runnable else None
     status = report.status(record, result) if record.runnable else f"not run: {record.problem}"
@@ -259,6 +265,8 @@ def _row(record: ExampleRecord, name: str, page: str, run: Any) -> dict[str, Any
         "caption": record.caption,
         "name": name,
         "status": status,
+        "source": run.source(record) or "",
+        "device": record.request.device if record.request else "",
         "failed": status.startswith(("failed", "not run")) or result is None,
         "seconds": result.seconds if result else 0.0,
         "modes": modes,
