@@ -131,7 +131,7 @@ def choose(source: str, line: int, page: Path) -> int:
     return before[-1]
 
 
-def _leave_out(source: str, keep: int) -> str:
+def leave_out(source: str, keep: int) -> str:
     """The page with every example but the one opening at ``keep`` turned into a
     directive that shows and runs nothing (lines stay where they are)."""
     lines = source.splitlines(keepends=True)
@@ -204,7 +204,7 @@ def _build(
 
         def source_read(app: Sphinx, name: str, source: list[str]) -> None:
             if name == docname and keep is not None:
-                source[0] = _leave_out(source[0], keep)
+                source[0] = leave_out(source[0], keep)
 
         def resolved(app: Sphinx, doctree: nodes.document, name: str) -> None:
             writer = TextWriter(app.builder)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sphinx.testing.util import SphinxTestApp
 
-from sphinx_evaldemo.examples.author import run_page
+from sphinx_evaldemo.examples.author import UsageError, choose, leave_out, run_page
 from tests.conftest import ROOTS, Build
 from tests.helpers import panel
 
@@ -27,6 +27,39 @@ def command(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[
         [sys.executable, "-m", "sphinx_evaldemo", "run", *map(str, args)],
         capture_output=True, text=True, env=env, cwd=cwd, timeout=300, check=False,
     )
+
+
+PAGE = """# Page
+
+```{evaldemo}
+:input: torch.randn(2)
+
+net = torch.nn.Identity()
+```
+
+.. evaldemo::
+
+text
+"""
+
+
+@pytest.mark.parametrize(("line", "opening"), [(3, 3), (4, 3), (8, 3), (9, 9), (12, 9)])
+def test_line_picks_the_last_example_opening_at_or_before_it(line: int, opening: int) -> None:
+    assert choose(PAGE, line, Path("page.md")) == opening
+
+
+def test_line_before_every_example() -> None:
+    with pytest.raises(UsageError, match="examples open at lines: 3, 9"):
+        choose(PAGE, 2, Path("page.md"))
+
+
+@pytest.mark.parametrize(("keep", "left"), [(3, ["{evaldemo}", ".. evaldemo-skipped::"]),
+                                            (9, ["{evaldemo-skipped}", ".. evaldemo::"])])
+def test_leave_out_keeps_lines_and_one_example(keep: int, left: list[str]) -> None:
+    changed = leave_out(PAGE, keep)
+    assert len(changed.splitlines()) == len(PAGE.splitlines())
+    lines = changed.splitlines()
+    assert [lines[2].removeprefix("```"), lines[8]] == left
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +120,10 @@ def test_failing_example_exits_1_with_its_traceback(project: Path) -> None:
     # the warning a build gives, at the line of the code that raised
     assert "failing.md:16: WARNING: example failed: ValueError: broken on purpose" in ran.stdout
     assert "failing.md:3: ok" in ran.stdout  # the other example of the page still ran
+    # a wrong option: not run, with the build's warning
+    assert "failing.md:19: not run: :repeat:" in ran.stdout
+    assert "failing.md:19: WARNING: :repeat:" in ran.stdout
+    assert "3 examples, 2 failed" in ran.stdout
 
 
 def test_contradicted_claim_exits_1_and_names_the_claim(project: Path) -> None:
