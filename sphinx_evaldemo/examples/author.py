@@ -181,6 +181,7 @@ def _build(
 ) -> Outcome:
     from sphinx.application import Sphinx
     from sphinx.errors import SphinxError
+    from sphinx.util.docutils import docutils_namespace, patch_docutils
     from sphinx.writers.text import TextWriter
 
     from . import wiring
@@ -220,17 +221,20 @@ def _build(
                 texts[record.lineno] = (names[0] if names else "", str(target.destination))
 
         warnings = io.StringIO()
-        try:
-            app = Sphinx(
-                str(srcdir), None, str(Path(scratch, "out")), str(Path(scratch, "doctrees")), "text",
-                confoverrides=overrides, status=None, warning=warnings, freshenv=True,
-            )
-            app.add_directive(_SKIPPED, SkippedDirective)
-            app.connect("source-read", source_read)
-            app.connect("doctree-resolved", resolved, priority=900)  # after the outputs are added
-            app.build(force_all=True)
-        except SphinxError as error:
-            raise UsageError(f"{page}: the page could not be built: {error}") from None
+        # as sphinx-build does: what Sphinx registers with docutils is put back after the
+        # build, so a process that goes on (a test suite) builds as if afresh
+        with patch_docutils(str(srcdir)), docutils_namespace():
+            try:
+                app = Sphinx(
+                    str(srcdir), None, str(Path(scratch, "out")), str(Path(scratch, "doctrees")), "text",
+                    confoverrides=overrides, status=None, warning=warnings, freshenv=True,
+                )
+                app.add_directive(_SKIPPED, SkippedDirective)
+                app.connect("source-read", source_read)
+                app.connect("doctree-resolved", resolved, priority=900)  # after the outputs are added
+                app.build(force_all=True)
+            except SphinxError as error:
+                raise UsageError(f"{page}: the page could not be built: {error}") from None
         # the settings' own problems: the examples' are in the rows
         outcome.settings_warnings = [
             line for line in warnings.getvalue().splitlines() if "[evaldemo.config]" in line

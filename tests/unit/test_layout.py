@@ -81,7 +81,7 @@ def test_runner_knows_only_the_executor_interface() -> None:
 
 def test_features_live_in_their_own_folders() -> None:
     top = {path.name for path in PACKAGE.glob("*.py")}
-    assert top <= {"__init__.py", "extension.py", "config.py", "reference.py"}
+    assert top <= {"__init__.py", "extension.py", "config.py", "reference.py", "__main__.py"}
     for feature in ("examples", "articles"):
         assert (PACKAGE / feature / "__init__.py").is_file()
     for path in (PACKAGE / "articles").rglob("*.py"):

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ..prctl import wake_when_parent_dies
-from .parent import FORK, SPAWN, Stop, WarmParent, stop_on_sigterm
+from .parent import FORK, SPAWN, WarmParent
+from .processes import Stop, stop_on_sigterm
 
 #: What the warm parent runs once before forking: imports and torch's lazy set-up.
 WARM_UP = """\

@@ -27,7 +27,7 @@ from ..model import ExampleRequest, decode, encode
 from ..prctl import become_subreaper
 from .capture import Capture, OutputReader, visible_tree
 from .child import READY
-from .processes import STARTUP_TIMEOUT, Child, answer, own_children
+from .processes import STARTUP_TIMEOUT, Child, Stop, answer, own_children
 
 #: How a child is made: forked from this warm process, or started fresh (``spawn``).
 FORK, SPAWN = "fork", "spawn"
@@ -37,10 +37,6 @@ PARENT_CHECK = 0.25
 ERR_KEEP = 8000
 #: Seconds a forked child may take to read its request.
 REQUEST_WRITE = 5.0
-
-
-class Stop(Exception):
-    """SIGTERM: the build is aborting."""
 
 
 class WarmParent:
@@ -396,12 +392,3 @@ class WarmParent:
             self.protocol.flush()
         except (OSError, ValueError):
             self.open = False  # the build is gone
-
-
-def stop_on_sigterm() -> None:
-    """Make SIGTERM (the build stopping) end :meth:`WarmParent.serve`, which cleans up."""
-
-    def stop(signum: int, frame: object) -> None:
-        raise Stop
-
-    signal.signal(signal.SIGTERM, stop)

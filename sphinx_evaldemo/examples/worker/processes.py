@@ -152,3 +152,16 @@ def own_children() -> set[int]:
             if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == me:
                 found.add(int(entry.name))
     return found
+
+
+class Stop(Exception):
+    """SIGTERM: the build is aborting."""
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM (the build stopping) end :meth:`WarmParent.serve`, which cleans up."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise Stop
+
+    signal.signal(signal.SIGTERM, stop)

@@ -6,12 +6,9 @@ import builtins
 import contextlib
 import dataclasses
 import functools
-import linecache
-import re
 import time
-import traceback
-from collections.abc import Callable, Iterator
-from typing import Any, TextIO
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,75 +23,8 @@ from ..model import (
 )
 from . import inputs, memory, script, state
 from .capture import Capture, truncate
+from .failures import ExampleFailed, failure_from, kind_of, redirected, run_code
 from .start import isolated, seed_all
-
-#: The file name an example's code is compiled under; tracebacks show it.
-FILENAME = "<example>"
-
-
-class ExampleFailed(Exception):
-    """Carries a :class:`Failure` out of the run, with what was computed so far."""
-
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
-
-
-@contextlib.contextmanager
-def redirected(stream: TextIO | Capture) -> Iterator[None]:
-    with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
-        yield
-
-
-_OUT_OF_MEMORY = re.compile(r"not enough memory|can't allocate memory|out of memory", re.IGNORECASE)
-
-
-def kind_of(exc: BaseException) -> str:
-    """What an exception from the example's own code means for the reader."""
-    if isinstance(exc, SystemExit):
-        return "exit"
-    if isinstance(exc, SyntaxError):
-        return "syntax"
-    if isinstance(exc, MemoryError) or (
-        isinstance(exc, RuntimeError) and _OUT_OF_MEMORY.search(str(exc))
-    ):
-        return "memory"
-    return "exception"
-
-
-def failure_from(
-    exc: BaseException, kind: str = "exception", prefix: str = "", limit: int | None = None
-) -> Failure:
-    """A failure with the traceback from the example's own frames onward."""
-    tb_exc = traceback.TracebackException.from_exception(exc)
-    frames = list(tb_exc.stack)
-    first = next((i for i, f in enumerate(frames) if f.filename == FILENAME), len(frames))
-    tb_exc.stack = traceback.StackSummary.from_list(frames[first:])
-    lines = [f.lineno for f in frames if f.filename == FILENAME]
-    if isinstance(exc, SyntaxError) and exc.filename == FILENAME:
-        lines.append(exc.lineno or 0)
-    text = "".join(tb_exc.format())
-    summary = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    message = summary.splitlines()[-1] if summary else type(exc).__name__
-    if kind == "exit":
-        message = f"the example called sys.exit({getattr(exc, 'code', None)!r})"
-    elif kind == "memory":
-        what = f"its memory limit of {limit} MB" if limit else "the memory it could get"
-        message = f"the example ran past {what} ({message})"
-    return Failure(
-        kind=kind,  # type: ignore[arg-type]  # callers pass a FailureKind
-        message=prefix + message,
-        traceback=text,
-        exc_type=type(exc).__name__,
-        exc_mro=tuple(klass.__name__ for klass in type(exc).__mro__),
-        lineno=lines[-1] if lines else None,
-    )
-
-
-def run_code(code: str, namespace: dict[str, Any]) -> None:
-    linecache.cache[FILENAME] = (len(code), None, code.splitlines(True), FILENAME)
-    compiled = compile(code, FILENAME, "exec", dont_inherit=True)
-    exec(compiled, namespace)  # noqa: S102  # running the page's example is the point
 
 
 def find_model(namespace: dict[str, Any], name: str | None) -> tuple[str, nn.Module]:
