@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import torch
 from torch import nn
 
-from .. import compare, detect, trace
+from .. import compare, detect, trace, why
 from ..model import (
     Comparison,
     ExampleRequest,
@@ -243,6 +243,7 @@ def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capt
         start = state.take(model)
     except state.StateFailed as failed:
         raise ExampleFailed(failed.failure) from None
+    stats = state.guarded("running statistics", notes, lambda: why.before(model), {})
     recorder = trace.Recorder(model)
     traced = len(request.modes) == 2 and state.guarded("trace", notes, recorder.attach, False) is None
     passes: dict[Mode, tuple[list[trace.Call], list[trace.Call]]] = {}
@@ -266,7 +267,8 @@ def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capt
 
     runs: list[ModeRun] = []
     firsts: dict[str, Any] = {}
-    partial: dict[str, Any] = {"mode_dependent": found, "runs": runs}
+    # the model's own name titles the panels (``net.train()``)
+    partial: dict[str, Any] = {"mode_dependent": found, "runs": runs, "extra": {"model": name}}
     try:
         for mode in request.modes:
             try:
@@ -292,6 +294,10 @@ def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capt
         if traced and not recorder.failed and a in passes and b in passes:
             partial["trace"] = state.guarded("trace", notes, lambda: trace.build(
                 (a, b), passes[a][0], passes[b][0], model, name), None)
+    if traced and not recorder.failed and "train" in passes and runs:  # the page's first sentence
+        changed = next((r.buffers_changed for r in runs if r.mode == "train"), ())
+        partial["extra"]["why"] = state.guarded("explanation", notes, lambda: why.explain(
+            model, name, passes["train"][0], stats, changed), [])
     notes += state.guarded("notes", notes, lambda: compare.notes(runs, model, name), [])
     partial["notes"] = tuple(notes)
     return partial
@@ -333,7 +339,7 @@ def run_example(
         except ExampleFailed as failed:
             failure = failed.failure
     if request.device != "cpu" and "device" in namespace:  # the page says where it ran
-        fields["extra"] = {"device": namespace["device"].type}
+        fields.setdefault("extra", {})["device"] = namespace["device"].type
     fields["runs"] = tuple(fields.get("runs", ()))
     fields["truncated"] = (("printed output",) if setup.cut else ()) + tuple(
         f"model.{run.mode}() output" for run in fields["runs"] if run.truncated
