@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import html
+import re
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -73,6 +74,36 @@ def visit_output_html(self: Any, node: evaldemo_output) -> None:
         self.starttag(node, "div", CLASS="highlight-text notranslate")
         + f'<div class="highlight"><pre tabindex="0">{html.escape(text)}</pre></div></div>\n'
     )
+    raise nodes.SkipNode
+
+
+#: Columns a text builder's line of printed output may take: torch's own printout width.
+TEXT_WIDTH = 80
+_LEAD = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\()?[\[(]*")
+
+
+def rewrap(text: str, width: int = TEXT_WIDTH) -> str:
+    """Lines past ``width`` broken after a comma or a space (else anywhere), each further
+    piece indented as torch indents a wrapped row: under the line's first value."""
+    out = []
+    for line in text.splitlines():
+        indent = " " * min(len(_LEAD.match(line)[0]), width // 2)  # type: ignore[index]  # always matches
+        while len(line) > width:
+            cut = max(line.rfind(", ", 0, width) + 1, line.rfind(" ", 0, width))
+            if cut <= len(indent):
+                cut = width
+            out.append(line[:cut].rstrip())
+            line = indent + line[cut:].lstrip()
+        out.append(line)
+    return "\n".join(out)
+
+
+def visit_output_text(self: Any, node: nodes.literal_block) -> None:
+    """Printed text in an 80-column terminal: not indented (torch wraps its printout at
+    80 columns), and a longer line wrapped (see :func:`rewrap`)."""
+    self.new_state(0)
+    self.add_text(rewrap(node.astext()))
+    self.end_state(wrap=False)
     raise nodes.SkipNode
 
 
@@ -207,81 +238,8 @@ class evaldemo_module(nodes.literal):  # noqa: N801  # docutils names nodes in l
     """A module's access path (``net[2]``); ``full`` is its whole ``repr``, shown on hover in HTML."""
 
 
-class evaldemo_trace(nodes.container):  # noqa: N801
-    """The per-layer table: its title paragraph, then the table; ``title`` repeats the title."""
-
-
-class evaldemo_trace_title(nodes.paragraph):  # noqa: N801
-    """The table's title: a paragraph in most builders, the ``<summary>`` of a ``<details>`` in HTML."""
-
-
 def visit_module_html(self: Any, node: evaldemo_module) -> None:
     attributes = {"title": node["full"]} if node.get("full") else {}
     self.body.append(self.starttag(node, "code", "", CLASS="docutils literal notranslate", **attributes))
     self.body.append(html.escape(node.astext()) + "</code>")
     raise nodes.SkipNode
-
-
-def visit_trace_html(self: Any, node: evaldemo_trace) -> None:
-    """``<details>``: the title as its ``<summary>``, then the table, as Sphinx writes one."""
-    self.body.append(self.starttag(node, "details", CLASS="evaldemo-trace"))
-    self.body.append(f"<summary>{html.escape(str(node['title']))}</summary>\n")
-    if "rows" not in node:
-        return  # the children hold the table
-    out = ['<table class="evaldemo-trace-table docutils align-default">\n<thead>\n'
-           '<tr class="row-odd">']
-    out += [f'<th class="head"><p>{self.encode(text)}</p></th>\n' for text in node["headers"]]
-    out.append("</tr>\n</thead>\n<tbody>\n")
-    for index, row in enumerate(node["rows"], start=2):
-        classes = ("evaldemo-parts " if row.parts else "") + ("row-odd" if index % 2 else "row-even")
-        out.append(f'<tr class="{classes}">')
-        for number, text in enumerate(row.cells):  # escaped as Sphinx escapes Text and module nodes
-            if number == 0 and row.name:
-                text = f'<code class="docutils literal notranslate">{html.escape(text)}</code>'
-            else:
-                text = self.encode(text)
-            out.append(f"<td><p>{text}</p></td>\n")
-        out.append("</tr>\n")
-    out.append("</tbody>\n</table>\n</details>\n")
-    self.body.append("".join(out))
-    raise nodes.SkipNode
-
-
-def depart_trace_html(self: Any, node: evaldemo_trace) -> None:
-    self.body.append("</details>\n")
-
-
-def skip_html(self: Any, node: nodes.Node) -> None:
-    """The title is already the ``<summary>``."""
-    raise nodes.SkipNode
-
-
-class evaldemo_facts(nodes.container):  # noqa: N801
-    """"What the run shows" as data, for HTML: ``items`` and ``notes`` (lists of
-    :data:`summary.Parts`), written by :func:`visit_facts_html`; its children (the per-layer
-    table) follow. About 70 docutils nodes an example fewer to build, walk and collect."""
-
-
-def _html_parts(self: Any, parts: list[Any]) -> str:
-    """A sentence as the HTML writer writes its Text and module nodes."""
-    out = []
-    for part in parts:
-        if isinstance(part, str):
-            out.append(self.encode(part))
-        else:  # a summary.Name
-            title = f' title="{self.attval(part.full)}"' if part.full else ""
-            out.append(f'<code class="docutils literal notranslate"{title}>{html.escape(part.name)}</code>')
-    return "".join(out)
-
-
-def visit_facts_html(self: Any, node: evaldemo_facts) -> None:
-    out = [self.starttag(node, "div", CLASS="docutils container"),
-           '<p class="evaldemo-title"><strong>What the run shows</strong></p>\n<ul class="simple">\n']
-    out += [f"<li><p>{_html_parts(self, item)}</p></li>\n" for item in node["items"]]
-    out.append("</ul>\n")
-    out += [f'<p class="evaldemo-note">{_html_parts(self, note)}</p>\n' for note in node["notes"]]
-    self.body.append("".join(out))
-
-
-def depart_facts_html(self: Any, node: evaldemo_facts) -> None:
-    self.body.append("</div>\n")

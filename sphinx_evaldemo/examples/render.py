@@ -43,7 +43,8 @@ def _para(*parts: str | nodes.Node, classes: Iterable[str] = ()) -> nodes.paragr
 
 
 def _title(text: str) -> nodes.paragraph:
-    return _para(nodes.strong("", "", nodes.literal(text, text)), classes=["evaldemo-title"])
+    """A panel's title: plain words in every builder (HTML sets it as code by its class)."""
+    return _para(text, classes=["evaldemo-title"])
 
 
 def _block(text: str, *classes: str, language: str = "text") -> nodes.literal_block:
@@ -74,11 +75,12 @@ def input_nodes(request: ExampleRequest) -> list[nodes.Node]:
 
 
 def output_nodes(result: ExampleResult, verdicts: Sequence[Verdict] = (), *,
-                 html: bool = False) -> list[nodes.Node]:
+                 request: ExampleRequest | None = None,
+                 details: summary.Details = "compact") -> list[nodes.Node]:
     """Everything the run produced, in reading order; the code is the directive's.
 
-    ``html``: the page is written by Sphinx's HTML writer, which writes some parts
-    from their data (see :func:`summary.table`).
+    One builder-neutral tree for every builder: the sentence, the panels, then what
+    :func:`summary.facts` keeps for ``details`` (the chart with ``full`` only).
     """
     out: list[nodes.Node] = []
     if "device" in result.extra:  # only examples that asked for a :device: say where they ran
@@ -89,12 +91,17 @@ def output_nodes(result: ExampleResult, verdicts: Sequence[Verdict] = (), *,
     if result.segments:
         out.append(_segments(result))
     if result.runs:
-        out.append(_panels(result.runs))
-        if verdicts:
-            out.append(claims_nodes(verdicts))
-        out += _charts(result.runs)
-    if result.runs and result.failure is None:
-        out.append(summary.facts(result, html=html))
+        if result.failure is None:
+            out += summary.lead(result)
+        out.append(_panels(result.runs, str(result.extra.get("model") or "model")))
+        claims = claims_nodes(verdicts) if verdicts else None
+        if details == "full":
+            out += _charts(result.runs)
+        facts = summary.facts(result, details, request, claims) if result.failure is None else None
+        if facts is not None:
+            out.append(facts)
+        elif claims is not None:
+            out.append(claims)
     return out
 
 
@@ -120,12 +127,13 @@ def _segments(result: ExampleResult) -> nodes.container:
     return box
 
 
-def _panels(runs: Sequence[ModeRun]) -> evaldemo_panels:
-    """One panel per mode; a small tensor shows as a marked grid, its printout folded."""
+def _panels(runs: Sequence[ModeRun], name: str = "model") -> evaldemo_panels:
+    """One panel per mode, titled as the code calls the model (``net.train()``); a small
+    tensor shows as a marked grid, its printout folded."""
     views = {run.mode: {view.path: view for view in run.tensors} for run in runs}
     panels = evaldemo_panels(classes=["evaldemo-panels"])
     for run in runs:
-        title = f"model.{run.mode}()"
+        title = f"{name}.{run.mode}()"
         panel = evaldemo_panel(classes=[f"evaldemo-{run.mode}"])
         panel["label"] = f"{title} output"
         panel += _title(title)
@@ -133,7 +141,8 @@ def _panels(runs: Sequence[ModeRun]) -> evaldemo_panels:
         grids = []
         for view in run.tensors:
             other = views[other_mode].get(view.path) if other_mode else None
-            grid = visual.element_grid(view, other, run.mode, other_mode) if other and other_mode else None
+            grid = (visual.element_grid(view, other, run.mode, other_mode, name)
+                    if other and other_mode else None)
             if grid is not None:
                 node = evaldemo_grid(classes=["evaldemo-grid-node"])
                 node["grid"] = grid
@@ -165,17 +174,25 @@ def _panels(runs: Sequence[ModeRun]) -> evaldemo_panels:
     return panels
 
 
+#: A panel's own room around its content (padding 0.6em each side, 1 px borders), and a
+#: printout's (the code padding of 0.7em each side), in the panel's em.
+PANEL_EM = 1.33
+PRE_EM = 1.4
+
+
 def _need(run: ModeRun, grids: Sequence[evaldemo_grid], fold: bool) -> float:
     """The width (em) the panel's widest visible block asks for: both panels sit side by
-    side only when both needs fit the column (an estimate from monospace character counts)."""
+    side only when both needs fit the column. Grids and printouts are monospace at a size
+    the stylesheet fixes (``visual.GRID_FONT`` of the panel's), so the count of characters
+    gives the width in every theme."""
     texts = [*run.outputs[1:]] if fold else [*run.outputs]
     texts.append(run.printed)
     longest = max((len(line) for text in texts for line in text.splitlines()), default=0)
-    need = longest * 0.55 + 2.4
+    need = longest * visual.CH * visual.GRID_FONT + PRE_EM if longest else 0.0
     for node in grids:
         grid: visual.Grid = node["grid"]
-        need = max(need, grid.columns * (grid.width + 1.4) * 0.5 + 2.4)
-    return round(max(need, 12.0), 1)
+        need = max(need, grid.em)
+    return round(max(need + PANEL_EM, 12.0), 2)
 
 
 def _charts(runs: Sequence[ModeRun]) -> list[nodes.Node]:
