@@ -195,7 +195,7 @@ WIDTH, HEIGHT = 360, 330
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 14, 48
 KEY = {
     "equal": "equal in both modes (on the diagonal)",
-    "zeroed": "zero in train only (on the zero line)",
+    "zeroed": "zero in train mode only (on the zero line)",
     "differs": "otherwise different",
 }
 
