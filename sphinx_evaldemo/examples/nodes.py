@@ -77,31 +77,78 @@ def visit_output_html(self: Any, node: evaldemo_output) -> None:
     raise nodes.SkipNode
 
 
-#: Columns a text builder's line of printed output may take: torch's own printout width.
-TEXT_WIDTH = 80
+#: Columns a text builder's line of printed output may take: 80 less its indent of 3.
+TEXT_WIDTH = 77
 _LEAD = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\()?[\[(]*")
 
 
+def _rows(lines: list[str]) -> list[list[str]]:
+    """The lines grouped into torch's rows: a row goes on while a line ends with a comma
+    and the next one does not open a row of its own."""
+    rows: list[list[str]] = []
+    for line in lines:
+        opens = line.lstrip().startswith("[") or _LEAD.match(line)[0].strip() != ""  # type: ignore[index]
+        if rows and rows[-1][-1].rstrip().endswith(",") and not opens and line.strip():
+            rows[-1].append(line)
+        else:
+            rows.append([line])
+    return rows
+
+
+def _reflow(row: list[str], per_line: int) -> list[str]:
+    """One row of torch's printout with ``per_line`` values to a line, right-aligned as torch
+    aligns them, the row's closing brackets (and any ``grad_fn=...``) after its last value."""
+    lead = _LEAD.match(row[0])[0]  # type: ignore[index]  # always matches
+    content = " ".join([row[0][len(lead):].strip(), *(line.strip() for line in row[1:])])
+    close = min((content.find(mark) for mark in "])" if mark in content), default=len(content))
+    body, end = content[:close], content[close:]
+    items = [item.strip() for item in body.split(",") if item.strip()]
+    if not items:
+        return row
+    width = max(len(item) for item in items)
+    pad = " " * len(lead)
+    lines = []
+    for start in range(0, len(items), per_line):
+        text = ", ".join(item.rjust(width) for item in items[start:start + per_line])
+        last = start + per_line >= len(items)
+        lines.append((lead if start == 0 else pad) + text + (end if last else ","))
+    return lines
+
+
 def rewrap(text: str, width: int = TEXT_WIDTH) -> str:
-    """Lines past ``width`` broken after a comma or a space (else anywhere), each further
-    piece indented as torch indents a wrapped row: under the line's first value."""
-    out = []
-    for line in text.splitlines():
-        indent = " " * min(len(_LEAD.match(line)[0]), width // 2)  # type: ignore[index]  # always matches
-        while len(line) > width:
-            cut = max(line.rfind(", ", 0, width) + 1, line.rfind(" ", 0, width))
-            if cut <= len(indent):
-                cut = width
-            out.append(line[:cut].rstrip())
-            line = indent + line[cut:].lstrip()
-        out.append(line)
+    """A printout wider than ``width``, wrapped as torch wraps its own (fewer values to a
+    line, each line of a row under the row's first value); any other long line broken at
+    a space (or anywhere, when it has none)."""
+    lines = text.splitlines()
+    if all(len(line) <= width for line in lines):
+        return text
+    out: list[str] = []
+    for row in _rows(lines):
+        if max(len(line) for line in row) <= width:
+            out += row
+            continue
+        first = row[0][len(_LEAD.match(row[0])[0]):]  # type: ignore[index]  # always matches
+        wrapped = row
+        for per_line in range(max(1, first.count(",")), 0, -1):
+            wrapped = _reflow(row, per_line)
+            if all(len(line) <= width for line in wrapped):
+                break
+        if all(len(line) <= width for line in wrapped):
+            out += wrapped
+            continue
+        for line in row:  # not a row of values: broken at spaces
+            while len(line) > width:
+                cut = line.rfind(" ", 3, width)
+                cut = cut if cut > 3 else width
+                out.append(line[:cut])
+                line = "  " + line[cut:].lstrip()
+            out.append(line)
     return "\n".join(out)
 
 
 def visit_output_text(self: Any, node: nodes.literal_block) -> None:
-    """Printed text in an 80-column terminal: not indented (torch wraps its printout at
-    80 columns), and a longer line wrapped (see :func:`rewrap`)."""
-    self.new_state(0)
+    """Printed text in an 80-column terminal: a line too long is wrapped (see :func:`rewrap`)."""
+    self.new_state()
     self.add_text(rewrap(node.astext()))
     self.end_state(wrap=False)
     raise nodes.SkipNode

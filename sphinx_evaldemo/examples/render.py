@@ -62,6 +62,10 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
+#: The input line's characters, its notes included, before the notes go on a line above it.
+INPUT_WIDTH = 77
+
+
 def input_nodes(request: ExampleRequest) -> list[nodes.Node]:
     """``input = <:input:>  # seed N, ...``: the line a reader copies to reproduce the run."""
     if request.input is None:
@@ -71,7 +75,10 @@ def input_nodes(request: ExampleRequest) -> list[nodes.Node]:
         notes.append("eval pass under torch.no_grad()")
     if request.repeat > 1:
         notes.append(f"{request.repeat} passes per mode")
-    return [_block(f"input = {request.input}  # {', '.join(notes)}", "evaldemo-input", language="python")]
+    line = f"input = {request.input}  # {', '.join(notes)}"
+    if len(line) > INPUT_WIDTH:  # the notes go above it, so the line fits 80 columns in text
+        line = f"# {', '.join(notes)}\ninput = {request.input}"
+    return [_block(line, "evaldemo-input", language="python")]
 
 
 def output_nodes(result: ExampleResult, verdicts: Sequence[Verdict] = (), *,
