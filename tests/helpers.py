@@ -47,7 +47,7 @@ def sections(text: str, underline: str = "=") -> dict[str, str]:
 
 def _generic(title: str) -> str:
     """``net.train()`` as ``model.train()``: panels are titled with the model's own name."""
-    name, dot, call = title.partition(".")
+    _, dot, call = title.partition(".")
     return f"model.{call}" if dot and call in ("train()", "eval()") else title
 
 

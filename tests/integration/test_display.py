@@ -13,8 +13,8 @@ from bs4 import BeautifulSoup
 from sphinx.testing.util import SphinxTestApp
 from torch import nn
 
-from tests.conftest import Build
 from sphinx_evaldemo.examples.nodes import rewrap
+from tests.conftest import Build
 from tests.helpers import flat, numbers, outputs, panel, sections, seed_all, titles, warnings
 
 
