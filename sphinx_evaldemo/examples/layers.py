@@ -64,7 +64,7 @@ def _remark(row: LayerDiff) -> str:
 
 
 #: Characters per column in text (within 80 with the borders); LaTeX takes them as ratios.
-WIDTHS = {"compact": (16, 16, 16, 19), "full": (13, 16, 10, 11, 14)}
+WIDTHS = {"compact": (16, 16, 16, 19), "full": (11, 14, 9, 15, 15)}
 
 
 Row = tuple[tuple[str, ...], bool, bool]

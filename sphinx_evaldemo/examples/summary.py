@@ -176,8 +176,8 @@ def lead(result: ExampleResult) -> list[nodes.Node]:
                          classes=["evaldemo-lead"]))
     closing: list[Part] = []
     trace = result.trace
-    if _several_layers(trace):
-        assert trace is not None
+    # where they first differ: for several layers, or where no layer's doings were said
+    if trace is not None and (_several_layers(trace) or not reasons):
         labels = {module.name: module.label for module in result.mode_dependent}
         fulls = {module.name: module.full for module in result.mode_dependent}
         closing += _parting(trace, labels, fulls, comparison.differ)

@@ -138,10 +138,14 @@ def test_where_train_and_eval_first_differ(case: str, trace: Trace, text: str) -
     assert lead.endswith("The train and eval outputs differ in 8 of 12 values (largest difference 1.09).")
 
 
-def test_one_layer_says_no_parting() -> None:
+def test_one_layer_named_by_its_sentence_says_no_parting() -> None:
     trace = Trace(("train", "eval"), (_row("net", parts=True),), ("net",), 1, 1)
-    assert _lead(_result(trace=trace)) == [
-        "The train and eval outputs differ in 8 of 12 values (largest difference 1.09)."]
+    fact = {"name": "net", "type": "Dropout", "family": "dropout", "p": 0.5, "zeroed": 6, "total": 12,
+            "nonzero": 12, "scale": 2.0}
+    lead = _lead(_result(trace=trace, extra={"why": [fact]}))
+    assert lead[1:] == ["The train and eval outputs differ in 8 of 12 values (largest difference 1.09)."]
+    # without a sentence of its own (a parametrization, say), the parting says where
+    assert _lead(_result(trace=trace))[0].startswith("Train and eval first differ at net (Dropout).")
 
 
 @pytest.mark.parametrize(
