@@ -101,14 +101,13 @@ def output_nodes(result: ExampleResult, verdicts: Sequence[Verdict] = (), *,
         if result.failure is None:
             out += summary.lead(result)
         out.append(_panels(result.runs, str(result.extra.get("model") or "model")))
-        claims = claims_nodes(verdicts) if verdicts else None
+        if verdicts:  # right under the panels: what the page claims, and whether it held
+            out.append(claims_nodes(verdicts))
         if details == "full":
             out += _charts(result.runs)
-        facts = summary.facts(result, details, request, claims) if result.failure is None else None
+        facts = summary.facts(result, details, request) if result.failure is None else None
         if facts is not None:
             out.append(facts)
-        elif claims is not None:
-            out.append(claims)
     return out
 
 

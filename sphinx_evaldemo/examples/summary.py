@@ -29,7 +29,7 @@ GPU_NOTE = (
 )
 #: Shown when a model reads the mode and yet both modes gave the same output.
 SAME_OUTPUT_NOTE = (
-    "The model has mode-dependent layers, yet both modes gave the same output for this "
+    "the model has mode-dependent submodules, yet both modes gave the same output for this "
     "input, so the example may not show what it means to."
 )
 #: The sentence names this many layers' doings; the rest are counted.
@@ -209,9 +209,11 @@ def notes(result: ExampleResult, request: ExampleRequest | None) -> list[nodes.N
     found: list[list[Part]] = []
     if result.extra.get("device") == "cuda" and not all(r.deterministic for r in result.runs):
         found.append([GPU_NOTE])
-    if comparison is not None and not comparison.differ and any(
-            not module.no_effect for module in result.mode_dependent):
+    if comparison is not None and not comparison.differ and result.mode_dependent:
         found.append([SAME_OUTPUT_NOTE])
+        for module in result.mode_dependent:  # why, where a layer cannot change the result
+            if module.no_effect:
+                found.append([*_named(module.name, module.label, module.full), f": {module.no_effect}."])
     if comparison is not None and not comparison.differ and any(
             "rounding" in leaf.note for leaf in comparison.leaves):
         found.append(["The outputs are equal only up to rounding (a few units in the last place)."])
@@ -276,8 +278,8 @@ def full_items(result: ExampleResult) -> list[list[Part]]:
     return items
 
 
-def facts(result: ExampleResult, details: Details, request: ExampleRequest | None = None,
-          claims: nodes.Node | None = None) -> nodes.container | None:
+def facts(result: ExampleResult, details: Details,
+          request: ExampleRequest | None = None) -> nodes.container | None:
     """After the panels: the notes, the full facts (``full``), then the per-layer table."""
     box = nodes.container(classes=["evaldemo-comparison"])
     if details == "full":
@@ -286,14 +288,8 @@ def facts(result: ExampleResult, details: Details, request: ExampleRequest | Non
             entry = nodes.list_item()
             entry += _para(*item)
             listing += entry
-        if claims is not None:
-            entry = nodes.list_item()
-            entry += claims
-            listing += entry
         box += _para("Every fact of the run", classes=["evaldemo-label"])
         box += listing
-    elif claims is not None:
-        box += claims
     box += notes(result, request)
     trace, comparison = result.trace, result.comparison
     differ = comparison is not None and comparison.differ

@@ -223,7 +223,10 @@ def test_equal_outputs_with_mode_dependent_modules_get_the_note() -> None:
     found = (DROPOUT,)
     assert _notes(_result(comparison=SAME, mode_dependent=found)) == ["Note: " + summary.SAME_OUTPUT_NOTE]
     off = (ModeModule("net[1]", "Dropout", "p=0.0", "", "reads the mode, but with p=0 it changes nothing"),)
-    assert _notes(_result(comparison=SAME, mode_dependent=off)) == []
+    assert _notes(_result(comparison=SAME, mode_dependent=off)) == [
+        "Note: " + summary.SAME_OUTPUT_NOTE,
+        "Note: net[1] (Dropout, p=0.0): reads the mode, but with p=0 it changes nothing."]
+    assert _notes(_result(comparison=SAME, mode_dependent=())) == []
 
 
 def _table(trace: Trace, details: str = "compact") -> tuple[str, list[list[str]]]:
