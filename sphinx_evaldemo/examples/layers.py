@@ -64,7 +64,7 @@ def _remark(row: LayerDiff) -> str:
 
 
 #: Characters per column in text (within 80 with the borders); LaTeX takes them as ratios.
-WIDTHS = {"compact": (16, 16, 16, 19), "full": (11, 14, 9, 15, 15)}
+WIDTHS = {"compact": (22, 22, 26), "full": (11, 14, 9, 15, 15)}
 
 
 Row = tuple[tuple[str, ...], bool, bool]
@@ -73,10 +73,12 @@ Row = tuple[tuple[str, ...], bool, bool]
 def trace_rows(trace: Trace, details: Details = "compact") -> tuple[str, tuple[str, ...], list[Row]]:
     """The table's title, headers and rows ``(cells, first cell is a module path, parts here)``."""
     a, b = trace.modes
-    title = f"Layer by layer: {_calls(trace.calls)}, {trace.differing_calls} with different outputs in {a} and {b}"
     full = details == "full"
+    title = (f"Layer by layer: {_calls(trace.calls)}, {trace.differing_calls} with different outputs in {a} and {b}"
+             if full else f"Layer by layer: {trace.differing_calls} of {_calls(trace.calls)} differ")
+    # compact: where they first differ is the sentence's (and the row is bold in HTML)
     headers = (("layer", "module", f"largest |{a} - {b}|", "values that differ", "note") if full
-               else ("layer", "module", "values that differ", "note"))
+               else ("layer", "module", "values that differ"))
     rows: list[Row] = []
     blank = ("",) * (len(headers) - 1)
     if trace.before:
@@ -84,12 +86,13 @@ def trace_rows(trace: Trace, details: Details = "compact") -> tuple[str, tuple[s
     for layer in trace.layers:
         largest = "n/a" if layer.total is None else number(layer.max_abs_diff or 0.0)
         cells = ((layer.name, _label(layer), largest, _share(layer), _remark(layer)) if full
-                 else (layer.name, layer.type, _share(layer), _remark(layer)))
+                 else (layer.name, layer.type, _share(layer)))
         rows.append((cells, True, layer.parts))
     if trace.after:
         size = "" if trace.largest_after is None else f", largest difference {number(trace.largest_after)}"
         rest = f"{trace.differing_after} of them differ{size}"
-        rows.append(((f"… {trace.after} more calls", "", *(("",) if full else ()), rest, ""), False, False))
+        rows.append(((f"… {trace.after} more calls", "", *(("",) if full else ()), rest,
+                      *(("",) if full else ())), False, False))
     return title, headers, rows
 
 

@@ -70,31 +70,27 @@ def _reason(fact: Mapping[str, Any], named: list[Part]) -> list[Part] | None:
     if family == "dropout":
         rest = "" if fact["nonzero"] == fact["total"] else " nonzero"
         of = f"{fact['nonzero']}{rest}" if rest else str(fact["total"])
-        return [*named, f" zeroed {fact['zeroed']} of the {of} values it got in "
-                f"train mode and multiplied the rest by 1/(1 - {number(fact['p'])}) = "
-                f"{number(fact['scale'])}; in eval mode it passes every value through unchanged."]
+        return [*named, f" zeroed {fact['zeroed']} of its {of} inputs in "
+                f"train mode and scaled the rest by 1/(1\u00a0-\u00a0{number(fact['p'])}) = "
+                f"{number(fact['scale'])}; eval mode passes every value through."]
     if family == "alpha":
         return [*named, f" replaced {fact['replaced']} of {fact['total']} values with "
                 f"{number(fact['value'])} in train mode and mapped the rest through "
                 f"{number(fact['a'])}·x + {number(fact['b'])}, which keeps the mean and the "
-                "variance; in eval mode it passes every value through unchanged."]
+                "variance; eval mode passes every value through."]
     if family == "norm":
-        spread = ""
-        if fact["channels"] > 1:
-            low, high = fact["mean_range"]
-            spread = f"; over its {fact['channels']} channels, means from {number(low)} to {number(high)}"
         updated = " and updated its running estimates" if fact.get("updated") else ""
-        return [*named, " normalised with this batch's own statistics in train mode (channel 0: "
-                f"mean {number(fact['mean'])}, variance {number(fact['var'])}{spread}){updated}; "
-                "in eval mode it used the running estimates (channel 0: mean "
-                f"{number(fact['running_mean'])}, variance {number(fact['running_var'])})."]
+        return [*named, " normalised with this batch's own mean and variance in train mode "
+                f"(channel 0: {number(fact['mean'])} and {number(fact['var'])}){updated}; "
+                "eval mode used the running estimates "
+                f"({number(fact['running_mean'])} and {number(fact['running_var'])})."]
     if family == "rrelu":
         many = "s" if fact["negatives"] != 1 else ""
         slopes = (f"random slopes from {number(fact['low'])} to {number(fact['high'])}"
                   if fact["negatives"] > 1 else f"a random slope of {number(fact['low'])}")
         return [*named, f" multiplied its {fact['negatives']} negative input{many} by {slopes} "
                 f"in train mode (drawn between {number(fact['lower'])} and "
-                f"{number(fact['upper'])}); in eval mode it uses the fixed mean slope "
+                f"{number(fact['upper'])}); eval mode uses the fixed mean slope "
                 f"{number(fact['mean'])}."]
     if family == "recurrent":
         return [*named, f" drops values (p={number(fact['p'])}) between its {fact['layers']} "
@@ -117,7 +113,9 @@ def _several_layers(trace: Trace | None) -> bool:
 
 
 def _parting(trace: Trace, labels: Mapping[str, str], fulls: Mapping[str, str],
-             outputs_differ: bool) -> list[Part]:
+             outputs_differ: bool, said: frozenset[str] = frozenset()) -> list[Part]:
+    """Where train and eval first differ; a layer the sentence already named is not
+    described again (``said``)."""
     rows = {row.name: row for row in trace.layers}
     if not trace.parting:
         if trace.differing_calls or outputs_differ:
@@ -130,15 +128,11 @@ def _parting(trace: Trace, labels: Mapping[str, str], fulls: Mapping[str, str],
         if index:
             parts.append(" and " if index == len(shown) - 1 else ", ")
         row = rows.get(name)
-        parts += _named(name, labels.get(name) or (row.type if row else ""), fulls.get(name, ""))
+        label = "" if name in said else (labels.get(name) or (row.type if row else ""))
+        parts += _named(name, label, fulls.get(name, ""))
     if len(trace.parting) > 5:
         parts.append(f" (and {len(trace.parting) - 5} more)")
-    if trace.differing_calls > len(trace.parting):
-        parts.append("; the layers after " + ("it" if len(trace.parting) == 1 else "them")
-                     + " carry the difference on.")
-    else:
-        parts.append(".")
-    return parts
+    return [*parts, "."]
 
 
 def _outputs(comparison: Comparison) -> list[Part]:
@@ -161,6 +155,7 @@ def lead(result: ExampleResult) -> list[nodes.Node]:
     found = {module.name: module for module in result.mode_dependent}
     out: list[nodes.Node] = []
     reasons = []
+    said: set[str] = set()
     for fact in result.extra.get("why", ()):
         module = found.get(fact.get("name", ""))
         if module is not None and module.no_effect:
@@ -169,6 +164,7 @@ def lead(result: ExampleResult) -> list[nodes.Node]:
         reason = _reason(fact, _named(fact["name"], label, module.full if module else ""))
         if reason is not None:
             reasons.append(reason)
+            said.add(str(fact["name"]))
     for reason in reasons[:MAX_REASONS]:
         out.append(_para(*reason, classes=["evaldemo-lead"]))
     if len(reasons) > MAX_REASONS:
@@ -180,7 +176,7 @@ def lead(result: ExampleResult) -> list[nodes.Node]:
     if trace is not None and (_several_layers(trace) or not reasons):
         labels = {module.name: module.label for module in result.mode_dependent}
         fulls = {module.name: module.full for module in result.mode_dependent}
-        closing += _parting(trace, labels, fulls, comparison.differ)
+        closing += _parting(trace, labels, fulls, comparison.differ, frozenset(said))
     closing += [" " if closing else "", *_outputs(comparison)]
     out.append(_para(*closing, classes=["evaldemo-lead"]))
     return out

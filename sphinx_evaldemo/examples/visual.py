@@ -26,6 +26,8 @@ GRID_FONT = 0.85
 CH = 0.6
 #: A block of columns fits this many characters: a 375 px phone's panel.
 BLOCK_CHARS = 38
+#: The gap between two blocks side by side (the stylesheet's), in the panel's em.
+BLOCK_GAP = 0.6
 
 
 def cell_em(width: int) -> float:
@@ -102,8 +104,9 @@ class Grid:
 
     @property
     def em(self) -> float:
-        """The width of the whole grid (one row of blocks) in the panel's em."""
-        return round(self.columns * cell_em(self.width), 2)
+        """The width of the whole grid (its blocks in one row, with their gaps) in the panel's em."""
+        blocks = -(-self.columns // self.block)
+        return round(self.columns * cell_em(self.width) + (blocks - 1) * BLOCK_GAP, 2)
 
     @property
     def all_differ(self) -> bool:
@@ -182,8 +185,10 @@ def grid_html(grid: Grid) -> str:
     legend = f'<p class="evaldemo-legend">{" ".join(notes)}</p>' if notes else ""
     name, mode, other = escape(grid.name), escape(grid.mode), escape(grid.other_mode)
     label = f"{name}.{mode}() output element by element, against {name}.{other}()"
+    # every element differs: the sentence above says so, and no cell is marked one by one
+    every = ' data-all-differ="true"' if grid.all_differ else ""
     return (
-        f'<div class="evaldemo-grid-box" role="group" aria-label="{label}" '
+        f'<div class="evaldemo-grid-box" role="group" aria-label="{label}"{every} '
         f'style="--evaldemo-cell: {grid.width}ch">{"".join(tables)}</div>{legend}'
     )
 

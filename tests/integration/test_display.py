@@ -120,13 +120,12 @@ def test_batchnorm_sentence_gives_the_batch_statistics_against_the_running_ones(
     running_mean, running_var = net[1].running_mean.clone(), net[1].running_var.clone()
     text = flat(page["batchnorm"])
     assert (
-        '"net[1]" (BatchNorm1d, 3) normalised with this batch\'s own statistics in train mode '
-        f"(channel 0: mean {g(float(mean[0]))}, variance {g(float(var[0]))}; over its 3 channels, "
-        f"means from {g(float(mean.min()))} to {g(float(mean.max()))}) and updated its running "
-        "estimates; in eval mode it used the running estimates (channel 0: mean "
-        f"{g(float(running_mean[0]))}, variance {g(float(running_var[0]))})."
+        '"net[1]" (BatchNorm1d, 3) normalised with this batch\'s own mean and variance in train mode '
+        f"(channel 0: {g(float(mean[0]))} and {g(float(var[0]))}) and updated its running "
+        "estimates; eval mode used the running estimates "
+        f"({g(float(running_mean[0]))} and {g(float(running_var[0]))})."
     ) in text
-    assert 'Train and eval first differ at "net[1]" (BatchNorm1d, 3).' in text
+    assert 'Train and eval first differ at "net[1]".' in text  # named once, by its sentence
     # compact: no buffer line, no repeatability line (nothing surprising here)
     assert "Buffers" not in text and "Repeatable" not in text
 
@@ -153,9 +152,9 @@ def test_dropout_sentence_counts_the_zeroed_values_and_the_scale(page: dict[str,
     nonzero = int((before != 0).sum())
     assert torch.allclose(after[after != 0], before[after != 0] * 2)
     text = flat(page["relu-dropout"])
-    assert (f'"net[2]" (Dropout, p=0.5) zeroed {zeroed} of the {nonzero} nonzero values it got in '
-            "train mode and multiplied the rest by 1/(1 - 0.5) = 2; in eval mode it passes every "
-            "value through unchanged.") in text
+    assert (f'"net[2]" (Dropout, p=0.5) zeroed {zeroed} of its {nonzero} nonzero inputs in '
+            "train mode and scaled the rest by 1/(1 - 0.5) = 2; eval mode passes every "
+            "value through.") in text
 
 
 def test_alpha_dropout_sentence_gives_its_affine_map(page: dict[str, str]) -> None:
@@ -185,7 +184,7 @@ def test_rrelu_sentence_gives_the_random_slopes_against_the_mean_slope(page: dic
     text = flat(page["rrelu"])
     assert (f'"act" (RReLU, lower=0.125) multiplied its {int(negative.sum())} negative inputs by random '
             f"slopes from {g(float(slopes.min()))} to {g(float(slopes.max()))} in train mode (drawn "
-            "between 0.125 and 0.3333); in eval mode it uses the fixed mean slope "
+            "between 0.125 and 0.3333); eval mode uses the fixed mean slope "
             f"{g((0.125 + 1 / 3) / 2)}.") in text
     assert titles(page["rrelu"], raw=True) == ["act.train()", "act.eval()"]
 
@@ -199,13 +198,12 @@ def test_user_module_sentence_names_the_training_branch(page: dict[str, str]) ->
 def test_several_layers_say_where_train_and_eval_first_differ(page: dict[str, str]) -> None:
     section = page["mlp"]
     text = flat(section)
-    assert ('Train and eval first differ at "net[1]" (BatchNorm1d, 8); the layers after it carry '
-            "the difference on.") in text
+    assert 'Train and eval first differ at "net[1]".' in text
     assert titles(section, raw=True) == ["net.train()", "net.eval()"]
-    # the per-layer table is shown (not folded), four columns, within 80 characters
-    assert "Layer by layer: 5 layer calls, 4 with different outputs in train and eval" in text
+    # the per-layer table is shown (not folded), three columns, within 80 characters
+    assert "Layer by layer: 4 of 5 layer calls differ" in text
     header = next(line for line in section.splitlines() if line.startswith("| layer"))
-    assert [cell.strip() for cell in header.strip("|").split("|")] == ["layer", "module", "values that", "note"]
+    assert [cell.strip() for cell in header.strip("|").split("|")] == ["layer", "module", "values that differ"]
     # each fact once: the share of differing values is said in the sentence, not per panel
     assert text.count("all 32 values") == 1
     assert "What the run shows" not in text and "Every fact" not in text
@@ -440,7 +438,7 @@ def test_tuple_output_compared_leaf_by_leaf(page: dict[str, str]) -> None:
     assert "The train and eval outputs, part by part:" in text
     assert '"[0]" equal' in text
     assert f'"[1]" {differ_text(runs["train"][0][1], runs["eval"][0][1])}' in text
-    assert 'Train and eval first differ at "net.drop" (Dropout, p=0.5)' in text
+    assert 'Train and eval first differ at "net.drop".' in text
 
 
 def test_dict_output_compared_leaf_by_leaf(page: dict[str, str]) -> None:

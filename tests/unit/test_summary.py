@@ -49,31 +49,31 @@ DROPOUT = ModeModule("net[1]", "Dropout", "p=0.5", "Dropout(p=0.5, inplace=False
 WHY: list[tuple[str, dict[str, object], ModeModule, str]] = [
     ("dropout", {"family": "dropout", "p": 0.5, "zeroed": 6, "total": 12, "nonzero": 12, "scale": 2.0},
      DROPOUT,
-     "net[1] (Dropout, p=0.5) zeroed 6 of the 12 values it got in train mode and multiplied the "
-     "rest by 1/(1 - 0.5) = 2; in eval mode it passes every value through unchanged."),
+     "net[1] (Dropout, p=0.5) zeroed 6 of its 12 inputs in train mode and scaled the "
+     "rest by 1/(1 - 0.5) = 2; eval mode passes every value through."),
     ("dropout-after-relu", {"family": "dropout", "p": 0.25, "zeroed": 3, "total": 12, "nonzero": 7,
                             "scale": 1.333},
      ModeModule("net[1]", "Dropout", "p=0.25"),
-     "net[1] (Dropout, p=0.25) zeroed 3 of the 7 nonzero values it got in train mode and multiplied "
-     "the rest by 1/(1 - 0.25) = 1.333; in eval mode it passes every value through unchanged."),
+     "net[1] (Dropout, p=0.25) zeroed 3 of its 7 nonzero inputs in train mode and scaled "
+     "the rest by 1/(1 - 0.25) = 1.333; eval mode passes every value through."),
     ("alpha", {"family": "alpha", "p": 0.5, "replaced": 6, "total": 12, "a": 0.8864, "b": 0.7792,
                "value": -0.7792},
      ModeModule("net[1]", "AlphaDropout", "p=0.5"),
      "net[1] (AlphaDropout, p=0.5) replaced 6 of 12 values with -0.7792 in train mode and mapped "
-     "the rest through 0.8864·x + 0.7792, which keeps the mean and the variance; in eval mode it "
-     "passes every value through unchanged."),
+     "the rest through 0.8864·x + 0.7792, which keeps the mean and the variance; eval mode "
+     "passes every value through."),
     ("batchnorm", {"family": "norm", "channels": 3, "mean": -0.1195, "var": 0.1442,
                    "running_mean": 0.0, "running_var": 1.0, "mean_range": [-0.33, 0.3],
                    "var_range": [0.1, 0.6], "updated": True},
      ModeModule("net[1]", "BatchNorm1d", "3"),
-     "net[1] (BatchNorm1d, 3) normalised with this batch's own statistics in train mode (channel 0: "
-     "mean -0.1195, variance 0.1442; over its 3 channels, means from -0.33 to 0.3) and updated its "
-     "running estimates; in eval mode it used the running estimates (channel 0: mean 0, variance 1)."),
+     "net[1] (BatchNorm1d, 3) normalised with this batch's own mean and variance in train mode "
+     "(channel 0: -0.1195 and 0.1442) and updated its running estimates; eval mode used the "
+     "running estimates (0 and 1)."),
     ("rrelu", {"family": "rrelu", "negatives": 4, "low": 0.2207, "high": 0.3271, "lower": 0.125,
                "upper": 0.3333, "mean": 0.2292},
      ModeModule("net[1]", "RReLU", ""),
      "net[1] (RReLU) multiplied its 4 negative inputs by random slopes from 0.2207 to 0.3271 in "
-     "train mode (drawn between 0.125 and 0.3333); in eval mode it uses the fixed mean slope 0.2292."),
+     "train mode (drawn between 0.125 and 0.3333); eval mode uses the fixed mean slope 0.2292."),
     ("recurrent", {"family": "recurrent", "p": 0.3, "layers": 2}, ModeModule("net[1]", "LSTM", "4, 3"),
      "net[1] (LSTM, 4, 3) drops values (p=0.3) between its 2 layers in train mode only; eval mode "
      "passes them through."),
@@ -104,7 +104,7 @@ PARTINGS: list[tuple[str, Trace, str]] = [
         "one-that-others-inherit",
         Trace(("train", "eval"), (_row("net[0]", equal=True), _row("net[1]", parts=True),
                                   _row("net[2]", inputs_equal=False)), ("net[1]",), 3, 2),
-        "Train and eval first differ at net[1] (Dropout); the layers after it carry the difference on.",
+        "Train and eval first differ at net[1] (Dropout).",
     ),
     (
         "the-last-layer",
@@ -116,7 +116,7 @@ PARTINGS: list[tuple[str, Trace, str]] = [
         "two-branches",
         Trace(("train", "eval"), (_row("a", parts=True), _row("b", parts=True), _row("c", inputs_equal=False)),
               ("a", "b"), 3, 3),
-        "Train and eval first differ at a (Dropout) and b (Dropout); the layers after them carry the difference on.",
+        "Train and eval first differ at a (Dropout) and b (Dropout).",
     ),
     (
         "many-partings-past-the-table",
@@ -257,10 +257,10 @@ def test_full_table_counts_what_it_leaves_out() -> None:
     assert title == "Layer by layer: 100 layer calls, 92 with different outputs in train and eval"
 
 
-def test_compact_table_has_four_columns() -> None:
+def test_compact_table_has_three_columns() -> None:
     _, rows = _table(TRACE)
-    assert rows[2] == ["net[8]", "Dropout", "3 of 4 (75%)", "first differs here"]
-    assert rows[-1] == ["… 90 more calls", "", "90 of them differ, largest difference 2.25", ""]
+    assert rows[2] == ["net[8]", "Dropout", "3 of 4 (75%)"]
+    assert rows[-1] == ["… 90 more calls", "", "90 of them differ, largest difference 2.25"]
 
 
 @pytest.mark.parametrize("details", summary.DETAILS)
