@@ -173,6 +173,7 @@
         scrolls: grid.scrollWidth > grid.clientWidth + 1,
         panelBox: box(p),
         fontSize: parseFloat(getComputedStyle(p).fontSize),
+        gridFontSize: parseFloat(getComputedStyle(grid.querySelector("table")).fontSize),
         fits: grid.scrollWidth <= grid.clientWidth + 1,
         overflowX: style.overflowX,
         focusable: grid.tabIndex >= 0,

@@ -482,7 +482,7 @@ def test_grid_cells_are_one_size_and_line_up_in_every_theme(view: Any, theme: st
         widths = [cell["width"] for grid in (train, eval_) for cell in grid["cells"]]
         assert max(widths) - min(widths) <= 0.5, (theme, caption, min(widths), max(widths))
         # the width the extension counts with: (characters + padding) of the grid's font
-        chars = widths[0] / (train["fontSize"] * visual.GRID_FONT * visual.CH)
+        chars = widths[0] / (train["gridFontSize"] * visual.CH)
         assert abs(chars - (7 + visual.CELL_PAD)) <= 0.05 * (7 + visual.CELL_PAD), (theme, caption, chars)
         for mine, theirs in zip(train["cells"], eval_["cells"], strict=True):
             assert abs((mine["left"] - train["box"]["left"]) - (theirs["left"] - eval_["box"]["left"])) <= 1
@@ -526,8 +526,9 @@ def test_the_width_estimate_is_within_5_percent_of_the_rendered_grid(view: Any, 
     assert checked >= 4
 
 
-@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("theme", [t for t in THEMES if t != "alabaster"])
 def test_mlp_panels_sit_side_by_side_at_1280(view: Any, theme: str) -> None:
+    """Where both fit (alabaster's 660 px column at 17 px text holds one, and stacks them)."""
     ex = _example(view(theme, "light", 1280), "An MLP in both modes")
     first, second = (p["box"] for p in ex["panels"])
     assert abs(first["top"] - second["top"]) <= 1, (theme, first, second)
