@@ -363,7 +363,7 @@ def test_differing_elements_carry_one_mark_and_one_style(view: Any, theme: str, 
 def test_chart_is_readable(view: Any, theme: str, mode: str, width: int) -> None:
     charts = [(ex, chart) for ex in view(theme, mode, width)["examples"] for chart in ex["charts"]]
     assert len(charts) >= 1  # the chart belongs to :details: full
-    assert {ex["caption"] for ex, _ in charts} == {"Dropout in both modes"}
+    assert {ex["caption"] for ex, _ in charts} == {"Dropout, every fact"}
     for ex, chart in charts:
         assert chart["svg"]["width"] >= min(320, chart["column"]) - 1, chart
         assert len(chart["ticks"]) >= 4 and chart["tickPx"] >= 10, chart  # both axes, legible
@@ -376,7 +376,7 @@ def test_chart_is_readable(view: Any, theme: str, mode: str, width: int) -> None
         below = caption["top"] >= svg["bottom"] - EPS and caption["top"] - svg["bottom"] <= 40
         assert beside or below, (ex["caption"], svg, caption)
     # dropout after ReLU: many elements at (0, 0), drawn once and counted
-    dropout = [c for ex, c in charts if ex["caption"] == "Dropout in both modes"]
+    dropout = [c for ex, c in charts if ex["caption"] == "Dropout, every fact"]
     assert dropout and any(count.startswith("\u00d7") for count in dropout[0]["counts"])
     assert any("N elements on the same spot" in item for item in dropout[0]["key"])
 
