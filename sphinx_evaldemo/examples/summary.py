@@ -70,9 +70,10 @@ def _reason(fact: Mapping[str, Any], named: list[Part]) -> list[Part] | None:
     if family == "dropout":
         rest = "" if fact["nonzero"] == fact["total"] else " nonzero"
         of = f"{fact['nonzero']}{rest}" if rest else str(fact["total"])
-        return [*named, f" zeroed {fact['zeroed']} of its {of} inputs in "
-                f"train mode and scaled the rest by 1/(1\u00a0-\u00a0{number(fact['p'])}) = "
-                f"{number(fact['scale'])}; eval mode passes every value through."]
+        scale = f"1/(1 - {number(fact['p'])}) = {number(fact['scale'])}"
+        return [*named, f" zeroed {fact['zeroed']} of its {of} inputs in train mode and "
+                "scaled the rest by ", nodes.inline(scale, scale, classes=["evaldemo-formula"]),
+                "; eval mode passes every value through."]
     if family == "alpha":
         return [*named, f" replaced {fact['replaced']} of {fact['total']} values with "
                 f"{number(fact['value'])} in train mode and mapped the rest through "

@@ -22,7 +22,8 @@ BUILDERS = ("html", "latex", "singlehtml", "dirhtml", "epub", "man")
 #: The compact figure's facts: the sentence, where the modes first differ, the table.
 FACTS = (
     "(Dropout, p=0.5) zeroed",
-    "scaled the rest by 1/(1 - 0.5) = 2",
+    "scaled the rest by",
+    "1/(1 - 0.5) = 2",
     "Train and eval first differ at",
     "The train and eval outputs differ in",
     "Layer by layer",
