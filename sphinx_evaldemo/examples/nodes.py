@@ -80,6 +80,10 @@ def visit_output_html(self: Any, node: evaldemo_output) -> None:
 #: Columns a text builder's line of printed output may take: 80 less its indent of 3.
 TEXT_WIDTH = 77
 _LEAD = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\()?[\[(]*")
+#: Where one value of a tuple or a dict ends and a tensor begins: ``), tensor(``, ``), 'key': tensor(``.
+_NEXT = re.compile(r"\), (?=(?:'[^']*': |\"[^\"]*\": )?tensor\()")
+#: A row of torch's printout: numbers (``-0.1234``, ``1.2e-05``, ``nan``, ``True``) and commas.
+_VALUES = re.compile(r"^\s*(?:[-+]?(?:[\d.]+(?:e[-+]?\d+)?|nan|inf|True|False)\.?,?\s*)+")
 
 
 def _rows(lines: list[str]) -> list[list[str]]:
@@ -115,34 +119,38 @@ def _reflow(row: list[str], per_line: int) -> list[str]:
     return lines
 
 
+def _tensors(line: str, width: int) -> list[str]:
+    """A long line where one tensor of a tuple (or a dict) ends and the next begins, split
+    there: the next one starts a line of its own, one space in, as torch's tuples do."""
+    found = _NEXT.search(line)
+    if len(line) <= width or found is None:
+        return [line]
+    return [line[:found.start() + 2], *_tensors(" " + line[found.end():], width)]
+
+
 def rewrap(text: str, width: int = TEXT_WIDTH) -> str:
     """A printout wider than ``width``, wrapped as torch wraps its own (fewer values to a
-    line, each line of a row under the row's first value); any other long line broken at
-    a space (or anywhere, when it has none)."""
+    line, each line of a row under the row's first value). Any other line (what the
+    example printed itself) is shown as it was printed."""
     lines = text.splitlines()
     if all(len(line) <= width for line in lines):
         return text
+    lines = [piece for line in lines for piece in _tensors(line, width)]
     out: list[str] = []
     for row in _rows(lines):
         if max(len(line) for line in row) <= width:
             out += row
             continue
         first = row[0][len(_LEAD.match(row[0])[0]):]  # type: ignore[index]  # always matches
+        if not _VALUES.match(first):
+            out += row  # not a row of values: printed text is shown as it was printed
+            continue
         wrapped = row
         for per_line in range(max(1, first.count(",")), 0, -1):
             wrapped = _reflow(row, per_line)
             if all(len(line) <= width for line in wrapped):
                 break
-        if all(len(line) <= width for line in wrapped):
-            out += wrapped
-            continue
-        for line in row:  # not a row of values: broken at spaces
-            while len(line) > width:
-                cut = line.rfind(" ", 3, width)
-                cut = cut if cut > 3 else width
-                out.append(line[:cut])
-                line = "  " + line[cut:].lstrip()
-            out.append(line)
+        out += wrapped if all(len(line) <= width for line in wrapped) else row
     return "\n".join(out)
 
 
