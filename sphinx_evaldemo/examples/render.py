@@ -210,7 +210,7 @@ def _charts(runs: Sequence[ModeRun]) -> list[nodes.Node]:
             if drawn is not None:
                 box = evaldemo_chart(classes=["evaldemo-chart-node"])
                 box["chart"] = drawn
-                text = drawn.text
+                text = drawn.words
                 box += _para(text if path == "output" else f"{path}: {text}", classes=["evaldemo-chart-text"])
                 out.append(box)
     return out

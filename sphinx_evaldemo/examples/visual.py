@@ -218,7 +218,10 @@ class Chart:
     low: float
     high: float
     points: tuple[Point, ...]
-    text: str  # the text alternative, and the caption
+    text: str  # the drawing's text alternative (where each kind lies on it)
+    #: the same counts without the drawing: the caption, and all that builders without
+    #: the picture show (no sentence about a chart that is not there)
+    words: str = ""
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -267,7 +270,10 @@ def chart(train: TensorView, eval_: TensorView) -> Chart | None:
              "differs": "otherwise different"}
     said = [f"{counts[kind]} {words[kind]}" for kind in words if counts[kind]]
     text = f"Train output plotted against eval output, {len(pairs)} elements: {', '.join(said)}."
-    return Chart(low, high, points, text)
+    plain = {"equal": "equal", "zeroed": "zero in train mode only", "differs": "otherwise different"}
+    told = [f"{counts[kind]} {plain[kind]}" for kind in plain if counts[kind]]
+    in_words = f"Train against eval, element by element ({len(pairs)} elements): {', '.join(told)}."
+    return Chart(low, high, points, text, in_words)
 
 
 def _at(value: float, low: float, high: float, start: float, end: float) -> float:

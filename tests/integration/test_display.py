@@ -214,7 +214,8 @@ def test_full_details_add_every_fact_and_the_chart(page: dict[str, str]) -> None
     text = flat(page["mlp-full"])
     assert "Every fact of the run" in text
     assert 'Mode-dependent layers: "net[1]" (BatchNorm1d, 8); "net[3]" (Dropout, p=0.5).' in text
-    assert "Train output plotted against eval output, 32 elements:" in text
+    assert "Train against eval, element by element (32 elements):" in text
+    assert "plotted" not in text  # the text builder draws no chart: no sentence about one
     header = next(line for line in page["mlp-full"].splitlines() if line.startswith("| layer"))
     assert len(header.strip("|").split("|")) == 5
 
