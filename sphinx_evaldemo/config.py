@@ -44,6 +44,7 @@ _SPHINX_TYPES: dict[str, tuple[type, ...]] = {
     "cache_storage_options": (dict, type(None)),
     "cache_namespace": (str, type(None)),
     "feeds": (str, bool),
+    "details": (str,),
 }
 
 
@@ -144,6 +145,12 @@ class EvalDemoConfig:
         'Articles with ``private: true``: ``"unlisted"`` builds them as pages marked private '
         "and ``noindex``, left out of listings, tag and author pages, feeds and the search "
         'index; ``"exclude"`` leaves them out of the build.',
+    )
+    details: Literal["compact", "full"] = _setting(
+        "compact", lambda v: v in ("compact", "full"), "'compact' or 'full'",
+        'What a compared example shows: ``"compact"``, the teaching figure (the sentence '
+        'that says why the modes differ, the panels, what is surprising); ``"full"``, every '
+        "fact of the run with the chart. ``:details:`` sets it for one example.",
     )
 
     feeds: FeedsMode = _setting(

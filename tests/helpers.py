@@ -10,7 +10,13 @@ from typing import Any
 
 import numpy as np
 
-_TITLE = re.compile(r'^\*\*"(?P<title>[^"]+)"\*\*$')
+#: A panel's or a segment's title, as the text builder writes it: a line of its own.
+_TITLE = re.compile(
+    r"^(?P<title>[A-Za-z_]\w*\.(?:train|eval)\(\)|train mode(?: \(the default\))?|eval mode"
+    r"|modules in both modes|output)$"
+)
+#: What follows the panels: the end of the last one.
+_AFTER = re.compile(r"^(?:Note: |Layer by layer|Every fact of the run|Claims checked|Train output plotted|\+-)")
 
 
 def seed_all(seed: int) -> None:
@@ -39,21 +45,31 @@ def sections(text: str, underline: str = "=") -> dict[str, str]:
     return found
 
 
-def titles(chunk: str) -> list[str]:
-    """The panel and segment titles (``model.train()`` ...) in the order the page shows them."""
-    return [m["title"] for line in chunk.splitlines() if (m := _TITLE.match(line))]
+def _generic(title: str) -> str:
+    """``net.train()`` as ``model.train()``: panels are titled with the model's own name."""
+    _, dot, call = title.partition(".")
+    return f"model.{call}" if dot and call in ("train()", "eval()") else title
+
+
+def titles(chunk: str, raw: bool = False) -> list[str]:
+    """The panel and segment titles in the order the page shows them; ``net.train()`` is
+    given as ``model.train()`` unless ``raw``."""
+    found = [m["title"] for line in chunk.splitlines() if (m := _TITLE.match(line))]
+    return found if raw else [_generic(title) for title in found]
 
 
 def panel(chunk: str, title: str, occurrence: int = 0) -> list[str | tuple[str, str]]:
     """The content of the panel called ``title``: literal blocks as strings, labels as tuples.
 
-    A panel runs from its title to the next bold title at the left margin. Literal
+    A panel runs from its title to the next title, or to what follows the panels. Literal
     blocks are the runs of lines indented by three spaces; other lines are labels.
     """
     lines = chunk.splitlines()
-    starts = [i for i, line in enumerate(lines) if (m := _TITLE.match(line)) and m["title"] == title]
+    starts = [i for i, line in enumerate(lines)
+              if (m := _TITLE.match(line)) and title in (m["title"], _generic(m["title"]))]
     start = starts[occurrence] + 1
-    end = next((i for i in range(start, len(lines)) if lines[i].startswith("**")), len(lines))
+    end = next((i for i in range(start, len(lines)) if _TITLE.match(lines[i]) or _AFTER.match(lines[i])),
+               len(lines))
     items: list[str | tuple[str, str]] = []
     block: list[str] = []
     for line in [*lines[start:end], ""]:

@@ -86,6 +86,7 @@ class EvalDemoDirective(SphinxDirective):
             caption=caption_text,
         )
         node["record"] = record
+        node["details"] = opts.details  # what the page shows (render.py); None: evaldemo_details
         self.env.events.emit("evaldemo-record", record)
         if not opts.hide_code:
             node += self._code(code)

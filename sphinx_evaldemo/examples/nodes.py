@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import html
+import re
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -73,6 +74,91 @@ def visit_output_html(self: Any, node: evaldemo_output) -> None:
         self.starttag(node, "div", CLASS="highlight-text notranslate")
         + f'<div class="highlight"><pre tabindex="0">{html.escape(text)}</pre></div></div>\n'
     )
+    raise nodes.SkipNode
+
+
+#: Columns a text builder's line of printed output may take: 80 less its indent of 3.
+TEXT_WIDTH = 77
+_LEAD = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\()?[\[(]*")
+#: Where one value of a tuple or a dict ends and a tensor begins: ``), tensor(``, ``), 'key': tensor(``.
+_NEXT = re.compile(r"\), (?=(?:'[^']*': |\"[^\"]*\": )?tensor\()")
+#: A row of torch's printout: numbers (``-0.1234``, ``1.2e-05``, ``nan``, ``True``) and commas.
+_VALUES = re.compile(r"^\s*(?:[-+]?(?:[\d.]+(?:e[-+]?\d+)?|nan|inf|True|False)\.?,?\s*)+")
+
+
+def _rows(lines: list[str]) -> list[list[str]]:
+    """The lines grouped into torch's rows: a row goes on while a line ends with a comma
+    and the next one does not open a row of its own."""
+    rows: list[list[str]] = []
+    for line in lines:
+        opens = line.lstrip().startswith("[") or _LEAD.match(line)[0].strip() != ""  # type: ignore[index]
+        if rows and rows[-1][-1].rstrip().endswith(",") and not opens and line.strip():
+            rows[-1].append(line)
+        else:
+            rows.append([line])
+    return rows
+
+
+def _reflow(row: list[str], per_line: int) -> list[str]:
+    """One row of torch's printout with ``per_line`` values to a line, right-aligned as torch
+    aligns them, the row's closing brackets (and any ``grad_fn=...``) after its last value."""
+    lead = _LEAD.match(row[0])[0]  # type: ignore[index]  # always matches
+    content = " ".join([row[0][len(lead):].strip(), *(line.strip() for line in row[1:])])
+    close = min((content.find(mark) for mark in "])" if mark in content), default=len(content))
+    body, end = content[:close], content[close:]
+    items = [item.strip() for item in body.split(",") if item.strip()]
+    if not items:
+        return row
+    width = max(len(item) for item in items)
+    pad = " " * len(lead)
+    lines = []
+    for start in range(0, len(items), per_line):
+        text = ", ".join(item.rjust(width) for item in items[start:start + per_line])
+        last = start + per_line >= len(items)
+        lines.append((lead if start == 0 else pad) + text + (end if last else ","))
+    return lines
+
+
+def _tensors(line: str, width: int) -> list[str]:
+    """A long line where one tensor of a tuple (or a dict) ends and the next begins, split
+    there: the next one starts a line of its own, one space in, as torch's tuples do."""
+    found = _NEXT.search(line)
+    if len(line) <= width or found is None:
+        return [line]
+    return [line[:found.start() + 2], *_tensors(" " + line[found.end():], width)]
+
+
+def rewrap(text: str, width: int = TEXT_WIDTH) -> str:
+    """A printout wider than ``width``, wrapped as torch wraps its own (fewer values to a
+    line, each line of a row under the row's first value). Any other line (what the
+    example printed itself) is shown as it was printed."""
+    lines = text.splitlines()
+    if all(len(line) <= width for line in lines):
+        return text
+    lines = [piece for line in lines for piece in _tensors(line, width)]
+    out: list[str] = []
+    for row in _rows(lines):
+        if max(len(line) for line in row) <= width:
+            out += row
+            continue
+        first = row[0][len(_LEAD.match(row[0])[0]):]  # type: ignore[index]  # always matches
+        if not _VALUES.match(first):
+            out += row  # not a row of values: printed text is shown as it was printed
+            continue
+        wrapped = row
+        for per_line in range(max(1, first.count(",")), 0, -1):
+            wrapped = _reflow(row, per_line)
+            if all(len(line) <= width for line in wrapped):
+                break
+        out += wrapped if all(len(line) <= width for line in wrapped) else row
+    return "\n".join(out)
+
+
+def visit_output_text(self: Any, node: nodes.literal_block) -> None:
+    """Printed text in an 80-column terminal: a line too long is wrapped (see :func:`rewrap`)."""
+    self.new_state()
+    self.add_text(rewrap(node.astext()))
+    self.end_state(wrap=False)
     raise nodes.SkipNode
 
 
@@ -207,81 +293,8 @@ class evaldemo_module(nodes.literal):  # noqa: N801  # docutils names nodes in l
     """A module's access path (``net[2]``); ``full`` is its whole ``repr``, shown on hover in HTML."""
 
 
-class evaldemo_trace(nodes.container):  # noqa: N801
-    """The per-layer table: its title paragraph, then the table; ``title`` repeats the title."""
-
-
-class evaldemo_trace_title(nodes.paragraph):  # noqa: N801
-    """The table's title: a paragraph in most builders, the ``<summary>`` of a ``<details>`` in HTML."""
-
-
 def visit_module_html(self: Any, node: evaldemo_module) -> None:
     attributes = {"title": node["full"]} if node.get("full") else {}
     self.body.append(self.starttag(node, "code", "", CLASS="docutils literal notranslate", **attributes))
     self.body.append(html.escape(node.astext()) + "</code>")
     raise nodes.SkipNode
-
-
-def visit_trace_html(self: Any, node: evaldemo_trace) -> None:
-    """``<details>``: the title as its ``<summary>``, then the table, as Sphinx writes one."""
-    self.body.append(self.starttag(node, "details", CLASS="evaldemo-trace"))
-    self.body.append(f"<summary>{html.escape(str(node['title']))}</summary>\n")
-    if "rows" not in node:
-        return  # the children hold the table
-    out = ['<table class="evaldemo-trace-table docutils align-default">\n<thead>\n'
-           '<tr class="row-odd">']
-    out += [f'<th class="head"><p>{self.encode(text)}</p></th>\n' for text in node["headers"]]
-    out.append("</tr>\n</thead>\n<tbody>\n")
-    for index, row in enumerate(node["rows"], start=2):
-        classes = ("evaldemo-parts " if row.parts else "") + ("row-odd" if index % 2 else "row-even")
-        out.append(f'<tr class="{classes}">')
-        for number, text in enumerate(row.cells):  # escaped as Sphinx escapes Text and module nodes
-            if number == 0 and row.name:
-                text = f'<code class="docutils literal notranslate">{html.escape(text)}</code>'
-            else:
-                text = self.encode(text)
-            out.append(f"<td><p>{text}</p></td>\n")
-        out.append("</tr>\n")
-    out.append("</tbody>\n</table>\n</details>\n")
-    self.body.append("".join(out))
-    raise nodes.SkipNode
-
-
-def depart_trace_html(self: Any, node: evaldemo_trace) -> None:
-    self.body.append("</details>\n")
-
-
-def skip_html(self: Any, node: nodes.Node) -> None:
-    """The title is already the ``<summary>``."""
-    raise nodes.SkipNode
-
-
-class evaldemo_facts(nodes.container):  # noqa: N801
-    """"What the run shows" as data, for HTML: ``items`` and ``notes`` (lists of
-    :data:`summary.Parts`), written by :func:`visit_facts_html`; its children (the per-layer
-    table) follow. About 70 docutils nodes an example fewer to build, walk and collect."""
-
-
-def _html_parts(self: Any, parts: list[Any]) -> str:
-    """A sentence as the HTML writer writes its Text and module nodes."""
-    out = []
-    for part in parts:
-        if isinstance(part, str):
-            out.append(self.encode(part))
-        else:  # a summary.Name
-            title = f' title="{self.attval(part.full)}"' if part.full else ""
-            out.append(f'<code class="docutils literal notranslate"{title}>{html.escape(part.name)}</code>')
-    return "".join(out)
-
-
-def visit_facts_html(self: Any, node: evaldemo_facts) -> None:
-    out = [self.starttag(node, "div", CLASS="docutils container"),
-           '<p class="evaldemo-title"><strong>What the run shows</strong></p>\n<ul class="simple">\n']
-    out += [f"<li><p>{_html_parts(self, item)}</p></li>\n" for item in node["items"]]
-    out.append("</ul>\n")
-    out += [f'<p class="evaldemo-note">{_html_parts(self, note)}</p>\n' for note in node["notes"]]
-    self.body.append("".join(out))
-
-
-def depart_facts_html(self: Any, node: evaldemo_facts) -> None:
-    self.body.append("</div>\n")

@@ -14,6 +14,7 @@ from .model import DEVICES, MODES, Device, Mode
 OPTION_NAMES = (
     "model", "input", "modes", "repeat", "no-grad", "seed", "timeout", "raises",
     "hide-code", "hide-output", "caption", "name", "depends", "expect", "device",
+    "details",
 )
 FLAGS = ("no-grad", "hide-code", "hide-output")
 MAX_REPEAT = 100
@@ -144,6 +145,7 @@ class Options:
     depends: tuple[str, ...] = ()
     expect: tuple[str, ...] = ()
     device: Device = "cpu"
+    details: str | None = None  # None: evaldemo_details
 
 
 def _int(option: str, text: str, low: int, high: int | None = None) -> int:
@@ -242,6 +244,10 @@ def parse(raw: dict[str, str | None]) -> Options:
             if device not in DEVICES:
                 raise OptionError(option, f"expects one of: {' '.join(DEVICES)}, got {device!r}")
             values["device"] = device
+        elif option == "details":
+            if text.strip() not in ("compact", "full"):
+                raise OptionError(option, f"expects compact or full, got {text.strip()!r}")
+            values["details"] = text.strip()
         elif option in ("caption", "name"):
             values[option] = text.strip()
         else:

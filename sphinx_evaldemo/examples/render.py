@@ -44,7 +44,8 @@ def _para(*parts: str | nodes.Node, classes: Iterable[str] = ()) -> nodes.paragr
 
 
 def _title(text: str) -> nodes.paragraph:
-    return _para(nodes.strong("", "", nodes.literal(text, text)), classes=["evaldemo-title"])
+    """A panel's title: plain words in every builder (HTML sets it as code by its class)."""
+    return _para(text, classes=["evaldemo-title"])
 
 
 def _block(text: str, *classes: str, language: str = "text") -> nodes.literal_block:
@@ -62,6 +63,10 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
+#: The input line's characters, its notes included, before the notes go on a line above it.
+INPUT_WIDTH = 77
+
+
 def input_nodes(request: ExampleRequest) -> list[nodes.Node]:
     """``input = <:input:>  # seed N, ...``: the line a reader copies to reproduce the run."""
     if request.input is None:
@@ -71,15 +76,19 @@ def input_nodes(request: ExampleRequest) -> list[nodes.Node]:
         notes.append("eval pass under torch.no_grad()")
     if request.repeat > 1:
         notes.append(f"{request.repeat} passes per mode")
-    return [_block(f"input = {request.input}  # {', '.join(notes)}", "evaldemo-input", language="python")]
+    line = f"input = {request.input}  # {', '.join(notes)}"
+    if len(line) > INPUT_WIDTH:  # the notes go above it, so the line fits 80 columns in text
+        line = f"# {', '.join(notes)}\ninput = {request.input}"
+    return [_block(line, "evaldemo-input", language="python")]
 
 
 def output_nodes(result: ExampleResult, verdicts: Sequence[Verdict] = (), *,
-                 html: bool = False) -> list[nodes.Node]:
+                 request: ExampleRequest | None = None,
+                 details: summary.Details = "compact") -> list[nodes.Node]:
     """Everything the run produced, in reading order; the code is the directive's.
 
-    ``html``: the page is written by Sphinx's HTML writer, which writes some parts
-    from their data (see :func:`summary.table`).
+    One builder-neutral tree for every builder: the sentence, the panels, then what
+    :func:`summary.facts` keeps for ``details`` (the chart with ``full`` only).
     """
     out: list[nodes.Node] = []
     if "device" in result.extra:  # only examples that asked for a :device: say where they ran
@@ -90,13 +99,17 @@ def output_nodes(result: ExampleResult, verdicts: Sequence[Verdict] = (), *,
     if result.segments:
         out.append(_segments(result))
     if result.runs:
+        if result.failure is None:
+            out += summary.lead(result)
         marks = _marks(result.comparison)
-        out.append(_panels(result.runs, marks))
-        if verdicts:
+        out.append(_panels(result.runs, marks, str(result.extra.get("model") or "model")))
+        if verdicts:  # right under the panels: what the page claims, and whether it held
             out.append(claims_nodes(verdicts))
-        out += _charts(result.runs, marks)
-    if result.runs and result.failure is None:
-        out.append(summary.facts(result, html=html))
+        if details == "full":
+            out += _charts(result.runs, marks)
+        facts = summary.facts(result, details, request) if result.failure is None else None
+        if facts is not None:
+            out.append(facts)
     return out
 
 
@@ -129,12 +142,14 @@ def _marks(comparison: Comparison | None) -> dict[str, tuple[int, ...]]:
     return {leaf.path: leaf.differs_at for leaf in comparison.leaves if leaf.differs_at is not None}
 
 
-def _panels(runs: Sequence[ModeRun], marks: dict[str, tuple[int, ...]]) -> evaldemo_panels:
-    """One panel per mode; a small tensor shows as a marked grid, its printout folded."""
+def _panels(runs: Sequence[ModeRun], marks: dict[str, tuple[int, ...]],
+            name: str = "model") -> evaldemo_panels:
+    """One panel per mode, titled as the code calls the model (``net.train()``); a small
+    tensor shows as a marked grid, its printout folded."""
     views = {run.mode: {view.path: view for view in run.tensors} for run in runs}
     panels = evaldemo_panels(classes=["evaldemo-panels"])
     for run in runs:
-        title = f"model.{run.mode}()"
+        title = f"{name}.{run.mode}()"
         panel = evaldemo_panel(classes=[f"evaldemo-{run.mode}"])
         panel["label"] = f"{title} output"
         panel += _title(title)
@@ -142,7 +157,7 @@ def _panels(runs: Sequence[ModeRun], marks: dict[str, tuple[int, ...]]) -> evald
         grids = []
         for view in run.tensors:
             other = views[other_mode].get(view.path) if other_mode else None
-            grid = (visual.element_grid(view, other, run.mode, other_mode, marks.get(view.path))
+            grid = (visual.element_grid(view, other, run.mode, other_mode, marks.get(view.path), name)
                     if other and other_mode else None)
             if grid is not None:
                 node = evaldemo_grid(classes=["evaldemo-grid-node"])
@@ -175,17 +190,25 @@ def _panels(runs: Sequence[ModeRun], marks: dict[str, tuple[int, ...]]) -> evald
     return panels
 
 
+#: A panel's own room around its content (padding 0.6em each side, 1 px borders), and a
+#: printout's (the code padding of 0.7em each side), in the panel's em.
+PANEL_EM = 1.33
+PRE_EM = 1.4
+
+
 def _need(run: ModeRun, grids: Sequence[evaldemo_grid], fold: bool) -> float:
     """The width (em) the panel's widest visible block asks for: both panels sit side by
-    side only when both needs fit the column (an estimate from monospace character counts)."""
+    side only when both needs fit the column. Grids and printouts are monospace at a size
+    the stylesheet fixes (``visual.GRID_FONT`` of the panel's), so the count of characters
+    gives the width in every theme."""
     texts = [*run.outputs[1:]] if fold else [*run.outputs]
     texts.append(run.printed)
     longest = max((len(line) for text in texts for line in text.splitlines()), default=0)
-    need = longest * 0.55 + 2.4
+    need = longest * visual.CH * visual.GRID_FONT + PRE_EM if longest else 0.0
     for node in grids:
         grid: visual.Grid = node["grid"]
-        need = max(need, grid.columns * (grid.width + 1.4) * 0.5 + 2.4)
-    return round(max(need, 12.0), 1)
+        need = max(need, grid.em)
+    return round(max(need + PANEL_EM, 12.0), 2)
 
 
 def _charts(runs: Sequence[ModeRun], marks: dict[str, tuple[int, ...]]) -> list[nodes.Node]:
@@ -198,7 +221,7 @@ def _charts(runs: Sequence[ModeRun], marks: dict[str, tuple[int, ...]]) -> list[
             if drawn is not None:
                 box = evaldemo_chart(classes=["evaldemo-chart-node"])
                 box["chart"] = drawn
-                text = drawn.text
+                text = drawn.words
                 box += _para(text if path == "output" else f"{path}: {text}", classes=["evaldemo-chart-text"])
                 out.append(box)
     return out

@@ -17,6 +17,22 @@ from .model import TensorView
 
 #: Element-by-element grids up to this many elements; larger tensors get a summary.
 MAX_GRID = 64
+#: A grid cell: its value's characters plus this many of padding (the stylesheet's
+#: ``padding: 0 1.8ch 0 0.3ch``), in a monospace font at GRID_FONT of the panel's size.
+CELL_PAD = 2.1
+GRID_FONT = 0.85
+#: The advance of one monospace character, in its font's em (DejaVu Sans Mono, Menlo,
+#: Consolas and SF Mono all use 0.6).
+CH = 0.6
+#: A block of columns fits this many characters: a 375 px phone's panel.
+BLOCK_CHARS = 38
+#: The gap between two blocks side by side (the stylesheet's), in the panel's em.
+BLOCK_GAP = 0.6
+
+
+def cell_em(width: int) -> float:
+    """One grid cell's width in the panel's em, its 1 px border included."""
+    return (width + CELL_PAD) * CH * GRID_FONT + 0.0625
 DIFFERS = "\u2022"  # bullet: this element differs from the other mode
 ZEROED = "\u2298"  # circled slash: zero here, not zero in the other mode
 MARKS = {"differs": DIFFERS, "zeroed": ZEROED}
@@ -27,7 +43,9 @@ def _number(value: float, dtype: str) -> str:
         return str(value)
     if dtype.startswith(("int", "uint", "bool")):
         return str(int(value))
-    return f"{value:.4f}"
+    text = f"{value:.4f}"
+    # dropout of a negative value is -0.0: a zero, whatever its sign bit says
+    return "0.0000" if value == 0 else text
 
 
 def _same(a: float, b: float) -> bool:
@@ -74,6 +92,21 @@ class Grid:
     cells: tuple[Cell, ...]
     #: characters of the widest value in *either* mode: both grids get the same columns
     width: int
+    #: the model's name as the code binds it (``net``), for the hints and the legend
+    name: str = "model"
+
+    @property
+    def block(self) -> int:
+        """Columns per block: a wide tensor is wrapped into blocks of this many columns
+        (as torch wraps its printout), narrow enough for a phone's column; both modes'
+        grids share it, so their blocks line up."""
+        return max(1, min(self.columns, int(BLOCK_CHARS // (self.width + CELL_PAD))))
+
+    @property
+    def em(self) -> float:
+        """The width of the whole grid (its blocks in one row, with their gaps) in the panel's em."""
+        blocks = -(-self.columns // self.block)
+        return round(self.columns * cell_em(self.width) + (blocks - 1) * BLOCK_GAP, 2)
 
     @property
     def all_differ(self) -> bool:
@@ -91,12 +124,13 @@ class Grid:
 
 def element_grid(
     view: TensorView, other: TensorView, mode: str, other_mode: str,
-    differs: tuple[int, ...] | None = None,
+    differs: tuple[int, ...] | None = None, name: str = "model",
 ) -> Grid | None:
     """The elements of ``view``, those that differ from ``other`` marked; None when nothing differs.
 
     ``differs``: the comparison's own verdict, the flat indices of the elements that
     differ (equal up to rounding is not a difference); without it, values are compared.
+    ``name``: the model's name as the code binds it, for the hints.
     """
     if not comparable(view, other) or view.numel > MAX_GRID or len(view.shape) > 2:
         return None
@@ -110,53 +144,61 @@ def element_grid(
         if (index not in marked) if marked is not None else _same(mine, theirs):
             cells.append(Cell(text))
         elif mine == 0 and theirs != 0:
-            cells.append(Cell(text, "zeroed", f"zero in model.{mode}(), {their_text} in model.{other_mode}()"))
+            cells.append(Cell(text, "zeroed", f"zero in {name}.{mode}(), {their_text} in {name}.{other_mode}()"))
         else:
-            cells.append(Cell(text, "differs", f"model.{other_mode}() gives {their_text}"))
+            cells.append(Cell(text, "differs", f"{name}.{other_mode}() gives {their_text}"))
     if not any(cell.kind for cell in cells):
         return None  # nothing to mark: the printout says it all
     width = max(len(text) for text in texts + others)
-    return Grid(mode, other_mode, view.shape[-1] if view.shape else 1, tuple(cells), width)
+    return Grid(mode, other_mode, view.shape[-1] if view.shape else 1, tuple(cells), width, name)
 
 
 def _legend_text(kind: str, grid: Grid) -> str:
     if kind == "zeroed":
-        return f"zero here, not in model.{grid.other_mode}()"
-    return f"differs from model.{grid.other_mode}()"
+        return f"zero here, not in {grid.name}.{grid.other_mode}()"
+    return f"differs from {grid.name}.{grid.other_mode}()"
+
+
+def _cell_html(cell: Cell, marked: set[str]) -> str:
+    if cell.kind not in marked:
+        return (f'<td title="{escape(cell.hint)}">{escape(cell.text)}</td>' if cell.hint
+                else f"<td>{escape(cell.text)}</td>")
+    return (
+        f'<td class="evaldemo-{cell.kind}" title="{escape(cell.hint)}">{escape(cell.text)}'
+        f'<span class="evaldemo-mark" aria-hidden="true">{MARKS[cell.kind]}</span>'
+        f'<span class="evaldemo-sr"> ({escape(cell.hint)})</span></td>'
+    )
 
 
 def grid_html(grid: Grid) -> str:
-    """The grid as a table in a box that scrolls (and takes focus) when it is too wide."""
+    """The grid as tables of at most ``grid.block`` columns each, which wrap as the page's
+    width allows (a wide tensor's blocks carry their column indices); nothing scrolls."""
     marked = set(grid.shown)
-    cells = []
-    for cell in grid.cells:
-        if cell.kind not in marked:
-            cells.append(f'<td title="{escape(cell.hint)}">{escape(cell.text)}</td>' if cell.hint
-                         else f"<td>{escape(cell.text)}</td>")
-            continue
-        cells.append(
-            f'<td class="evaldemo-{cell.kind}" title="{escape(cell.hint)}">{escape(cell.text)}'
-            f'<span class="evaldemo-mark" aria-hidden="true">{MARKS[cell.kind]}</span>'
-            f'<span class="evaldemo-sr"> ({escape(cell.hint)})</span></td>'
-        )
-    step = grid.columns
-    body = "".join(f"<tr>{''.join(cells[i : i + step])}</tr>" for i in range(0, len(cells), step))
-    mode, other = escape(grid.mode), escape(grid.other_mode)
-    notes = []
-    if grid.all_differ:
-        notes.append(f'<span class="evaldemo-all">All {len(grid.cells)} elements differ from '
-                     f"model.{other}().</span>")
-    notes += [
+    cells = [_cell_html(cell, marked) for cell in grid.cells]
+    step, block = grid.columns, grid.block
+    rows = [cells[i : i + step] for i in range(0, len(cells), step)]
+    tables = []
+    for first in range(0, step, block):
+        last = min(step, first + block)
+        head = ""
+        if block < step:  # the column indices, as torch's printout names its blocks
+            head = ("<thead><tr>" + "".join(f'<th scope="col">{index}</th>' for index in range(first, last))
+                    + "</tr></thead>")
+        body = "".join(f"<tr>{''.join(row[first:last])}</tr>" for row in rows)
+        tables.append(f'<table class="evaldemo-grid">{head}<tbody>{body}</tbody></table>')
+    notes = [
         f'<span class="evaldemo-key-{kind}"><span aria-hidden="true">{MARKS[kind]}</span> '
         f"{escape(_legend_text(kind, grid))}</span>"
         for kind in grid.shown
     ]
     legend = f'<p class="evaldemo-legend">{" ".join(notes)}</p>' if notes else ""
-    label = f"model.{mode}() output element by element, against model.{other}()"
+    name, mode, other = escape(grid.name), escape(grid.mode), escape(grid.other_mode)
+    label = f"{name}.{mode}() output element by element, against {name}.{other}()"
+    # every element differs: the sentence above says so, and no cell is marked one by one
+    every = ' data-all-differ="true"' if grid.all_differ else ""
     return (
-        f'<div class="evaldemo-grid-box" tabindex="0" role="group" aria-label="{label}" '
-        f'style="--evaldemo-cell: {grid.width}ch">'
-        f'<table class="evaldemo-grid"><tbody>{body}</tbody></table></div>{legend}'
+        f'<div class="evaldemo-grid-box" role="group" aria-label="{label}"{every} '
+        f'style="--evaldemo-cell: {grid.width}ch">{"".join(tables)}</div>{legend}'
     )
 
 
@@ -167,7 +209,7 @@ WIDTH, HEIGHT = 360, 330
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 14, 48
 KEY = {
     "equal": "equal in both modes (on the diagonal)",
-    "zeroed": "zero in train only (on the zero line)",
+    "zeroed": "zero in train mode only (on the zero line)",
     "differs": "otherwise different",
 }
 
@@ -185,7 +227,10 @@ class Chart:
     low: float
     high: float
     points: tuple[Point, ...]
-    text: str  # the text alternative, and the caption
+    text: str  # the drawing's text alternative (where each kind lies on it)
+    #: the same counts without the drawing: the caption, and all that builders without
+    #: the picture show (no sentence about a chart that is not there)
+    words: str = ""
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -194,10 +239,8 @@ class Chart:
 
     @property
     def ticks(self) -> tuple[float, ...]:
-        """Min, 0 (when in range) and max of the values drawn."""
-        values = [p.eval for p in self.points] + [p.train for p in self.points]
-        low, high = min(values), max(values)
-        return tuple(sorted({low, high} | ({0.0} if low < 0 < high else set())))
+        """Round values (1, 2 or 5 times a power of ten) inside the drawn range, 0 among them."""
+        return round_ticks(self.low, self.high)
 
 
 def chart(train: TensorView, eval_: TensorView, differs: tuple[int, ...] | None = None) -> Chart | None:
@@ -234,12 +277,15 @@ def chart(train: TensorView, eval_: TensorView, differs: tuple[int, ...] | None 
         counts[kind] += 1
         first.setdefault(spot, (e, t))
     points = tuple(Point(e, t, spot[0], spots[spot]) for spot, (e, t) in first.items())
-    text = (
-        f"Train output plotted against eval output, {len(pairs)} elements: {counts['equal']} equal "
-        f"(on the diagonal), {counts['zeroed']} zero in train only (on the horizontal zero line), "
-        f"{counts['differs']} otherwise different."
-    )
-    return Chart(low, high, points, text)
+    words = {"equal": "equal (on the diagonal)",
+             "zeroed": "zero in train mode only (on the horizontal zero line)",
+             "differs": "otherwise different"}
+    said = [f"{counts[kind]} {words[kind]}" for kind in words if counts[kind]]
+    text = f"Train output plotted against eval output, {len(pairs)} elements: {', '.join(said)}."
+    plain = {"equal": "equal", "zeroed": "zero in train mode only", "differs": "otherwise different"}
+    told = [f"{counts[kind]} {plain[kind]}" for kind in plain if counts[kind]]
+    in_words = f"Train against eval, element by element ({len(pairs)} elements): {', '.join(told)}."
+    return Chart(low, high, points, text, in_words)
 
 
 def _at(value: float, low: float, high: float, start: float, end: float) -> float:
@@ -247,8 +293,19 @@ def _at(value: float, low: float, high: float, start: float, end: float) -> floa
     return round(start + (value - low) / (high - low) * (end - start), 1)
 
 
+def round_ticks(low: float, high: float, most: int = 5) -> tuple[float, ...]:
+    """Ticks at round values between ``low`` and ``high``: at most ``most`` of them."""
+    span = high - low
+    if not span > 0 or not math.isfinite(span):
+        return ()
+    power = 10 ** math.floor(math.log10(span / most))
+    step = next(power * factor for factor in (1, 2, 5, 10) if span / (power * factor) <= most)
+    first = math.ceil(low / step)
+    return tuple(round(index * step, 12) for index in range(first, math.floor(high / step) + 1))
+
+
 def _tick(value: float) -> str:
-    return "0" if value == 0 else f"{value:.3g}"
+    return "0" if value == 0 else f"{value:g}"
 
 
 def _marker(kind: str, x: float, y: float) -> str:
@@ -276,11 +333,7 @@ def chart_html(drawn: Chart, caption: str) -> str:
     ]
     if low < 0 < high:
         parts.append(f'<line class="evaldemo-axis" x1="{left}" y1="{y(0)}" x2="{right}" y2="{y(0)}"/>')
-    kept: list[float] = []
-    for value in sorted(drawn.ticks, key=lambda v: (v != 0, v)):  # 0 first, then min and max
-        if all(abs(x(value) - x(other)) >= 30 for other in kept):
-            kept.append(value)
-    for value in kept:
+    for value in drawn.ticks:
         label = escape(_tick(value))
         parts.append(f'<line class="evaldemo-tick" x1="{x(value)}" y1="{bottom}" x2="{x(value)}" y2="{bottom + 5}"/>'
                      f'<text class="evaldemo-tick-label" x="{x(value)}" y="{bottom + 18}" '

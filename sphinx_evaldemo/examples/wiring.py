@@ -38,6 +38,7 @@ from .nodes import (
     visit_fold_html,
     visit_grid_html,
     visit_output_html,
+    visit_output_text,
     visit_panel_html,
 )
 from .options import raised_as_expected
@@ -143,7 +144,8 @@ def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
         produced: list[nodes.Node] = []
         if not record.hide_output:
             verdicts = claims.check(record.expect, result) if result.ok else []
-            produced += output_nodes(result, verdicts, html=app.builder.format == "html")
+            details = node.get("details") or run.settings.details
+            produced += output_nodes(result, verdicts, request=record.request, details=details)
         if result.failure is not None:
             expected = raised_as_expected(record.raises, result.failure.exc_mro)
             produced.append(failure_nodes(result.failure, expected))
@@ -231,7 +233,7 @@ def setup(app: Sphinx) -> None:
         html=(visit_example_html, depart_example_html),
     )
     app.add_node(evaldemo_panels)
-    app.add_node(evaldemo_output, html=(visit_output_html, None))
+    app.add_node(evaldemo_output, html=(visit_output_html, None), text=(visit_output_text, None))
     app.add_node(evaldemo_panel, html=(visit_panel_html, depart_panel_html))
     app.add_node(evaldemo_code, html=(visit_code_html, None))
     app.add_node(evaldemo_fold, html=(visit_fold_html, depart_fold_html))
@@ -239,9 +241,6 @@ def setup(app: Sphinx) -> None:
     app.add_node(evaldemo_chart, html=(visit_chart_html, None))
     app.add_node(report.evaldemo_report)
     app.add_node(node_kinds.evaldemo_module, html=(node_kinds.visit_module_html, None))
-    app.add_node(node_kinds.evaldemo_trace, html=(node_kinds.visit_trace_html, node_kinds.depart_trace_html))
-    app.add_node(node_kinds.evaldemo_trace_title, html=(node_kinds.skip_html, None))
-    app.add_node(node_kinds.evaldemo_facts, html=(node_kinds.visit_facts_html, node_kinds.depart_facts_html))
     app.add_directive("evaldemo", EvalDemoDirective)
     app.add_directive("evaldemo-report", report.ReportDirective)
     app.add_event("evaldemo-record")

@@ -164,8 +164,16 @@
       return {
         box: box(grid),
         cells: [...grid.querySelectorAll("td")].map((td) => ({ left: box(td).left, width: box(td).width })),
-        rows: grid.querySelectorAll("tr").length,
-        columns: grid.querySelector("tr").children.length,
+        rows: grid.querySelector("table").querySelectorAll("tbody tr").length,
+        columns: [...grid.querySelectorAll("table")].reduce((n, t) => n + t.querySelector("tbody tr").children.length, 0),
+        blocks: [...grid.querySelectorAll("table.evaldemo-grid")].map((t) => ({
+          box: box(t),
+          indices: [...t.querySelectorAll("thead th")].map((th) => th.textContent),
+        })),
+        scrolls: grid.scrollWidth > grid.clientWidth + 1,
+        panelBox: box(p),
+        fontSize: parseFloat(getComputedStyle(p).fontSize),
+        gridFontSize: parseFloat(getComputedStyle(grid.querySelector("table")).fontSize),
         fits: grid.scrollWidth <= grid.clientWidth + 1,
         overflowX: style.overflowX,
         focusable: grid.tabIndex >= 0,
@@ -239,12 +247,15 @@
         fontStyle: style.fontStyle,
         decoration: style.textDecorationLine,
         backgroundImage: style.backgroundImage,
+        backgroundColor: style.backgroundColor,
+        markPx: mark ? parseFloat(getComputedStyle(mark).fontSize) : 0,
+        textPx: parseFloat(getComputedStyle(td.closest(".evaldemo-panel")).fontSize),
       };
     });
     // Cell by cell, a grid against the other panel's grid: unmarked cells agree.
     // A grid that says "All N elements differ" marks none of them one by one.
     const panelsOf = [...example.querySelectorAll(".evaldemo-panels > .evaldemo-panel")];
-    const allDiffer = panelsOf.some((p) => p.querySelector(".evaldemo-all"));
+    const allDiffer = panelsOf.some((p) => p.querySelector("[data-all-differ]"));
     const grids = panelsOf.map((p) =>
       [...p.querySelectorAll("table.evaldemo-grid td")].map((td) => ({
         value: td.firstChild ? td.firstChild.textContent.trim() : "",

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from sphinx.testing.util import SphinxTestApp
 
+from sphinx_evaldemo.examples import render, visual
 from tests.browser.conftest import PACKAGES, missing_packages, require, serve
 from tests.conftest import Build
 from tests.helpers import warnings
@@ -304,10 +305,7 @@ def test_two_by_six_grid_is_whole_or_visibly_scrolls(view: Any, theme: str, mode
     for grid in ex["grids"]:
         assert grid is not None and (grid["rows"], grid["columns"]) == (2, 6)
         assert grid["printoutFolded"]  # one form per value: the grid, its printout folded
-        if not grid["fits"]:
-            assert grid["overflowX"] in ("auto", "scroll") and grid["focusable"] and grid["scrollShadow"], grid
-    if width == 1280:
-        assert all(grid["fits"] for grid in ex["grids"])
+        assert not grid["scrolls"], grid  # it wraps into blocks of columns instead
 
 
 @pytest.mark.parametrize("width", SIZES)
@@ -337,9 +335,12 @@ def test_differing_elements_carry_one_mark_and_one_style(view: Any, theme: str, 
     for cell in marked:
         assert cell["glyph"] == ("\u2298" if cell["kind"] == "zeroed" else "\u2022"), cell
         assert cell["glyphShown"] and cell["glyphHidden"] == "true", cell
-        assert cell["srText"] and "model." in cell["srText"], cell
-        # one style each, and nothing more: no underline, no tint, no hatching
+        assert cell["srText"] and (".train()" in cell["srText"] or ".eval()" in cell["srText"]), cell
+        # one style each and a tint: no underline, no hatching
         assert cell["decoration"] == "none" and cell["backgroundImage"] == "none", cell
+        assert cell["backgroundColor"] not in ("transparent", "rgba(0, 0, 0, 0)"), cell
+        # the glyph reads as what it is (at least 0.9 of the text's size)
+        assert cell["markPx"] >= 0.9 * cell["textPx"] - 0.1, cell
         if cell["kind"] == "differs":
             assert cell["fontWeight"] >= 600 and cell["fontStyle"] == "normal", cell
         else:
@@ -351,9 +352,8 @@ def test_differing_elements_carry_one_mark_and_one_style(view: Any, theme: str, 
         for grid in ex["grids"]:
             if grid is None:
                 continue
-            # the legend names exactly the marks on screen (and says "all differ" once)
-            assert set(grid["legendKinds"]) - {"all"} == set(grid["markedKinds"]), (ex["caption"], grid)
-            assert ("all" in grid["legendKinds"]) == ex["allDiffer"]
+            # the legend names exactly the marks on screen ("all differ" is the sentence's)
+            assert set(grid["legendKinds"]) == set(grid["markedKinds"]), (ex["caption"], grid)
     (batchnorm,) = [ex for ex in facts["examples"] if ex["caption"] == "BatchNorm in both modes"]
     assert batchnorm["allDiffer"] and batchnorm["marked"] == []
 
@@ -362,19 +362,23 @@ def test_differing_elements_carry_one_mark_and_one_style(view: Any, theme: str, 
 @pytest.mark.parametrize(("theme", "mode"), CASES)
 def test_chart_is_readable(view: Any, theme: str, mode: str, width: int) -> None:
     charts = [(ex, chart) for ex in view(theme, mode, width)["examples"] for chart in ex["charts"]]
-    assert len(charts) >= 4
+    assert len(charts) >= 1  # the chart belongs to :details: full
+    assert {ex["caption"] for ex, _ in charts} == {"Dropout, every fact"}
     for ex, chart in charts:
         assert chart["svg"]["width"] >= min(320, chart["column"]) - 1, chart
         assert len(chart["ticks"]) >= 4 and chart["tickPx"] >= 10, chart  # both axes, legible
         assert "0" in chart["ticks"] or all(not t.startswith("-") for t in chart["ticks"])
+        assert all(len(t.lstrip("-").replace(".", "")) <= 3 for t in chart["ticks"]), chart  # round values
         assert chart["key"], chart
-        assert chart["captionText"] == chart["label"] or chart["captionText"].endswith(chart["label"])
+        # the caption gives the counts in words; the drawing's label also says where each lies
+        assert chart["captionText"].startswith("Train against eval, element by element"), chart
+        assert chart["label"].startswith("Train output plotted against eval output"), chart
         caption, svg = chart["caption"], chart["svg"]
         beside = caption["left"] >= svg["right"] - EPS and caption["left"] - svg["right"] <= 40
         below = caption["top"] >= svg["bottom"] - EPS and caption["top"] - svg["bottom"] <= 40
         assert beside or below, (ex["caption"], svg, caption)
     # dropout after ReLU: many elements at (0, 0), drawn once and counted
-    dropout = [c for ex, c in charts if ex["caption"] == "Dropout in both modes"]
+    dropout = [c for ex, c in charts if ex["caption"] == "Dropout, every fact"]
     assert dropout and any(count.startswith("\u00d7") for count in dropout[0]["counts"])
     assert any("N elements on the same spot" in item for item in dropout[0]["key"])
 
@@ -426,9 +430,10 @@ def test_panels_are_labelled_regions(view: Any, theme: str, mode: str) -> None:
     for ex in _compared(view(theme, mode, 1280)):
         assert [p["tag"] for p in ex["panels"]] == ["section", "section"]
         train, eval_ = (p["label"] for p in ex["panels"])
-        assert train.startswith("model.train() output") and eval_.startswith("model.eval() output")
+        name = ex["panels"][0]["title"].removesuffix(".train()")  # the model's own name
+        assert train.startswith(f"{name}.train() output") and eval_.startswith(f"{name}.eval() output")
         assert train != eval_
-        assert [p["title"] for p in ex["panels"]] == ["model.train()", "model.eval()"]
+        assert [p["title"] for p in ex["panels"]] == [f"{name}.train()", f"{name}.eval()"]
 
 
 @pytest.mark.parametrize("width", SIZES)
@@ -438,3 +443,94 @@ def test_axe_finds_no_serious_violation(view: Any, theme: str, mode: str, width:
     found = view(theme, mode, width)["axe"]
     serious = [v for v in found if v["impact"] in ("serious", "critical")]
     assert serious == [], json.dumps(serious, indent=1)
+
+
+# --- the teaching figure: its room, its grids in every theme ------------------------------
+
+#: Heights (px) a compared block may take in furo: code, input line, sentence, panels, notes.
+BUDGETS = [
+    pytest.param("An MLP in both modes", 1280, 800, id="mlp-1280"),
+    pytest.param("An MLP in both modes", 375, 960, id="mlp-375"),
+    pytest.param("Dropout on a tensor of ones", 1280, 600, id="quickstart-1280"),
+]
+
+
+def _example(facts: dict[str, Any], caption: str) -> dict[str, Any]:
+    (found,) = [ex for ex in facts["examples"] if ex["caption"] == caption]
+    return found
+
+
+@pytest.mark.parametrize(("caption", "width", "budget"), BUDGETS)
+def test_compact_block_fits_its_height_budget_in_furo(view: Any, caption: str, width: int, budget: int) -> None:
+    ex = _example(view("furo", "light", width), caption)
+    assert ex["charts"] == []  # the chart belongs to :details: full
+    assert ex["box"]["height"] <= budget, (caption, width, ex["box"]["height"])
+
+
+GRIDDED = ("Mixed widths", "An MLP in both modes", "Three rows of twenty", "Two rows of six")
+
+
+@pytest.mark.parametrize("width", SIZES)
+@pytest.mark.parametrize("theme", THEMES)
+def test_grid_cells_are_one_size_and_line_up_in_every_theme(view: Any, theme: str, width: int) -> None:
+    """Values of 6 and 7 characters (negative ones) get cells of one width, the same in
+    both modes and in every theme (a border-box theme must not make a 7-character cell
+    grow), and each eval cell sits where its train cell sits."""
+    facts = view(theme, "light", width)
+    for caption in GRIDDED:
+        ex = _example(facts, caption)
+        train, eval_ = ex["grids"]
+        assert train is not None and eval_ is not None, caption
+        widths = [cell["width"] for grid in (train, eval_) for cell in grid["cells"]]
+        assert max(widths) - min(widths) <= 0.5, (theme, caption, min(widths), max(widths))
+        # the width the extension counts with: (characters + padding) of the grid's font
+        chars = widths[0] / (train["gridFontSize"] * visual.CH)
+        assert abs(chars - (7 + visual.CELL_PAD)) <= 0.05 * (7 + visual.CELL_PAD), (theme, caption, chars)
+        for mine, theirs in zip(train["cells"], eval_["cells"], strict=True):
+            assert abs((mine["left"] - train["box"]["left"]) - (theirs["left"] - eval_["box"]["left"])) <= 1
+        assert not train["scrolls"] and not eval_["scrolls"], caption
+
+
+@pytest.mark.parametrize("width", SIZES)
+@pytest.mark.parametrize("theme", THEMES)
+def test_three_by_twenty_wraps_into_aligned_blocks_without_scrolling(view: Any, theme: str, width: int) -> None:
+    ex = _example(view(theme, "light", width), "Three rows of twenty")
+    train, eval_ = ex["grids"]
+    assert (train["rows"], train["columns"]) == (3, 20)
+    indices = [index for block in train["blocks"] for index in block["indices"]]
+    assert indices == [str(i) for i in range(20)]  # every column named once, in order
+    for grid in (train, eval_):
+        assert not grid["scrolls"]
+        for block in grid["blocks"]:
+            assert block["box"]["right"] <= grid["panelBox"]["right"] + EPS, (theme, width, block)
+    for mine, theirs in zip(train["blocks"], eval_["blocks"], strict=True):
+        assert abs((mine["box"]["left"] - train["box"]["left"]) - (theirs["box"]["left"] - eval_["box"]["left"])) <= 1
+        assert abs((mine["box"]["top"] - train["box"]["top"]) - (theirs["box"]["top"] - eval_["box"]["top"])) <= 1
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_the_width_estimate_is_within_5_percent_of_the_rendered_grid(view: Any, theme: str) -> None:
+    """The side-by-side decision is made from an estimate: it must match what the browser draws."""
+    checked = 0
+    for ex in view(theme, "light", 1280)["examples"]:
+        for panel, grid in zip(ex["panels"], ex["grids"], strict=True):
+            if grid is None or not grid["printoutFolded"]:
+                continue
+            tops = {round(block["box"]["top"]) for block in grid["blocks"]}
+            if len(tops) != 1:
+                continue  # wrapped: the estimate is of the unwrapped grid
+            drawn = grid["blocks"][-1]["box"]["right"] - grid["blocks"][0]["box"]["left"]
+            estimate = panel["need"] - render.PANEL_EM * grid["fontSize"]
+            if estimate <= 12 * grid["fontSize"] - render.PANEL_EM * grid["fontSize"] + 1:
+                continue  # the floor of 12 em, not the grid, decides
+            assert abs(estimate - drawn) <= 0.05 * drawn, (theme, ex["caption"], estimate, drawn)
+            checked += 1
+    assert checked >= 4
+
+
+@pytest.mark.parametrize("theme", [t for t in THEMES if t != "alabaster"])
+def test_mlp_panels_sit_side_by_side_at_1280(view: Any, theme: str) -> None:
+    """Where both fit (alabaster's 660 px column at 17 px text holds one, and stacks them)."""
+    ex = _example(view(theme, "light", 1280), "An MLP in both modes")
+    first, second = (p["box"] for p in ex["panels"])
+    assert abs(first["top"] - second["top"]) <= 1, (theme, first, second)

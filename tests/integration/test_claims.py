@@ -92,7 +92,7 @@ def _claims_line(section: str) -> str:
     lines at hyphens, so "eval-no-grad" may come out as "eval-no- grad")."""
     text = flat(section)
     assert "Claims checked by the build: " in text
-    return unspaced(text.split("Claims checked by the build: ", 1)[1].split(" What the run shows", 1)[0])
+    return unspaced(text.split("Claims checked by the build: ", 1)[1].split(" Layer by layer", 1)[0].split(" Note: ", 1)[0])
 
 
 def unspaced(text: str) -> str:

@@ -13,6 +13,7 @@ from bs4 import BeautifulSoup
 from sphinx.testing.util import SphinxTestApp
 from torch import nn
 
+from sphinx_evaldemo.examples.nodes import rewrap
 from tests.conftest import Build
 from tests.helpers import flat, numbers, outputs, panel, sections, seed_all, titles, warnings
 
@@ -95,25 +96,146 @@ def test_train_output_is_eval_output_zeroed_or_doubled(page: dict[str, str]) -> 
 
 
 def differ_text(a: torch.Tensor, b: torch.Tensor) -> str:
-    """``3 of 6 values differ (largest difference 1.09)``, computed here from the two tensors."""
+    """``differ in 3 of 6 values (largest difference 1.09)``, computed here from the two tensors."""
     x, y = a.detach().double(), b.detach().double()
     differs = x != y
     count = int(differs.sum())
     largest = float((x - y).abs()[differs].max())
-    return f"{count} of {x.numel()} {'value differs' if count == 1 else 'values differ'} (largest difference {largest:.4g})"
+    values = f"all {count} values" if count == x.numel() else f"{count} of {x.numel()} values"
+    return f"differ in {values} (largest difference {largest:.4g})"
 
 
-def test_batchnorm_buffers_change_in_train_only(page: dict[str, str]) -> None:
-    section = page["batchnorm"]
+def g(value: float) -> str:
+    """A number as the page writes it (four significant digits, never -0)."""
+    text = f"{value:.4g}"
+    return "0" if text in ("-0", "0") else text
+
+
+def test_batchnorm_sentence_gives_the_batch_statistics_against_the_running_ones(page: dict[str, str]) -> None:
+    seed_all(0)
+    net = nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3))
+    x = torch.randn(4, 3)
+    hidden = net[0](x).detach()
+    mean, var = hidden.mean(0), hidden.var(0, unbiased=False)
+    running_mean, running_var = net[1].running_mean.clone(), net[1].running_var.clone()
+    text = flat(page["batchnorm"])
     assert (
-        'Buffers changed by the pass: train: "net[1].running_mean", "net[1].running_var", '
-        '"net[1].num_batches_tracked"; eval: none'
-    ) in flat(section)
+        '"net[1]" (BatchNorm1d, 3) normalised with this batch\'s own mean and variance in train mode '
+        f"(channel 0: {g(float(mean[0]))} and {g(float(var[0]))}) and updated its running "
+        "estimates; eval mode used the running estimates "
+        f"({g(float(running_mean[0]))} and {g(float(running_var[0]))})."
+    ) in text
+    assert 'Train and eval first differ at "net[1]".' in text  # named once, by its sentence
+    # compact: no buffer line, no repeatability line (nothing surprising here)
+    assert "Buffers" not in text and "Repeatable" not in text
+
+
+def test_batchnorm_buffers_change_in_train_only_with_full_details(page: dict[str, str]) -> None:
+    text = flat(page["mlp-full"])
     assert (
-        "Repeatability: train: a second pass gave the same values; "
-        "eval: a second pass gave the same values"
-    ) in flat(section)
-    assert 'The modes part at "net[1]" (BatchNorm1d, 3)' in flat(section)
+        'Buffers the pass changed: train: "net[1].running_mean", "net[1].running_var", '
+        '"net[1].num_batches_tracked"; eval: none.'
+    ) in text
+    assert ("Repeatable: train: a second pass gave different values, first at \"net[3]\"; "
+            "eval: a second pass gave the same values.") in text
+
+
+def test_dropout_sentence_counts_the_zeroed_values_and_the_scale(page: dict[str, str]) -> None:
+    seed_all(0)
+    net = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Dropout(0.5))
+    x = torch.randn(4, 8)
+    seed_all(0)
+    net.train()
+    before = net[1](net[0](x))
+    after = net[2](before)
+    zeroed = int(((after == 0) & (before != 0)).sum())
+    nonzero = int((before != 0).sum())
+    assert torch.allclose(after[after != 0], before[after != 0] * 2)
+    text = flat(page["relu-dropout"])
+    assert (f'"net[2]" (Dropout, p=0.5) zeroed {zeroed} of its {nonzero} nonzero inputs in '
+            "train mode and scaled the rest by 1/(1 - 0.5) = 2; eval mode passes every "
+            "value through.") in text
+
+
+def test_alpha_dropout_sentence_gives_its_affine_map(page: dict[str, str]) -> None:
+    seed_all(0)
+    drop = nn.AlphaDropout(0.5)
+    x = torch.randn(2, 6)
+    seed_all(0)
+    y = drop(x)
+    alpha, p = 1.7580993408473766, 0.5
+    a = (1 / ((alpha**2 * p + 1) * (1 - p))) ** 0.5
+    b = alpha * a * p
+    replaced = int((~torch.isclose(y, a * x + b, rtol=1e-4, atol=1e-5)).sum())
+    assert 0 < replaced < 12
+    text = flat(page["alpha-dropout"])
+    assert (f'"drop" (AlphaDropout, p=0.5) replaced {replaced} of 12 values with {g(-alpha * a + b)} '
+            f"in train mode and mapped the rest through {g(a)}·x + {g(b)}") in text
+
+
+def test_rrelu_sentence_gives_the_random_slopes_against_the_mean_slope(page: dict[str, str]) -> None:
+    seed_all(0)
+    act = nn.RReLU()
+    x = torch.randn(2, 4)
+    seed_all(0)
+    y = act(x)
+    negative = x < 0
+    slopes = y[negative] / x[negative]
+    text = flat(page["rrelu"])
+    assert (f'"act" (RReLU, lower=0.125) multiplied its {int(negative.sum())} negative inputs by random '
+            f"slopes from {g(float(slopes.min()))} to {g(float(slopes.max()))} in train mode (drawn "
+            "between 0.125 and 0.3333); eval mode uses the fixed mean slope "
+            f"{g((0.125 + 1 / 3) / 2)}.") in text
+    assert titles(page["rrelu"], raw=True) == ["act.train()", "act.eval()"]
+
+
+def test_user_module_sentence_names_the_training_branch(page: dict[str, str]) -> None:
+    text = flat(page["user-module"])
+    assert ('"gate" (Gate) reads the mode in "if self.training:": train mode took that branch, '
+            "eval mode the other.") in text
+
+
+def test_several_layers_say_where_train_and_eval_first_differ(page: dict[str, str]) -> None:
+    section = page["mlp"]
+    text = flat(section)
+    assert 'Train and eval first differ at "net[1]".' in text
+    assert titles(section, raw=True) == ["net.train()", "net.eval()"]
+    # the per-layer table is shown (not folded), three columns, within 80 characters
+    assert "Layer by layer: 4 of 5 layer calls differ" in text
+    header = next(line for line in section.splitlines() if line.startswith("| layer"))
+    assert [cell.strip() for cell in header.strip("|").split("|")] == ["layer", "module", "values that differ"]
+    # each fact once: the share of differing values is said in the sentence, not per panel
+    assert text.count("all 32 values") == 1
+    assert "What the run shows" not in text and "Every fact" not in text
+    assert "plotted against" not in text  # no chart in compact, and no sentence about one
+
+
+def test_full_details_add_every_fact_and_the_chart(page: dict[str, str]) -> None:
+    text = flat(page["mlp-full"])
+    assert "Every fact of the run" in text
+    assert 'Mode-dependent layers: "net[1]" (BatchNorm1d, 8); "net[3]" (Dropout, p=0.5).' in text
+    assert "Train against eval, element by element (32 elements):" in text
+    assert "plotted" not in text  # the text builder draws no chart: no sentence about one
+    header = next(line for line in page["mlp-full"].splitlines() if line.startswith("| layer"))
+    assert len(header.strip("|").split("|")) == 5
+
+
+def test_no_line_of_an_example_over_80_columns(page: dict[str, str]) -> None:
+    for name, section in page.items():
+        lines = section.splitlines()
+        start = next((i for i, line in enumerate(lines) if line.startswith("   input = ")), 0)
+        for line in lines[start:]:  # the code above is the author's, as written
+            assert len(line) <= 80, (name, line)
+
+
+def test_wide_output_wraps_within_80_columns(page: dict[str, str]) -> None:
+    seed_all(0)
+    x = torch.randn(3, 20)
+    (shown,) = outputs(page["wide"], "model.eval()")
+    assert max(len(line) for line in repr(x).splitlines()) > 77  # torch's own is too wide
+    assert shown == rewrap(repr(x))  # eval's dropout passes the input through, rewrapped
+    assert numbers(shown) == numbers(repr(x))
+    assert max(len(line) for line in shown.splitlines()) <= 77
 
 
 def test_batchnorm_statistics_do_not_leak_between_modes(page: dict[str, str]) -> None:
@@ -130,8 +252,10 @@ def test_eval_alone_keeps_autograd(page: dict[str, str]) -> None:
     )
     assert runs["eval"][0].requires_grad
     section = page["grad"]
-    assert "Output tracks gradients (requires_grad): train yes, eval yes" in flat(section)
+    # both modes track gradients, as expected: no line says so; the printout shows grad_fn
+    assert "requires_grad" not in flat(section)
     assert outputs(section, "model.eval()") == [repr(runs["eval"][0])]
+    assert "grad_fn" in outputs(section, "model.eval()")[0]
 
 
 def test_no_grad_stops_autograd_in_eval_only(page: dict[str, str]) -> None:
@@ -142,7 +266,7 @@ def test_no_grad_stops_autograd_in_eval_only(page: dict[str, str]) -> None:
     )
     assert not runs["eval"][0].requires_grad
     section = page["no-grad"]
-    assert "Output tracks gradients (requires_grad): train yes, eval no" in flat(section)
+    assert "Output tracks gradients (requires_grad): train yes, eval no." in flat(section)
     assert outputs(section, "model.eval()") == [repr(runs["eval"][0])]
     assert "grad_fn" not in outputs(section, "model.eval()")[0]
     assert outputs(section, "model.train()") == [repr(runs["train"][0])]
@@ -153,7 +277,7 @@ def test_as_written_segments_follow_the_mode(page: dict[str, str]) -> None:
     assert titles(section) == ["train mode (the default)", "eval mode"]
     assert outputs(section, "train mode (the default)") == ["training flag: True\nstill training"]
     assert outputs(section, "eval mode") == ["training flag: False"]
-    assert "What the run shows" not in section
+    assert "outputs" not in section
     assert "input =" not in section
 
 
@@ -168,7 +292,9 @@ def test_as_written_train_after_eval_is_not_the_default(page: dict[str, str]) ->
 
 def _lines_before_the_panels(section: str) -> list[str]:
     """The non-blank lines above the first panel title: the code, then the input line."""
-    return [line for line in section.split('**"', 1)[0].splitlines() if line.strip()]
+    lines = section.splitlines()
+    end = next(i for i, line in enumerate(lines) if line.startswith("   input = "))
+    return [line for line in lines[:end + 1] if line.strip()]
 
 
 @pytest.mark.parametrize(
@@ -178,8 +304,7 @@ def _lines_before_the_panels(section: str) -> list[str]:
         ("seed", "input = torch.randn(3, 4)  # seed 5"),
         ("no-grad", "input = torch.randn(2, 4)  # seed 0, eval pass under torch.no_grad()"),
         ("repeat", "input = torch.randn(2, 6)  # seed 0, 3 passes per mode"),
-        ("input-tuple", "input = torch.randn(2, 3), torch.randn(2, 3) * 3 + 10  # seed 7, "
-                        "eval pass under torch.no_grad(), 2 passes per mode"),
+        ("input-tuple", "input = torch.randn(2, 3), torch.randn(2, 3) * 3 + 10"),
     ],
 )
 def test_input_line_under_the_code(page: dict[str, str], section: str, line: str) -> None:
@@ -187,6 +312,12 @@ def test_input_line_under_the_code(page: dict[str, str], section: str, line: str
     assert lines[-1] == "   " + line  # a literal block of its own, right under the code
     assert lines[0] == "   import torch"
     compile(line, "<input line>", "exec")  # a line a reader can paste and run
+
+
+def test_long_input_notes_go_on_the_line_above(page: dict[str, str]) -> None:
+    lines = _lines_before_the_panels(page["input-tuple"])
+    assert lines[-2:] == ["   # seed 7, eval pass under torch.no_grad(), 2 passes per mode",
+                          "   input = torch.randn(2, 3), torch.randn(2, 3) * 3 + 10"]
 
 
 def test_input_line_reproduces_the_run(page: dict[str, str]) -> None:
@@ -201,8 +332,8 @@ def test_input_line_reproduces_the_run(page: dict[str, str]) -> None:
     runs = direct(Add, lambda: (torch.randn(2, 3), torch.randn(2, 3) * 3 + 10), seed=7, repeat=2,
                   no_grad=True)
     section = page["input-tuple"]
-    assert outputs(section, "model.eval()") == [repr(out) for out in runs["eval"]]
-    assert outputs(section, "model.train()") == [repr(out) for out in runs["train"]]
+    assert outputs(section, "model.eval()") == [rewrap(repr(out)) for out in runs["eval"]]
+    assert outputs(section, "model.train()") == [rewrap(repr(out)) for out in runs["train"]]
 
 
 def test_no_input_line_without_the_code(page: dict[str, str]) -> None:
@@ -213,7 +344,7 @@ def test_hide_code_shows_panels_without_code(page: dict[str, str]) -> None:
     section = page["hide-code"]
     assert "hidden_code_marker" not in section
     assert titles(section) == ["model.train()", "model.eval()"]
-    assert "What the run shows" in section
+    assert "The train and eval outputs differ" in flat(section)
 
 
 def test_hide_output_shows_code_without_panels(page: dict[str, str]) -> None:
@@ -221,7 +352,7 @@ def test_hide_output_shows_code_without_panels(page: dict[str, str]) -> None:
     assert "shown_code_marker = 1" in section
     assert titles(section) == []
     assert "Printed by the setup" not in section
-    assert "What the run shows" not in section
+    assert "outputs differ" not in section
 
 
 def test_modes_option_sets_panel_order(page: dict[str, str]) -> None:
@@ -234,7 +365,7 @@ def test_modes_option_sets_panel_order(page: dict[str, str]) -> None:
     assert titles(section) == ["model.eval()", "model.train()"]
     assert outputs(section, "model.eval()") == [repr(runs["eval"][0])]
     assert outputs(section, "model.train()") == [repr(runs["train"][0])]
-    assert f"Outputs (eval vs train): {differ_text(runs['eval'][0], runs['train'][0])}" in flat(section)
+    assert f"The eval and train outputs {differ_text(runs['eval'][0], runs['train'][0])}." in flat(section)
 
 
 def test_repeat_shows_each_pass_continuing_the_stream(page: dict[str, str]) -> None:
@@ -302,25 +433,24 @@ class Kept(nn.Module):
 def test_tuple_output_compared_leaf_by_leaf(page: dict[str, str]) -> None:
     runs = direct(Pair, lambda: torch.randn(2, 4))
     section = page["tuple-output"]
-    assert outputs(section, "model.train()") == [repr(runs["train"][0])]
-    assert outputs(section, "model.eval()") == [repr(runs["eval"][0])]
+    assert outputs(section, "model.train()") == [rewrap(repr(runs["train"][0]))]
+    assert outputs(section, "model.eval()") == [rewrap(repr(runs["eval"][0]))]
     text = flat(section)
-    assert "Outputs (train vs eval) differ, leaf by leaf:" in text
-    assert '"[0]": equal' in text
-    assert f'"[1]": {differ_text(runs["train"][0][1], runs["eval"][0][1])}' in text
-    assert 'Mode-dependent modules: "net.drop" (Dropout, p=0.5)' in text
-    assert 'The modes part at "net.drop" (Dropout, p=0.5)' in text
+    assert "The train and eval outputs differ, part by part:" in text
+    assert '"[0]" equal' in text
+    assert f'"[1]" {differ_text(runs["train"][0][1], runs["eval"][0][1])}' in text
+    assert 'Train and eval first differ at "net.drop".' in text
 
 
 def test_dict_output_compared_leaf_by_leaf(page: dict[str, str]) -> None:
     runs = direct(Heads, lambda: torch.randn(2, 4))
     section = page["dict-output"]
-    assert outputs(section, "model.train()") == [repr(runs["train"][0])]
-    assert outputs(section, "model.eval()") == [repr(runs["eval"][0])]
+    assert outputs(section, "model.train()") == [rewrap(repr(runs["train"][0]))]
+    assert outputs(section, "model.eval()") == [rewrap(repr(runs["eval"][0]))]
     text = flat(section)
     logits = differ_text(runs["train"][0]["logits"], runs["eval"][0]["logits"])
-    assert f'"["logits"]": {logits}' in text  # a dict's keys in double quotes: never a list's [0]
-    assert '"["hidden"]": equal' in text
+    assert f'"["logits"]" {logits}' in text  # a dict's keys in double quotes: never a list's [0]
+    assert '"["hidden"]" equal' in text
 
 
 def test_plain_int_output(page: dict[str, str]) -> None:
@@ -333,8 +463,8 @@ def test_plain_int_output(page: dict[str, str]) -> None:
     text = flat(section)
     # integers are compared as integers, with their difference
     gap = abs(runs["train"][0] - 20)
-    assert f"Outputs (train vs eval): 1 of 1 value differs (largest difference {gap})" in text
-    assert "Output tracks gradients (requires_grad): train n/a, eval n/a" in text
+    assert f"The train and eval outputs differ in every value (largest difference {gap})." in text
+    assert "Output tracks gradients (requires_grad): train n/a, eval n/a." in text
 
 
 def test_printed_output_is_escaped_in_html(soup: BeautifulSoup, html_app: SphinxTestApp) -> None:

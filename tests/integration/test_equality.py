@@ -64,10 +64,10 @@ DESIGNED = {
 
 #: how the page says each verdict
 OUTPUTS = {
-    "equal": r"Outputs \(train vs eval\)(: equal \*| are equal, leaf by leaf)",
-    "rounding": r"Outputs \(train vs eval\)(: equal up to rounding| are equal up to rounding, leaf)",
-    "differ": r"Outputs \(train vs eval\)( differ, leaf by leaf|: \d+ of \d+ values? differs?|: types differ)",
-    "incomparable": r"Outputs \(train vs eval\): not comparable",
+    "equal": r"The train and eval outputs are equal[.,]",
+    "rounding": r"The train and eval outputs are equal up to rounding",
+    "differ": r"The train and eval outputs differ",
+    "incomparable": r"The train and eval outputs (are not comparable|cannot all be compared)",
 }
 
 
@@ -142,7 +142,7 @@ def test_every_consumer_on_the_page_gives_the_comparisons_verdict(name: str, pag
     for other, pattern in OUTPUTS.items():
         assert other == found.outputs or not re.search(pattern, text), other
     if found.outputs != "differ":
-        assert "differ, leaf by leaf" not in text
+        assert "outputs differ, part by part" not in text
     # the claims on the outputs and on repeatability: "same" holds for rounding too
     claims = text.split("Claims checked by the build: ", 1)[1].split(" What the run shows", 1)[0]
     for claim in EXAMPLES[name].expect:
@@ -158,23 +158,26 @@ def test_every_consumer_on_the_page_gives_the_comparisons_verdict(name: str, pag
         assert (f'"{claim}" holds' in claims) is held, (claim, claims)
         assert (f'"{claim}" does NOT hold' in claims) is not held, (claim, claims)
     # the determinism check and the buffers
-    repeat = {"equal": "eval: a second pass gave the same values", "rounding":
-              "eval: a second pass gave the same values", "incomparable": "eval: not checked"}
-    assert repeat[found.eval_repeat] in text
-    assert ("eval: none" in text) is (found.eval_buffers == "equal")
+    if found.eval_repeat == "incomparable":  # not checked: no line claims either way
+        assert "eval: a second pass" not in text
+    else:
+        assert "eval: a second pass gave the same values" in text
+    # the buffers line is there only when a pass changed a buffer (nothing empty is shown)
+    buffers = re.search(r"Buffers the pass changed: ([^.]*)\.", text)
+    assert (buffers is not None and "eval: none" not in buffers.group(1)) is (found.eval_buffers != "equal")
     # the per-layer row of the module that returns the output
     layer = DESIGNED[name][1]
     if layer is not None:
-        rest = text.split(f'| "{layer[:18]}', 1)[1].split('| "', 1)[0]  # a long name wraps
+        rest = text.split(f'| "{layer[:9]}', 1)[1].split('| "', 1)[0]  # a long name wraps
         if found.outputs == "differ":
-            assert "the modes part here" in rest or "of" in rest
+            assert "first differs" in rest or "of" in rest
             assert " 0 of " not in rest
         elif found.outputs == "rounding":
-            assert "equal up to rounding" in rest
+            assert "equal up to" in rest  # the note cell wraps
         elif found.outputs == "incomparable":
             assert "not comparable" in rest
         else:
-            assert re.search(r"\| 0 of \d+ \(0%\)", rest), rest
+            assert re.search(r"\| none ", rest), rest
 
 
 def test_no_example_ends_in_a_harness_failure(text_app: SphinxTestApp) -> None:
@@ -197,13 +200,12 @@ def test_the_marks_are_the_comparisons(name: str, html: BeautifulSoup) -> None:
         return
     if found.differing is None:
         return
-    for grid in grids:  # one per panel: each marks the same elements
-        cells = grid.select("td")
-        every = grid.find_next("p", class_="evaldemo-legend")
-        if every is not None and every.select_one(".evaldemo-all"):
-            marked = len(cells)
+    assert grids
+    for panel in section.select("section.evaldemo-panel"):  # each marks the same elements
+        if panel.select_one('.evaldemo-grid-box[data-all-differ="true"]'):  # every cell, said once
+            marked = len(panel.select("table.evaldemo-grid td"))
         else:
-            marked = len(grid.select("td.evaldemo-differs, td.evaldemo-zeroed"))
+            marked = len(panel.select("table.evaldemo-grid td.evaldemo-differs, table.evaldemo-grid td.evaldemo-zeroed"))
         assert marked == found.differing
 
 

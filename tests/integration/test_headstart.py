@@ -83,7 +83,7 @@ def test_a_clean_build_with_an_empty_cache_starts_the_worker_before_it_reads(
     started = _workers() - before
     assert len(started) == 1, "no warm parent was started during Sphinx's start-up"
     text = _build(app)
-    assert "Outputs (train vs eval)" in text
+    assert "The train and eval outputs" in text
     run = wiring.runner(app)
     assert (run.ran, run.workers_started) == (1, 1)  # the build used the head-started one
     assert run.where == ("this machine" if executor == "local" else "a local Dask cluster (2 workers)")
@@ -122,7 +122,7 @@ def test_a_setting_changed_by_conf_setup_closes_the_early_worker(tmp_path: Path)
     app = _start(_project(tmp_path / "src", conf=conf))
     assert _workers() - before == set(), "the worker started with the old settings is still there"
     text = _build(app)
-    assert "Outputs (train vs eval)" in text
+    assert "The train and eval outputs" in text
     assert wiring.runner(app).ran == 1
     assert _workers() - before == set()
 
@@ -172,4 +172,4 @@ def test_a_command_line_build_freezes_its_objects_only_at_exit(tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     assert "frozen after the build: 0" in done.stdout
     assert "frozen at exit: True" in done.stdout
-    assert "Outputs (train vs eval)" in (srcdir / "_build" / "index.txt").read_text(encoding="utf-8")
+    assert "The train and eval outputs" in (srcdir / "_build" / "index.txt").read_text(encoding="utf-8")

@@ -46,9 +46,9 @@ def test_compared_panels_with_options(page: dict[str, str]) -> None:
         labels = [item[1] for item in panel(section, f"model.{mode}()") if isinstance(item, tuple)]
         assert [label for label in labels if label.startswith("pass ")] == ["pass 1", "pass 2"]
     text = flat(section)
-    assert 'Mode-dependent modules: "net[1]" (Dropout, p=0.5)' in text
-    assert "Outputs (eval vs train): " in text
-    assert 'The modes part at "net[1]" (Dropout, p=0.5)' in text
+    assert '"net[1]" (Dropout, p=0.5) zeroed' in text
+    assert "The eval and train outputs " in text
+    assert 'Train and eval first differ at "net[1]".' in text
     assert "The example above is Dropout, written in rST." in text
 
 

@@ -54,7 +54,8 @@ def layer_figures() -> list[tuple[str, str, str]]:
         differs = a != b
         largest = float((a - b).abs()[differs].max()) if differs.any() else 0.0
         count = int(differs.sum())
-        rows.append((f'"net[{index}]"', f"{largest:.4g}", f"{count} of {a.numel()} ({100 * count / a.numel():.0f}%)"))
+        share = f"{count} of {a.numel()} ({100 * count / a.numel():.0f}%)" if count else "none"
+        rows.append((f'"net[{index}]"', f"{largest:.4g}", share))
     return rows
 
 
@@ -76,45 +77,51 @@ def test_builds_are_clean(builds: dict[str, SphinxTestApp]) -> None:
 def test_text_names_the_parting_and_its_figures_equal_torchs(page: dict[str, str]) -> None:
     section = page["batchnorm-mlp"]
     text = flat(section)
-    assert ('The modes part at "net[1]" (BatchNorm1d, 5); the layers after it inherit the '
-            "difference") in text
-    assert "Layer by layer: 5 module calls, 4 with different outputs in train and eval" in text
+    assert 'Train and eval first differ at "net[1]".' in text
+    assert "Layer by layer: 5 layer calls, 4 with different outputs in train and eval" in text
     rows = table_rows(section)
     assert [(row[0], row[2], row[3]) for row in rows] == layer_figures()
-    assert [row[4] for row in rows] == [
-        "", "the modes part here", "inputs already differ", "inputs already differ", "inputs already differ"]
+    assert [row[4] for row in rows] == [  # the first line of each note (the cells wrap)
+        "", "first differs", "inputs differ", "inputs differ", "inputs differ"]
 
 
 @pytest.mark.parametrize(
     ("section", "parting"),
     [
-        ("rrelu", '"net" (RReLU, lower=0.1, upper=0.3)'),
-        ("lazy", '"net[1]" (BatchNorm1d, 3)'),
-        ("hostile-repr", '"net[1]" (Sneaky, p="<script>alert(1)</script>" & more)'),
+        ("lazy", '"net[1]".'),  # named once, by its sentence
+        ("hostile-repr", '"net[1]".'),
     ],
 )
 def test_each_model_parts_where_its_mode_is_read(page: dict[str, str], section: str, parting: str) -> None:
-    assert f"The modes part at {parting}" in flat(page[section])
+    assert f"Train and eval first differ at {parting}" in flat(page[section])
+
+
+def test_a_single_layer_is_named_by_its_sentence(page: dict[str, str]) -> None:
+    text = flat(page["rrelu"])
+    assert ('"net" (RReLU, lower=0.1, upper=0.3) multiplied its 8 negative inputs by random slopes '
+            "from") in text
+    assert "eval mode uses the fixed mean slope 0.2." in text
+    assert "Train and eval first differ" not in text  # one layer: its sentence says it
 
 
 def test_spectral_norm_is_equal_up_to_rounding_and_does_not_part(page: dict[str, str]) -> None:
     """Train's power iteration moves the weight by a unit in the last place: rounding, not a
     difference, in the outputs and in the parametrization's row alike."""
     text = flat(page["spectral-norm"])
-    assert "Outputs (train vs eval): equal up to rounding (largest difference" in text
-    assert "The modes do not part" in text
+    assert "The train and eval outputs are equal up to rounding (largest difference" in text
+    assert "first differ" not in text
     (row,) = table_rows(page["spectral-norm"])
-    assert (row[3], row[4]) == ("0 of 12 (0%)", "equal up to rounding")
+    assert row[3] == "none" and row[4].startswith("equal up to")  # the cell wraps
 
 
 def test_a_deep_model_shows_the_parting_and_a_capped_table(page: dict[str, str]) -> None:
     section = page["deep"]
-    assert 'The modes part at "net[300]" (Dropout, p=0.5); the layers after it inherit' in flat(section)
+    assert 'Train and eval first differ at "net[300]".' in flat(section)
     rows = table_rows(section)
-    assert rows[0][0] == "… 297 earlier calls"
+    assert rows[0][0] == "… 297"  # "earlier calls" on the cell's next line
     assert [row[0] for row in rows[1:5]] == ['"net[297]"', '"net[298]"', '"net[299]"', '"net[300]"']
     assert len(rows) == 1 + 24 + 1
-    assert rows[-1][0] == "… 280 more calls"
+    assert rows[-1][0] == "… 280 more"  # "calls" on the cell's next line
     lines = section.splitlines()
     last = next(i for i, line in enumerate(lines) if line.startswith("| … 280"))
     cell = " ".join(line.split("|")[4].strip() for line in lines[last:] if line.startswith("|"))
@@ -123,10 +130,10 @@ def test_a_deep_model_shows_the_parting_and_a_capped_table(page: dict[str, str])
 
 def test_the_functional_dropout_pitfall_gets_a_note(page: dict[str, str]) -> None:
     text = flat(page["pitfall"])
-    assert "Outputs (train vs eval): equal" in text
+    assert "The train and eval outputs are equal." in text
     assert ('Note: In eval mode a second pass gave different values; the first module whose '
             'output varied is "net" (Head). Its code does not read the mode') in text
-    assert "Mode-dependent modules: none found" in text
+    assert "Mode-dependent layers: none found." in text
 
 
 def _comparison(soup: BeautifulSoup, section: str) -> Tag:
@@ -137,27 +144,26 @@ def _comparison(soup: BeautifulSoup, section: str) -> Tag:
     return box
 
 
-def test_html_folds_the_table_under_a_summary(soup: BeautifulSoup) -> None:
+def test_html_shows_the_table_under_its_title(soup: BeautifulSoup) -> None:
     box = _comparison(soup, "batchnorm-mlp")
-    (details,) = box.find_all("details")
-    assert "evaldemo-trace" in details["class"]
-    assert not details.has_attr("open")
-    summary = details.find("summary")
-    assert summary.get_text() == "Layer by layer: 5 module calls, 4 with different outputs in train and eval"
-    assert details.find("p", class_="evaldemo-label") is None  # the title is the summary only
-    rows = details.select("tbody tr")
+    assert box.find("details") is None  # shown, not folded
+    title = box.select_one("p.evaldemo-trace-title")
+    assert title is not None
+    assert title.get_text() == "Layer by layer: 5 layer calls, 4 with different outputs in train and eval"
+    rows = box.select("table.evaldemo-trace-table tbody tr")
     assert [row.find("td").get_text(strip=True) for row in rows] == [f"net[{i}]" for i in range(5)]
     assert [i for i, row in enumerate(rows) if "evaldemo-parts" in row["class"]] == [1]
 
 
 @pytest.mark.parametrize("section", ["batchnorm-mlp", "deep", "hostile-repr", "spectral-norm"])
-def test_html_table_written_from_data_matches_the_text_builders_table(
+def test_html_table_matches_the_text_builders_table(
     soup: BeautifulSoup, page: dict[str, str], section: str
 ) -> None:
-    """HTML writes the per-layer table from the rows' data; every other builder gets a
-    docutils table. Both must show the same cells (text quotes the module names)."""
+    """One docutils table for every builder: HTML and text show the same cells (text quotes
+    the module names)."""
     box = _comparison(soup, section)
-    cells = [[cell.get_text() for cell in row.find_all("td")] for row in box.select("details tbody tr")]
+    cells = [[cell.get_text() for cell in row.find_all("td")]
+             for row in box.select("table.evaldemo-trace-table tbody tr")]
     text_rows = table_rows(page[section])
     assert len(cells) == len(text_rows)
     for html_row, text_row in zip(cells, text_rows, strict=True):
@@ -166,7 +172,7 @@ def test_html_table_written_from_data_matches_the_text_builders_table(
         assert len(html_row) == len(text_row) == 5
         for html_cell, text_cell in zip(html_row, text_row, strict=True):
             assert html_cell.startswith(text_cell.split('"')[0]), (html_row, text_row)
-    assert [th.get_text() for th in box.select("details thead th")][:2] == ["layer", "module"]
+    assert [th.get_text() for th in box.select("table.evaldemo-trace-table thead th")][:2] == ["layer", "module"]
     assert box.find("script") is None
 
 
@@ -182,8 +188,8 @@ def test_latex_carries_the_trace(builds: dict[str, SphinxTestApp]) -> None:
     tex = next(builds["latex"].outdir.glob("*.tex")).read_text(encoding="utf-8")
     start = tex.find("batchnorm\\sphinxhyphen{}mlp")
     chunk = tex[start:tex.find("rrelu", start)]
-    assert "Layer by layer: 5 module calls, 4 with different outputs in train and eval" in chunk
-    assert "the modes part here" in chunk
+    assert "Layer by layer: 5 layer calls, 4 with different outputs in train and eval" in chunk
+    assert "first differs here" in chunk
     figures = layer_figures()
     for name, largest, _ in figures:
         assert name.strip('"').replace("[", "{[}").replace("]", "{]}") in chunk

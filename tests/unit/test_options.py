@@ -48,6 +48,8 @@ GOOD: list[tuple[dict[str, str | None], dict[str, Any]]] = [
     ({"device": "cuda"}, {"device": "cuda"}),
     ({"device": " auto "}, {"device": "auto"}),
     ({"device": "cpu"}, {"device": "cpu"}),
+    ({"details": "full"}, {"details": "full"}),
+    ({"details": " compact "}, {"details": "compact"}),
     ({"depends": " helper.py  data/input.csv "}, {"depends": ("helper.py", "data/input.csv")}),
     (
         {"input": "x", "expect": "differ eval-deterministic"},
@@ -115,6 +117,8 @@ BAD: list[tuple[str, str | None, str]] = [
     ("device", "gpu", "cpu cuda auto"),
     ("device", "cuda:1", "'cuda:1'"),
     ("device", "", "cpu cuda auto"),
+    ("details", "all", "compact or full"),
+    ("details", None, "compact or full"),
     ("colour", "red", "not an option of evaldemo"),
 ]
 
@@ -145,6 +149,7 @@ def test_every_option_of_the_spec_is_known() -> None:
     spec = {
         "model", "input", "modes", "repeat", "no-grad", "seed", "timeout", "raises",
         "hide-code", "hide-output", "caption", "name", "expect", "depends", "device",
+        "details",
     }
     assert spec <= set(options.OPTION_NAMES)
 

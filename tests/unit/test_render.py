@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from sphinx_evaldemo.examples.model import ExampleRequest
+from sphinx_evaldemo.examples.nodes import rewrap
 from sphinx_evaldemo.examples.render import input_nodes, segment_titles
 
 
@@ -49,3 +50,27 @@ def test_input_line(fields: dict[str, Any], line: str) -> None:
 
 def test_no_input_line_as_written() -> None:
     assert input_nodes(ExampleRequest(code="print(1)")) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "wrapped"),
+    [
+        pytest.param("tensor([1., 2.])", "tensor([1., 2.])", id="short-untouched"),
+        pytest.param("x" * 90, "x" * 90, id="printed-text-as-printed"),
+        pytest.param(
+            "tensor([[" + ", ".join(["-1.0000"] * 10) + "]])",
+            "tensor([[-1.0000, -1.0000, -1.0000, -1.0000, -1.0000, -1.0000, -1.0000,\n"
+            "         -1.0000, -1.0000, -1.0000]])",
+            id="a-row-under-its-first-value",
+        ),
+        pytest.param(
+            "(tensor([1., 2.]), tensor([" + ", ".join(["3.0000"] * 10) + "]))",
+            "(tensor([1., 2.]),\n tensor([3.0000, 3.0000, 3.0000, 3.0000, 3.0000, 3.0000, 3.0000, 3.0000,\n"
+            "         3.0000, 3.0000]))",
+            id="a-tuple-one-tensor-a-line",
+        ),
+    ],
+)
+def test_text_rewrap_of_a_printout(text: str, wrapped: str) -> None:
+    assert rewrap(text) == wrapped
+    assert rewrap(text).split() == wrapped.split()

@@ -80,7 +80,7 @@ def test_all_differ_is_said_once_instead_of_marking_every_cell() -> None:
                                "train", "eval")
     assert grid is not None and grid.all_differ
     assert [c for row in cells(grid) for _, c in row] == [[], [], [], []]
-    assert legend(grid) == "All 4 elements differ from model.eval()."
+    assert legend(grid) == ""  # the sentence above the panels says every value differs
     assert visual.DIFFERS not in visual.grid_html(grid)
     # the other mode's value is still one hover away
     soup = BeautifulSoup(visual.grid_html(grid), "html.parser")
@@ -91,8 +91,7 @@ def test_all_differ_keeps_the_zeroed_marks() -> None:
     grid = visual.element_grid(view((0.0, 2.0)), view((1.0, 1.0)), "train", "eval")
     assert grid is not None and grid.all_differ
     assert [c for row in cells(grid) for _, c in row] == [["evaldemo-zeroed"], []]
-    assert legend(grid) == (f"All 2 elements differ from model.eval(). "
-                            f"{visual.ZEROED} zero here, not in model.eval()")
+    assert legend(grid) == f"{visual.ZEROED} zero here, not in model.eval()"
 
 
 def test_both_modes_grids_share_a_column_width() -> None:
@@ -133,9 +132,44 @@ def test_no_grid(mine: TensorView, theirs: TensorView) -> None:
 
 
 def test_grid_up_to_64_elements() -> None:
-    rows = cells(visual.element_grid(view((1.0,) * 64, (8, 8)), view((2.0,) * 64, (8, 8)), "train", "eval"))
-    assert len(rows) == 8
-    assert all(len(row) == 8 for row in rows)
+    grid = visual.element_grid(view((1.0,) * 64, (8, 8)), view((2.0,) * 64, (8, 8)), "train", "eval")
+    assert grid is not None
+    soup = BeautifulSoup(visual.grid_html(grid), "html.parser")
+    assert len(soup.select("td")) == 64
+
+
+@pytest.mark.parametrize(
+    ("columns", "width", "blocks"),
+    [
+        pytest.param(4, 7, [[0, 1, 2, 3]], id="fits-one-block-no-indices"),
+        pytest.param(6, 7, [[0, 1, 2, 3], [4, 5]], id="six-of-seven-characters"),
+        pytest.param(20, 7, [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15],
+                             [16, 17, 18, 19]], id="twenty"),
+        pytest.param(8, 1, [[0, 1, 2, 3, 4, 5, 6, 7]], id="narrow-integers"),
+    ],
+)
+def test_wide_grid_wraps_into_blocks_of_columns_with_their_indices(
+    columns: int, width: int, blocks: list[list[int]]
+) -> None:
+    big = "1" * width if width < 6 else "-1." + "0" * (width - 3)
+    value = float(big)
+    mine = view(tuple(value for _ in range(columns * 3)), (3, columns),
+                dtype="int64" if width < 6 else "float32")
+    theirs = view(tuple(value + 1 for _ in range(columns * 3)), (3, columns),
+                  dtype="int64" if width < 6 else "float32")
+    grid = visual.element_grid(mine, theirs, "train", "eval")
+    assert grid is not None and grid.width == width
+    soup = BeautifulSoup(visual.grid_html(grid), "html.parser")
+    tables = soup.select("table.evaldemo-grid")
+    indices = [[int(th.get_text()) for th in table.select("thead th")] for table in tables]
+    assert indices == (blocks if len(blocks) > 1 else [[]])
+    assert [len(table.select("tbody tr")) for table in tables] == [3] * len(blocks)
+    assert [len(table.select("tbody tr")[0].find_all("td")) for table in tables] == [len(b) for b in blocks]
+
+
+def test_negative_zero_prints_as_zero() -> None:
+    (row,) = cells(visual.element_grid(view((-0.0, 1.0)), view((-0.5, 1.0)), "train", "eval"))
+    assert row[0][0].startswith("0.0000") and "-0.0000" not in row[0][0]
 
 
 def test_grid_escapes_labels() -> None:
@@ -161,7 +195,7 @@ def test_chart_counts_equal_zeroed_and_other() -> None:
     # the NaN pair is left out: five elements plotted
     assert drawn.text == (
         "Train output plotted against eval output, 5 elements: 2 equal (on the diagonal), "
-        "1 zero in train only (on the horizontal zero line), 2 otherwise different."
+        "1 zero in train mode only (on the horizontal zero line), 2 otherwise different."
     )
     chart = soup.select_one("svg.evaldemo-chart")
     assert chart is not None
@@ -185,12 +219,12 @@ def test_chart_is_at_least_320_pixels_wide() -> None:
 @pytest.mark.parametrize(
     ("train", "eval_", "ticks"),
     [
-        pytest.param(view((-3.0, 0.0, 5.0)), view((-1.0, 2.0, 5.0)), ["-3", "0", "5"], id="min-0-max"),
-        pytest.param(view((1.0, 2.0)), view((1.5, 4.0)), ["1", "4"], id="no-zero-in-range"),
-        pytest.param(view((-0.01, 9.0)), view((0.0, 9.0)), ["0", "9"], id="zero-too-close-to-min"),
+        pytest.param(view((-3.0, 0.0, 5.0)), view((-1.0, 2.0, 5.0)), ["-2", "0", "2", "4"], id="round-with-0"),
+        pytest.param(view((1.0, 2.0)), view((1.5, 4.0)), ["1", "2", "3", "4"], id="no-zero-in-range"),
+        pytest.param(view((-0.458, 0.1)), view((0.318, 0.0)), ["-0.4", "-0.2", "0", "0.2"], id="raw-values"),
     ],
 )
-def test_chart_ticks_at_min_zero_and_max_on_both_axes(
+def test_chart_ticks_at_round_values_on_both_axes(
     train: TensorView, eval_: TensorView, ticks: list[str]
 ) -> None:
     _, soup = drawn_chart(train, eval_)
@@ -220,7 +254,7 @@ def test_chart_key_names_only_the_shapes_drawn() -> None:
     assert shapes == ["circle", "path"]
     _, soup = drawn_chart(view((0.0, 0.0, 2.0)), view((1.0, 1.0, 2.0)))
     key = [li.get_text(" ", strip=True) for li in soup.select("ul.evaldemo-chart-key li")]
-    assert key == ["equal in both modes (on the diagonal)", "zero in train only (on the zero line)",
+    assert key == ["equal in both modes (on the diagonal)", "zero in train mode only (on the zero line)",
                    "\u00d7N N elements on the same spot"]
 
 
@@ -275,3 +309,23 @@ def test_summary_leaves_out_what_is_unknown() -> None:
     one = TensorView(path="output", shape=(1,), dtype="int64", values=(5.0,),
                      mean=5.0, std=None, min=5.0, max=5.0, zeros=0.0)
     assert visual.summary(one) == "shape (1,) \u00b7 int64 \u00b7 mean 5 \u00b7 min 5 \u00b7 max 5 \u00b7 zeros 0.0%"
+
+
+def test_chart_text_leaves_out_kinds_it_does_not_have() -> None:
+    drawn, _ = drawn_chart(view((1.0, 2.0)), view((1.5, 4.0)))
+    assert drawn.text == "Train output plotted against eval output, 2 elements: 2 otherwise different."
+    assert "0 zero" not in drawn.text and "0 equal" not in drawn.text
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "ticks"),
+    [
+        pytest.param(-0.458, 0.318, (-0.4, -0.2, 0.0, 0.2), id="tenths"),
+        pytest.param(0.0, 1.0, (0.0, 0.2, 0.4, 0.6, 0.8, 1.0), id="unit"),
+        pytest.param(-2.3, 4.1, (-2.0, 0.0, 2.0, 4.0), id="twos"),
+        pytest.param(10.0, 1000.0, (200.0, 400.0, 600.0, 800.0, 1000.0), id="hundreds"),
+        pytest.param(1.0, 1.0, (), id="no-range"),
+    ],
+)
+def test_round_ticks(low: float, high: float, ticks: tuple[float, ...]) -> None:
+    assert visual.round_ticks(low, high) == ticks

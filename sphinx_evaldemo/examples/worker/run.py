@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import compare, detect, trace
+from .. import compare, detect, trace, why
 from ..model import (
     ExampleRequest,
     ExampleResult,
@@ -212,12 +212,14 @@ def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capt
     copies = inputs.input_copies(value, f"`{request.input}`")
     if copies.note:
         notes.append(copies.note)
+    stats = state.guarded("running statistics", notes, lambda: why.before(model), {})
     passes: dict[Mode, tuple[list[trace.Call], list[trace.Call]]] = {}
     tracing = len(request.modes) == 2
     failed_hooks: list[str] = []
     runs: list[ModeRun] = []
     firsts: dict[str, Any] = {}
-    partial: dict[str, Any] = {"mode_dependent": found, "runs": runs}
+    # the model's own name titles the panels (``net.train()``)
+    partial: dict[str, Any] = {"mode_dependent": found, "runs": runs, "extra": {"model": name}}
     for mode in request.modes:
         try:
             own = start.model_for(mode)
@@ -265,6 +267,10 @@ def run_compared(request: ExampleRequest, namespace: dict[str, Any], setup: Capt
         if not failed_hooks and a in passes and b in passes:
             partial["trace"] = state.guarded("trace", notes, lambda: trace.build(
                 (a, b), passes[a][0], passes[b][0], model, name), None)
+    if not failed_hooks and "train" in passes and runs:  # the page's first sentence
+        changed = next((r.buffers_changed for r in runs if r.mode == "train"), ())
+        partial["extra"]["why"] = state.guarded("explanation", notes, lambda: why.explain(
+            model, name, passes["train"][0], stats, changed), [])
     notes += state.guarded("notes", notes, lambda: compare.notes(runs, model, name), [])
     partial["notes"] = tuple(notes)
     return partial
@@ -337,7 +343,7 @@ def run_example(
         except ExampleFailed as failed:
             failure = failed.failure
     if request.device != "cpu" and "device" in namespace:  # the page says where it ran
-        fields["extra"] = {"device": namespace["device"].type}
+        fields.setdefault("extra", {})["device"] = namespace["device"].type
     fields["runs"] = tuple(fields.get("runs", ()))
     fields["truncated"] = (("printed output",) if setup.cut else ()) + tuple(
         f"model.{run.mode}() output" for run in fields["runs"] if run.truncated
