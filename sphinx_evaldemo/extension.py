@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__, articles, examples
+from . import __version__, articles, config, examples
 from .reference import ConfigTableDirective
 
 if TYPE_CHECKING:
@@ -25,7 +25,8 @@ def on_builder(app: Sphinx) -> None:
 
 
 def setup_extension(app: Sphinx) -> dict[str, Any]:
-    """Everything but the settings and the head start (see :func:`sphinx_evaldemo.setup`)."""
+    """Register the settings, the static files and each feature; start nothing."""
+    config.register(app)
     app.setup_extension("myst_parser")
     app.connect("config-inited", on_config)
     app.connect("builder-inited", on_builder)

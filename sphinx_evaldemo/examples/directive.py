@@ -12,7 +12,7 @@ from docutils import nodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-from ..config import EvalDemoConfig
+from ..config import settings
 from . import options
 from .cache import fingerprint
 from .model import ExampleRequest
@@ -50,7 +50,7 @@ class EvalDemoDirective(SphinxDirective):
             depends = self._depends(opts.depends)
         except options.OptionError as error:
             return self._problem(node, code, str(error))
-        config, _ = EvalDemoConfig.from_sphinx(self.config)
+        config = settings(self.config)
         request = ExampleRequest(
             code=code,
             model=opts.model,

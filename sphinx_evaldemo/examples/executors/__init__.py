@@ -1,4 +1,8 @@
-"""Where examples run: the interface every executor implements, and how one is chosen."""
+"""Where examples run: the interface every executor implements.
+
+An executor runs what it is given and reports; which one, when, and what to do when it
+cannot run anything (a cluster out of reach) is decided in :mod:`..core`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ...config import EvalDemoConfig
     from ..model import ExampleRequest, ExampleResult
 
 
@@ -19,13 +22,13 @@ class Executor(Protocol):
 
     #: Processes (or tasks' processes) started so far, for the closing line.
     started: int
-    #: True: run each example as soon as a page records it (a serial build then overlaps
-    #: the runs with reading). False: wait until every page is read, so the runs can be
-    #: handed out longest first.
-    eager: bool
 
-    def prestart(self, expected: int, parallel: int = 1) -> None:
-        """Get ready for about ``expected`` runs (an import of torch can start now)."""
+    def prestart(self, expected: int, *, connect: bool) -> None:
+        """Get ready for about ``expected`` runs (an import of torch can start now);
+        with ``connect`` False, start no thread (Sphinx forks its readers next)."""
+
+    def connect(self) -> str | None:
+        """Reach what runs the examples, waiting if need be: ``None``, or why it cannot."""
 
     def submit(self, request: ExampleRequest) -> Future[ExampleResult]:
         """Queue one run."""
@@ -35,14 +38,3 @@ class Executor(Protocol):
 
     def where(self) -> str:
         """Where the examples ran, in words (the closing line and the report say it)."""
-
-
-def open_executor(settings: EvalDemoConfig, srcdir: str) -> Executor:
-    """The executor the settings ask for (Dask's module is imported only when asked for)."""
-    if settings.executor == "dask":
-        from .dask import DaskExecutor
-
-        return DaskExecutor(settings, srcdir)
-    from .local import LocalExecutor, default_size
-
-    return LocalExecutor(settings.workers or default_size(), srcdir)
