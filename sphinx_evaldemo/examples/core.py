@@ -605,6 +605,15 @@ def _on_this_machine(settings: EvalDemoConfig) -> EvalDemoConfig:
     return replace(settings, executor="local")
 
 
+def reads_ahead(settings: EvalDemoConfig, srcdir: str) -> bool:
+    """Whether a remote cache's namespace is read while Sphinx starts (a snapshot): results
+    will be looked up, the cache is an object store rather than a folder, and some source
+    opens the directive."""
+    location = os.fspath(settings.cache_dir or "")
+    remote = "://" in location and not location.startswith("file://")
+    return remote and settings.execute != "never" and examples_in(srcdir)
+
+
 def open_executors(settings: EvalDemoConfig, srcdir: str) -> list[Executor]:
     """The executors the settings ask for, the one runs go to first.
 

@@ -23,7 +23,7 @@ from .. import config
 from . import claims, freezing, report, snapshot
 from . import nodes as node_kinds
 from .cache import default_namespace, open_cache
-from .core import Execution, Outcome, StopBuild
+from .core import Execution, Outcome, StopBuild, reads_ahead
 from .directive import EvalDemoDirective
 from .nodes import (
     depart_example_html,
@@ -96,11 +96,11 @@ def on_config(app: Sphinx, conf: Config) -> None:
     """The earliest event with the final settings: open the cache, and start what will
     surely be needed (a remote cache's snapshot, or the executor of a clean build)."""
     settings = config.settings(conf)
-    location = os.fspath(settings.cache_dir or "")
     found = None
-    if "://" in location and not location.startswith("file://") and settings.execute != "never":
+    if reads_ahead(settings, str(app.srcdir)):
         namespace = settings.cache_namespace or default_namespace(str(conf.project))
-        found = snapshot.start(location, namespace, settings.cache_storage_options)
+        found = snapshot.start(os.fspath(settings.cache_dir or ""), namespace,
+                               settings.cache_storage_options)
     cache = open_cache(settings, app.confdir, app.doctreedir, conf.project, found)
     run = Execution(
         settings, cache, str(app.srcdir), jobs=app.parallel,

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from sphinx.testing.util import SphinxTestApp
 
-from sphinx_evaldemo.examples.executors.dask import SchedulerUnreachable
+from sphinx_evaldemo.examples.wiring import SchedulerUnreachable
 from sphinx_evaldemo.examples.records import examples
 from tests.conftest import ROOTS, Build
 from tests.helpers import LEFT_BEHIND, flat, line_of, warnings
