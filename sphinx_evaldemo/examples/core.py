@@ -182,7 +182,7 @@ class Runs:
     """
 
     cache: Cache
-    submit_to: Callable[[ExampleRequest], Future[ExampleResult]]
+    submit_to: Callable[[ExampleRequest, str], Future[ExampleResult]]
     running: dict[str, Future[ExampleResult]] = field(default_factory=dict)
     waiting: dict[str, list[ExampleRecord]] = field(default_factory=dict)
     #: seconds each key's run took in this build (for the next build's order)
@@ -193,7 +193,8 @@ class Runs:
         """Hand ``record`` out unless a run of its key is already out."""
         assert record.key is not None and record.request is not None
         if record.key not in self.running:
-            self.running[record.key] = retried(self.submit_to, record.request, lambda: self.closing)
+            self.running[record.key] = retried(
+                self.submit_to, record.request, record.key, lambda: self.closing)
 
     def dispatch(self, planned: Plan) -> Iterator[Outcome]:
         """Outcomes known now (stored results, misses); the runs go out."""
@@ -236,10 +237,10 @@ class Runs:
 
 
 def retried(
-    submit: Callable[[ExampleRequest], Future[ExampleResult]], request: ExampleRequest,
-    closing: Callable[[], bool] = lambda: False,
+    submit: Callable[[ExampleRequest, str], Future[ExampleResult]], request: ExampleRequest,
+    key: str = "", closing: Callable[[], bool] = lambda: False,
 ) -> Future[ExampleResult]:
-    """``submit(request)``, run once more when the harness failed under it (a warm parent
+    """``submit(request, key)``, run once more when the harness failed under it (a warm parent
     that died is replaced by the next request), unless the build is closing."""
     out: Future[ExampleResult] = Future()
 
@@ -252,7 +253,7 @@ def retried(
             else:
                 out.set_result(result)
 
-        submit(request).add_done_callback(ended)
+        submit(request, key).add_done_callback(ended)
 
     attempt(1)
     return out
@@ -470,11 +471,10 @@ class Execution:
             self._closer = weakref.finalize(self, _close_all, list(self._opened))
         return self._opened
 
-    def _submit(self, request: ExampleRequest) -> Future[ExampleResult]:
+    def _submit(self, request: ExampleRequest, key: str) -> Future[ExampleResult]:
         if self._first_submit is None:
             self._first_submit = time.perf_counter()
-        executor = self._ready()
-        return executor.submit(request)
+        return self._ready().submit(request, key)
 
     def _ready(self) -> Executor:
         """The executor to run on; the first time, a cluster is reached or replaced."""

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from sphinx_evaldemo.examples.cache import Cache, fingerprint
+from sphinx_evaldemo.examples.core import Holdings, Situation, obtain, plan, retried
 from sphinx_evaldemo.examples.executors.local import LocalExecutor
 from sphinx_evaldemo.examples.model import ExampleRequest, Segment
 from sphinx_evaldemo.examples.records import ExampleRecord
-from sphinx_evaldemo.examples.core import Holdings, Situation, obtain, plan, retried
 
 
 def alive(pid: int) -> bool:

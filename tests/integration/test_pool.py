@@ -154,7 +154,7 @@ class Recording:
     def connect(self) -> str | None:
         return None
 
-    def submit(self, request: ExampleRequest) -> Future[ExampleResult]:
+    def submit(self, request: ExampleRequest, key: str = "") -> Future[ExampleResult]:
         self.submitted.append(request)
         return self.pool.submit(request)
 

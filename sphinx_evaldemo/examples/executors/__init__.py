@@ -30,8 +30,9 @@ class Executor(Protocol):
     def connect(self) -> str | None:
         """Reach what runs the examples, waiting if need be: ``None``, or why it cannot."""
 
-    def submit(self, request: ExampleRequest) -> Future[ExampleResult]:
-        """Queue one run."""
+    def submit(self, request: ExampleRequest, key: str = "") -> Future[ExampleResult]:
+        """Queue one run. ``key``: the result's key, as the build computed it (a name for
+        the run, where the executor shows one; no executor computes it)."""
 
     def close(self, *, abort: bool = False) -> None:
         """Stop everything started; with ``abort``, end running examples now."""

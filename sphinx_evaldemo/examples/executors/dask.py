@@ -192,7 +192,7 @@ class DaskExecutor:
             )
             self._connecting.start()
 
-    def submit(self, request: ExampleRequest) -> Future[ExampleResult]:
+    def submit(self, request: ExampleRequest, key: str = "") -> Future[ExampleResult]:
         """Send one example as a task (after :meth:`connect` has reached the scheduler)."""
         out: Future[ExampleResult] = Future()
         if self.connect() is not None:
@@ -206,16 +206,16 @@ class DaskExecutor:
                 "advertises one (start one with --resources GPU=1)",
             )))
             return out
-        key = f"evaldemo-{uuid.uuid4().hex}"
+        name = f"evaldemo-{key[:16] or 'example'}-{uuid.uuid4().hex[:8]}"  # unique: a rerun is a new task
         with self._lock:
             if not self._pending:
                 self._last_progress = time.monotonic()
-            self._pending[key] = (out, request.timeout)
-        task = self._tasks[key] = self._client.submit(
+            self._pending[name] = (out, request.timeout)
+        task = self._tasks[name] = self._client.submit(
             run_on_worker, json.dumps(request.to_dict()), self.srcdir,
-            key=key, resources=resources, pure=False,
+            key=name, resources=resources, pure=False,
         )
-        task.add_done_callback(lambda done: self._finished(key, done))
+        task.add_done_callback(lambda done: self._finished(name, done))
         return out
 
     def _finished(self, key: str, task: Any) -> None:

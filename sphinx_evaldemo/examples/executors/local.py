@@ -327,7 +327,7 @@ class LocalExecutor:
                 if not self._closed:
                     self._current()
 
-    def submit(self, request: ExampleRequest) -> Future[ExampleResult]:
+    def submit(self, request: ExampleRequest, key: str = "") -> Future[ExampleResult]:
         future: Future[ExampleResult] = Future()
         self._send(_Pending(request, future))
         return future
