@@ -35,7 +35,9 @@ def setup_extension(app: Sphinx) -> dict[str, Any]:
     articles.setup(app)
     return {
         "version": __version__,
-        "env_version": 5,  # 5: articles keep private posts, authors, block tldrs
+        # 6: an example's node names its record on env (plain data), and requests hold
+        # their device
+        "env_version": 6,
         "parallel_read_safe": True,
         "parallel_write_safe": True,
     }

@@ -17,7 +17,7 @@ from . import options
 from .cache import fingerprint
 from .model import ExampleRequest
 from .nodes import evaldemo_code, evaldemo_example
-from .records import ExampleRecord
+from .records import ExampleRecord, keep
 from .render import input_nodes, problem_nodes
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class EvalDemoDirective(SphinxDirective):
             hide_output=opts.hide_output,
             caption=caption_text,
         )
-        node["record"] = record
+        node["evaldemo"] = keep(self.env, record)
         self.env.events.emit("evaldemo-record", record)
         if not opts.hide_code:
             node += self._code(code)
@@ -125,11 +125,12 @@ class EvalDemoDirective(SphinxDirective):
             "%s", message, location=(self.env.docname, self.lineno),
             type="evaldemo", subtype="option",
         )
-        node["record"] = ExampleRecord(
+        record = ExampleRecord(
             docname=self.env.docname, lineno=self.lineno, code_line=node["code_line"],
             problem=message,
         )
-        node["ids"].append(node["record"].anchor)
+        node["evaldemo"] = keep(self.env, record)
+        node["ids"].append(record.anchor)
         if code.strip():
             node += self._code(code)
         node += problem_nodes(message)

@@ -156,14 +156,15 @@ def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     run = runner(app)
     reports = list(doctree.findall(report.evaldemo_report))
     # examples still running: this page waits for its own (the report, for all of them)
-    _warn(run.settle(None if reports else filter(None, map(record_of, doctree.findall(evaldemo_example)))))
+    shown = [record_of(app.env, node) for node in doctree.findall(evaldemo_example)]
+    _warn(run.settle(None if reports else filter(None, shown)))
     for placeholder in reports:
         placeholder.replace_self([
             docutils_nodes.paragraph("", run.where_text(), classes=["evaldemo-where"]),
             *report.build(run, examples(app.env), _page_uri(app, docname)),
         ])
     for node in doctree.findall(evaldemo_example):
-        record = record_of(node)
+        record = record_of(app.env, node)
         if record is None or not record.runnable or node.get("rendered") or not run.executes:
             continue
         node["rendered"] = True
