@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from ..model import ExampleRequest, ExampleResult, Failure
-from .local import STARTUP_TIMEOUT, LocalExecutor
+from ..worker.processes import STARTUP_TIMEOUT
+from .local import LocalExecutor
 
 #: Seconds to reach the scheduler before it counts as unreachable.
 CONNECT_TIMEOUT = 10.0

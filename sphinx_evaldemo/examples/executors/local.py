@@ -30,9 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from ..model import ExampleRequest, ExampleResult, Failure, result_from_dict
+from ..worker.processes import STARTUP_TIMEOUT  # a warm parent imports torch like a child
 
-#: How long a new warm parent may take to import torch before it is given up on.
-STARTUP_TIMEOUT = 180.0
 #: Seconds a closing warm parent gets to kill its children and exit.
 CLOSE_GRACE = 3.0
 #: glibc's malloc settings for the warm parent (others ignore them). ``hugetlb`` (2.35
