@@ -109,10 +109,16 @@ def plan(
     force = s.execute == "force"
     knows = force or held.known
     cold = force or (held.known and held.empty and (held.local or at != "start"))
-    decided = [r for r in records if r.runnable and r.key is not None] if looks_up and knows else []
-    stored = [r for r in decided if not force and r.key in held.keys]
-    runs = [r for r in decided if may_run and r not in stored]
-    missing = [r for r in decided if not may_run and r not in stored]
+    stored: list[ExampleRecord] = []
+    runs: list[ExampleRecord] = []
+    missing: list[ExampleRecord] = []
+    for record in records if looks_up and knows else ():
+        if not record.runnable:
+            continue
+        if not force and record.key in held.keys:
+            stored.append(record)
+        else:
+            (runs if may_run else missing).append(record)
 
     if s.executor == "local":
         where: Where = "local"
@@ -325,8 +331,9 @@ class Execution:
             forked=os.getpid() != self._pid, parallel_write=parallel_write, clean=clean,
         )
 
-    def holdings(self) -> Holdings:
-        known = self.cache.listed()
+    def holdings(self, *, wait: bool = False) -> Holdings:
+        """What the cache holds; with ``wait``, after a remote listing on its way is in."""
+        known = wait or self.cache.listed()
         if self._empty is None and known:
             self._empty = self.cache.empty()
         return Holdings(_Held(self.cache), bool(self._empty), known, self.cache.local)
@@ -341,7 +348,7 @@ class Execution:
         parallel_write: bool = False, scanned: int | None = None,
     ) -> Plan:
         return plan(
-            records, self.holdings(), self.situation(clean=clean, parallel_write=parallel_write),
+            records, self.holdings(wait=at == "done"), self.situation(clean=clean, parallel_write=parallel_write),
             at=at, durations=self.durations(), scanned=scanned, submitted=self.runs.running,
         )
 
@@ -400,7 +407,8 @@ class Execution:
         started = time.perf_counter()
         try:
             outcomes = _chain(self.runs.dispatch(planned), self.runs.collect)
-            return self._take_all(progress(outcomes, len(records)))
+            total = len(planned.runs) + len(planned.cached) + len(planned.missing)
+            return self._take_all(progress(outcomes, total))
         except BaseException:
             self.close(abort=True)
             raise
