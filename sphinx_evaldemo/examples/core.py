@@ -472,12 +472,19 @@ class Execution:
 
     def _open_all(self) -> list[Executor]:
         if not self._opened:
-            self._opened = self._make(self.settings, self.srcdir)
-            self._executor = self._opened[0]
-            # Ctrl-C skips build-finished: the executor is closed at exit instead; the hook
-            # holds the executors only while they are open (close() detaches it)
-            self._closer = weakref.finalize(self, _close_all, list(self._opened))
+            self._use(self._make(self.settings, self.srcdir))
         return self._opened
+
+    def _use(self, executors: list[Executor]) -> None:
+        """Run on ``executors[0]``; close them all at exit if the build does not.
+
+        Ctrl-C skips build-finished; the exit hook holds the executors (never the
+        build) only while they are open: :meth:`close` detaches it.
+        """
+        self._opened, self._executor = executors, executors[0]
+        if self._closer is not None:
+            self._closer.detach()
+        self._closer = weakref.finalize(self, _close_all, list(executors))
 
     def _submit(self, request: ExampleRequest, key: str) -> Future[ExampleResult]:
         if self._first_submit is None:
@@ -486,7 +493,7 @@ class Execution:
 
     def _ready(self) -> Executor:
         """The executor to run on; the first time, a cluster is reached or replaced."""
-        opened = self._open_all()
+        self._open_all()
         assert self._executor is not None
         if self._reachable is None:
             reason = self._executor.connect()
@@ -504,14 +511,9 @@ class Execution:
                     "running the examples on this machine instead (set evaldemo_dask_unreachable "
                     "= 'error' to stop the build in this case)", "dask",
                 )
-                cluster, *rest = opened
+                cluster, *rest = self._opened  # a local cluster's own executor stays
                 self._close_one(cluster)
-                local = rest or self._make(_on_this_machine(self.settings), self.srcdir)
-                self._opened = [*rest, *([] if rest else local)]
-                self._executor = local[0]
-                if self._closer is not None:
-                    self._closer.detach()
-                self._closer = weakref.finalize(self, _close_all, list(self._opened))
+                self._use(rest or self._make(_on_this_machine(self.settings), self.srcdir))
                 self._fell_back = True
                 self.where = "this machine (the Dask scheduler was unreachable)"
         return self._executor
