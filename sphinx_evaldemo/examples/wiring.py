@@ -23,8 +23,9 @@ from .. import config
 from . import claims, freezing, report, snapshot
 from . import nodes as node_kinds
 from .cache import default_namespace, open_cache
-from .core import Execution, Outcome, StopBuild, reads_ahead
+from .core import Outcome, StopBuild, reads_ahead
 from .directive import EvalDemoDirective
+from .execution import Execution
 from .nodes import (
     depart_example_html,
     depart_fold_html,

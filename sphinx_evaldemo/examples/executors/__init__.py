@@ -1,7 +1,8 @@
 """Where examples run: the interface every executor implements.
 
-An executor runs what it is given and reports; which one, when, and what to do when it
-cannot run anything (a cluster out of reach) is decided in :mod:`..core`.
+An executor runs what it is given and reports. :func:`open_executors` opens the ones the
+settings name; when they start, what runs where, and what to do when a cluster is out of
+reach are decided in :mod:`..core`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from ...config import EvalDemoConfig
     from ..model import ExampleRequest, ExampleResult
 
 
@@ -39,3 +41,22 @@ class Executor(Protocol):
 
     def where(self) -> str:
         """Where the examples ran, in words (the closing line and the report say it)."""
+
+
+def open_executors(settings: EvalDemoConfig, srcdir: str) -> list[Executor]:
+    """The executors the settings ask for, the one runs go to first.
+
+    A local Dask cluster's workers are threads of this process: they share one local
+    executor, opened (and closed) here beside the cluster's. Dask's module is imported
+    only when asked for.
+    """
+    from .local import LocalExecutor, default_size
+
+    size = settings.workers or default_size()
+    if settings.executor == "local":
+        return [LocalExecutor(size, srcdir)]
+    from .dask import DaskExecutor
+
+    address = settings.scheduler()
+    inner = LocalExecutor(size, srcdir) if address == "local" else None
+    return [DaskExecutor(address, srcdir, inner), *([inner] if inner is not None else [])]
