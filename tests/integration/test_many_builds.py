@@ -15,6 +15,7 @@ import weakref
 from pathlib import Path
 
 from sphinx.application import Sphinx
+from sphinx.util.docutils import docutils_namespace
 
 from sphinx_evaldemo.examples import wiring
 from tests.conftest import ROOTS
@@ -28,12 +29,13 @@ KEPT_PER_BUILD = 200_000
 def _build(srcdir: Path, out: Path) -> tuple[weakref.ref[object], weakref.ref[object]]:
     """One full build that runs its example; weak references to its execution and to the
     cache that holds its results."""
-    app = Sphinx(
-        str(srcdir), str(srcdir), str(out / "text"), str(out / "doctrees"), "text",
-        confoverrides={"evaldemo_execute": "force"}, status=io.StringIO(),
-        warning=io.StringIO(), freshenv=True,
-    )
-    app.build()
+    with docutils_namespace():  # as sphinx-build does: docutils' registries put back after
+        app = Sphinx(
+            str(srcdir), str(srcdir), str(out / "text"), str(out / "doctrees"), "text",
+            confoverrides={"evaldemo_execute": "force"}, status=io.StringIO(),
+            warning=io.StringIO(), freshenv=True,
+        )
+        app.build()
     run = wiring.runner(app)
     assert run.ran == 1, app._warning.getvalue()  # type: ignore[attr-defined]  # the StringIO
     (result,) = run.results.values()
