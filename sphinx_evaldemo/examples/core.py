@@ -90,21 +90,30 @@ class Plan:
 
 
 def plan(
-    records: Sequence[ExampleRecord], held: Holdings, situation: Situation, *,
-    at: Stage = "done", durations: Mapping[str, float] | None = None, scanned: int | None = None,
-    submitted: Container[str] = frozenset(),
+    records: Sequence[ExampleRecord], holdings: Holdings | Callable[[], Holdings],
+    situation: Situation, *, at: Stage = "done",
+    durations: Mapping[str, float] | Callable[[], Mapping[str, float]] | None = None,
+    scanned: int | None = None, submitted: Container[str] = frozenset(),
 ) -> Plan:
     """What to do with ``records`` at stage ``at`` of a build.
 
     ``scanned``: how many directives the sources about to be read open (wanted only on
     a cold cache, where no record says what will run: ``Plan.scan``); ``durations``: seconds each key
     took when it last ran; ``submitted``: keys already handed out while Sphinx read.
+    ``holdings`` and ``durations`` may be functions, asked only when needed: a forked
+    ``-j`` reader never asks the cache (its state belongs to the build's own process).
     """
     s = situation
+    if s.forked and at == "record":
+        held = Holdings(known=False)  # a forked reader hands nothing out
+    else:
+        held = holdings() if callable(holdings) else holdings
     looks_up = s.execute != "never"
     may_run = s.execute in ("auto", "force")
     force = s.execute == "force"
     knows = force or held.known
+    if callable(durations):
+        durations = durations() if held.known else None  # a remote record comes with the listing
     cold = force or (held.known and held.empty and (held.local or at != "start"))
     stored: list[ExampleRecord] = []
     runs: list[ExampleRecord] = []

@@ -46,13 +46,11 @@ class Execution:
     def __init__(
         self, settings: EvalDemoConfig, cache: Cache, srcdir: str, *, jobs: int = 1,
         warn: Callable[[str, str], None] = lambda message, subtype: None,
-        executors: Callable[[EvalDemoConfig, str], list[Executor]] | None = None,
     ) -> None:
         self.settings = settings
         self.cache = cache
         self.srcdir = srcdir
         self._warn = warn
-        self._make = executors or open_executors
         self._jobs = jobs
         self._main = os.getpid()  # the build's own process (core.situation compares)
         self._reachable: bool | None = None
@@ -96,10 +94,10 @@ class Execution:
         parallel_write: bool = False, scanned: int | None = None,
     ) -> Plan:
         return plan(
-            records, self.holdings(wait=at == "done"),
+            records, lambda: self.holdings(wait=at == "done"),
             situation(self.settings, main=self._main, reachable=self._reachable, jobs=self._jobs,
                       parallel_write=parallel_write, clean=clean),
-            at=at, durations=self.durations(), scanned=scanned, submitted=self.runs.running,
+            at=at, durations=self.durations, scanned=scanned, submitted=self.runs.running,
         )
 
     # -- the events ------------------------------------------------------------------
@@ -107,8 +105,9 @@ class Execution:
     def configured(self, *, clean: bool) -> None:
         """The configuration is read: a clean build that will surely run starts now, so
         the worker's import of torch overlaps Sphinx's start-up."""
-        scanned = int(examples_in(self.srcdir)) if clean else 0
-        planned = self._plan((), "start", clean=clean, scanned=scanned)
+        planned = self._plan((), "start", clean=clean)
+        if planned.scan:
+            planned = self._plan((), "start", clean=clean, scanned=int(examples_in(self.srcdir)))
         if planned.start:
             self._prestart(planned)
 
@@ -222,7 +221,7 @@ class Execution:
 
     def _open_all(self) -> list[Executor]:
         if not self._opened:
-            self._use(self._make(self.settings, self.srcdir))
+            self._use(open_executors(self.settings, self.srcdir))
         return self._opened
 
     def _use(self, executors: list[Executor]) -> None:
@@ -263,7 +262,7 @@ class Execution:
                 )
                 cluster, *rest = self._opened  # a local cluster's own executor stays
                 self._close_one(cluster)
-                self._use(rest or self._make(_on_this_machine(self.settings), self.srcdir))
+                self._use(rest or open_executors(_on_this_machine(self.settings), self.srcdir))
                 self._fell_back = True
                 self.where = "this machine (the Dask scheduler was unreachable)"
         return self._executor

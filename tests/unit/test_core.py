@@ -189,3 +189,22 @@ def test_every_build_runs_each_example_at_most_once_and_shows_each_once(
         assert found.cached == () and found.missing == ()
     if jobs > 1:
         assert not found.feed_while_reading
+
+
+def test_a_forked_reader_never_asks_the_cache() -> None:
+    """A ``-j`` reader is a fork: the cache (and a remote listing on its way) belongs to
+    the build's own process, so its plan neither asks for the holdings nor the durations."""
+
+    def asked() -> Any:
+        raise AssertionError("the cache was asked in a forked reader")
+
+    found = plan(RECORDS, asked, Situation(forked=True, jobs=2), at="record", durations=asked)
+    assert (found.runs, found.feed_while_reading) == ((), False)
+
+
+def test_durations_are_read_only_once_the_cache_can_answer() -> None:
+    pending = Holdings(known=False, local=False)
+    read: list[bool] = []
+    plan(RECORDS, pending, Situation(), durations=lambda: read.append(True) or {})
+    plan(RECORDS, CACHES["empty"], Situation(), durations=lambda: read.append(True) or {})
+    assert read == [True]
