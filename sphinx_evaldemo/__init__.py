@@ -11,14 +11,8 @@ __version__ = "0.1.0"
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
-    """Sphinx entry point: the settings and the head start first (torch, or a remote
-    cache, loads while Sphinx sets up the rest; the modules they need are few), then
-    the wiring, in :mod:`sphinx_evaldemo.extension`."""
-    from .config import register
-    from .examples import head_start
-
-    register(app)
-    head_start(app)
+    """Sphinx entry point: registration only, in :mod:`sphinx_evaldemo.extension` (what
+    runs examples starts from Sphinx's events)."""
     from .extension import setup_extension
 
     return setup_extension(app)

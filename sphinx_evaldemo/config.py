@@ -1,12 +1,15 @@
-"""EvalDemoConfig: every ``evaldemo_*`` value, declared once (default, check, help)."""
+"""EvalDemoConfig: every ``evaldemo_*`` value, declared once (default, check, help,
+whether it changes pages), validated once when the configuration is read."""
 
 from __future__ import annotations
 
 import os
 import re
+import types
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, get_type_hints
+from weakref import WeakKeyDictionary
 
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
@@ -24,28 +27,15 @@ FEEDS_MODES: tuple[FeedsMode, ...] = ("auto", True, False)
 SCHEDULER_ENV = "EVALDEMO_DASK_SCHEDULER"
 
 
-def _setting(default: Any, check: Callable[[Any], bool], expected: str, help: str) -> Any:
-    return field(default=default, metadata={"check": check, "expected": expected, "help": help})
-
-
-#: What Sphinx's own type check accepts; ours (``check``) is stricter and runs anyway.
-_SPHINX_TYPES: dict[str, tuple[type, ...]] = {
-    "execute": (str,),
-    "timeout": (int, float),
-    "seed": (int,),
-    "max_output": (int,),
-    "workers": (int, type(None)),
-    "cache_dir": (str, os.PathLike, type(None)),
-    "memory_limit": (int, type(None)),
-    "private": (str,),
-    "executor": (str,),
-    "dask_scheduler": (str, type(None)),
-    "dask_unreachable": (str,),
-    "cache_storage_options": (dict, type(None)),
-    "cache_namespace": (str, type(None)),
-    "feeds": (str, bool),
-    "details": (str,),
-}
+def _setting(
+    default: Any, check: Callable[[Any], bool], expected: str, help: str, rebuild: str = "env"
+) -> Any:
+    """One value. ``rebuild``: what Sphinx redoes when it changes: ``"env"`` re-reads every
+    page (the value changes what a page records or shows), ``""`` nothing (it changes
+    only how and where the examples run, never what they produce)."""
+    return field(default=default, metadata={
+        "check": check, "expected": expected, "help": help, "rebuild": rebuild,
+    })
 
 
 _NAMESPACE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -87,8 +77,9 @@ class EvalDemoConfig:
         "Examples that run at the same time, each in a fresh process forked from one warm "
         "parent; ``None`` means one per CPU (examples run while Sphinx reads, and after "
         "reading, when ``-j`` processes are idle).",
+        rebuild="",
     )
-    cache_dir: str | None = _setting(
+    cache_dir: str | os.PathLike[str] | None = _setting(
         None, lambda v: v is None or isinstance(v, str | os.PathLike),
         "None, a path or an fsspec URL",
         "Where results are kept between builds, clean builds too: a folder or an fsspec URL "
@@ -116,6 +107,7 @@ class EvalDemoConfig:
         '``"local"`` runs examples in processes on this machine; ``"dask"`` sends each '
         "example to a Dask cluster (``pip install 'sphinx-evaldemo[dask]'``), where it runs "
         "in a process of its own on a worker's machine.",
+        rebuild="",
     )
     dask_scheduler: str | None = _setting(
         None, lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
@@ -124,11 +116,13 @@ class EvalDemoConfig:
         '(``"tcp://host:8786"``), or ``"local"`` to start a ``LocalCluster`` on this machine '
         f"for the build. ``None``: the environment variable ``{SCHEDULER_ENV}``, else "
         '``"local"``.',
+        rebuild="",
     )
     dask_unreachable: Literal["local", "error"] = _setting(
         "local", lambda v: v in ("local", "error"), "'local' or 'error'",
         'When the Dask scheduler cannot be reached: ``"local"`` warns once and runs the '
         'examples on this machine; ``"error"`` stops the build at once with the reason.',
+        rebuild="",
     )
 
     memory_limit: int | None = _setting(
@@ -187,13 +181,30 @@ class EvalDemoConfig:
         return self.dask_scheduler or os.environ.get(SCHEDULER_ENV, "").strip() or "local"
 
 
+def accepted(name: str) -> tuple[type, ...]:
+    """The types a value may have, from its field's hint (what Sphinx's own check accepts;
+    ours, ``check``, is stricter and runs anyway)."""
+    return _types(get_type_hints(EvalDemoConfig)[name])
+
+
+def _types(hint: Any) -> tuple[type, ...]:
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return tuple(dict.fromkeys(kind for arg in get_args(hint) for kind in _types(arg)))
+    if origin is Literal:
+        return tuple(dict.fromkeys(type(arg) for arg in get_args(hint)))
+    if hint is float:
+        return (int, float)
+    return (origin or hint,)
+
+
 def _from_command_line(value: Any, name: str) -> Any:
     """``-D evaldemo_workers=2`` arrives as a string where the default is None: read the number."""
-    types = _SPHINX_TYPES[name]
-    if not isinstance(value, str) or str in types:
+    kinds = accepted(name)
+    if not isinstance(value, str) or str in kinds:
         return value
     for kind in (int, float):
-        if kind in types:
+        if kind in kinds:
             try:
                 return kind(value.strip())
             except ValueError:
@@ -201,13 +212,38 @@ def _from_command_line(value: Any, name: str) -> Any:
     return value
 
 
+#: the settings of each configuration, validated once (when it is read)
+_KEPT: WeakKeyDictionary[Config, EvalDemoConfig] = WeakKeyDictionary()
+
+
 def register(app: Sphinx) -> None:
-    """Declare every field as a ``evaldemo_*`` config value."""
+    """Declare every field as a ``evaldemo_*`` config value, validated when it is read."""
     for spec in fields(EvalDemoConfig):
         assert spec.default is not MISSING
         app.add_config_value(
-            f"evaldemo_{spec.name}", spec.default, "env", types=_SPHINX_TYPES[spec.name]
+            f"evaldemo_{spec.name}", spec.default, spec.metadata["rebuild"],
+            types=accepted(spec.name),
         )
+    app.connect("config-inited", validate, priority=100)  # before anything reads them
+
+
+def validate(app: Sphinx, config: Config) -> None:
+    """Check the values once; each bad one is a warning and its default is used."""
+    from sphinx.util import logging
+
+    found, problems = EvalDemoConfig.from_sphinx(config)
+    for problem in problems:
+        logging.getLogger(__name__).warning(problem, type="evaldemo", subtype="config")
+    _KEPT[config] = found
+
+
+def settings(config: Config) -> EvalDemoConfig:
+    """The build's settings, as validated when the configuration was read."""
+    found = _KEPT.get(config)
+    if found is None:  # a configuration read without the extension's events
+        found, _ = EvalDemoConfig.from_sphinx(config)
+        _KEPT[config] = found
+    return found
 
 
 def reference_rows() -> list[tuple[str, str, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__, articles, examples
+from . import __version__, articles, config, examples
 from .reference import ConfigTableDirective
 
 if TYPE_CHECKING:
@@ -25,7 +25,8 @@ def on_builder(app: Sphinx) -> None:
 
 
 def setup_extension(app: Sphinx) -> dict[str, Any]:
-    """Everything but the settings and the head start (see :func:`sphinx_evaldemo.setup`)."""
+    """Register the settings, the static files and each feature; start nothing."""
+    config.register(app)
     # MyST-NB brings MyST-Parser's settings and registers ``.md`` itself; setting up
     # myst_parser as well would register ``.md`` twice, whichever comes first
     uses_nb = "myst_nb" in app.extensions or "myst_nb" in app.config.extensions
@@ -37,7 +38,9 @@ def setup_extension(app: Sphinx) -> dict[str, Any]:
     articles.setup(app)
     return {
         "version": __version__,
-        "env_version": 5,  # 5: articles keep private posts, authors, block tldrs
+        # 6: an example's node names its record on env (plain data), and requests hold
+        # their device
+        "env_version": 6,
         "parallel_read_safe": True,
         "parallel_write_safe": True,
     }

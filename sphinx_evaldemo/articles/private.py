@@ -22,7 +22,7 @@ from sphinx import addnodes
 from sphinx.transforms import SphinxTransform
 from sphinx.util import logging
 
-from ..config import EvalDemoConfig
+from .. import config
 from . import frontmatter
 from .header import is_ablog_post, is_markdown
 
@@ -44,7 +44,7 @@ def is_private(app: Sphinx, docname: str) -> bool:
 
 
 def on_before_read(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
-    settings, _ = EvalDemoConfig.from_sphinx(app.config)  # problems: see examples.wiring
+    settings = config.settings(app.config)  # checked once, when the configuration was read
     if settings.private != "exclude":
         return
     dropped = [doc for doc in docnames if is_markdown(app, doc) and is_private(app, doc)]

@@ -18,9 +18,3 @@ def setup(app: Sphinx) -> None:
 
     wiring.setup(app)
 
-
-def head_start(app: Sphinx) -> None:
-    """Start the warm parent from ``setup`` when a clean build will surely run examples."""
-    from . import headstart
-
-    headstart.start(app)

@@ -30,10 +30,10 @@ from docutils.utils import new_document
 
 from . import claims, report
 from .diagnose import diagnose
+from .execution import Execution as Runner
 from .model import MODES
 from .nodes import evaldemo_example
 from .records import ExampleRecord, examples, record_of
-from .runner import Runner
 from .scan import DIRECTIVE
 
 #: Exit statuses: every example as expected, something failed, the command was misused.
@@ -210,7 +210,7 @@ def _build(
         def resolved(app: Sphinx, doctree: nodes.document, name: str) -> None:
             writer = TextWriter(app.builder)  # type: ignore[arg-type]
             for node in doctree.findall(evaldemo_example):
-                record = record_of(node)
+                record = record_of(app.env, node)
                 if record is None:
                     continue
                 document = new_document(str(page), doctree.settings)

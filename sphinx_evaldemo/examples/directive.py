@@ -12,12 +12,12 @@ from docutils import nodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-from ..config import EvalDemoConfig
+from ..config import settings
 from . import options
 from .cache import fingerprint
 from .model import ExampleRequest
 from .nodes import evaldemo_code, evaldemo_example
-from .records import ExampleRecord
+from .records import ExampleRecord, keep
 from .render import input_nodes, problem_nodes
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class EvalDemoDirective(SphinxDirective):
             depends = self._depends(opts.depends)
         except options.OptionError as error:
             return self._problem(node, code, str(error))
-        config, _ = EvalDemoConfig.from_sphinx(self.config)
+        config = settings(self.config)
         request = ExampleRequest(
             code=code,
             model=opts.model,
@@ -85,7 +85,7 @@ class EvalDemoDirective(SphinxDirective):
             hide_output=opts.hide_output,
             caption=caption_text,
         )
-        node["record"] = record
+        node["evaldemo"] = keep(self.env, record)
         node["details"] = opts.details  # what the page shows (render.py); None: evaldemo_details
         self.env.events.emit("evaldemo-record", record)
         if not opts.hide_code:
@@ -140,11 +140,12 @@ class EvalDemoDirective(SphinxDirective):
             "%s", message, location=(self.env.docname, self.lineno),
             type="evaldemo", subtype="option",
         )
-        node["record"] = ExampleRecord(
+        record = ExampleRecord(
             docname=self.env.docname, lineno=self.lineno, code_line=node["code_line"],
             problem=message,
         )
-        node["ids"].append(node["record"].anchor)
+        node["evaldemo"] = keep(self.env, record)
+        node["ids"].append(record.anchor)
         if code.strip():
             node += self._code(code)
         node += problem_nodes(message)

@@ -1,11 +1,16 @@
-"""The typed record of each example on a page, and the one owner of them on ``env``."""
+"""The typed record of each example on a page, and the one owner of them on ``env``.
+
+The records live on ``env`` only; an example's node carries plain data that names its
+record (``node["evaldemo"] = {"page": docname, "index": n}``), so the doctrees Sphinx
+pickles hold no object of ours.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Set
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sphinx.environment.collectors import EnvironmentCollector
 
@@ -66,12 +71,27 @@ def examples(env: BuildEnvironment) -> dict[str, list[ExampleRecord]]:
     return found
 
 
-def record_of(node: nodes.Node) -> ExampleRecord | None:
-    record = node.get("record") if isinstance(node, evaldemo_example) else None
-    return record if isinstance(record, ExampleRecord) else None
+def keep(env: BuildEnvironment, record: ExampleRecord) -> dict[str, Any]:
+    """Add ``record`` to its page's records; the plain data its node carries to find it."""
+    found = examples(env).setdefault(record.docname, [])
+    found.append(record)
+    return {"page": record.docname, "index": len(found) - 1}
+
+
+def record_of(env: BuildEnvironment, node: nodes.Node) -> ExampleRecord | None:
+    """The record an example's node names (``None`` for any other node)."""
+    ref = node.get("evaldemo") if isinstance(node, evaldemo_example) else None
+    if not isinstance(ref, dict):
+        return None
+    found = examples(env).get(str(ref.get("page")), [])
+    index = ref.get("index")
+    return found[index] if isinstance(index, int) and 0 <= index < len(found) else None
 
 
 class ExampleCollector(EnvironmentCollector):
+    """Owns ``env.evaldemo_examples``: a page's records go when it is read again, and
+    parallel readers' records are merged (the directive adds them, :func:`keep`)."""
+
     def clear_doc(self, app: Sphinx, env: BuildEnvironment, docname: str) -> None:
         examples(env).pop(docname, None)
 
@@ -85,9 +105,4 @@ class ExampleCollector(EnvironmentCollector):
                 ours[docname] = theirs[docname]
 
     def process_doc(self, app: Sphinx, doctree: nodes.document) -> None:
-        records = [
-            record for node in doctree.findall(evaldemo_example)
-            if (record := record_of(node)) is not None
-        ]
-        if records:
-            examples(app.env)[app.env.docname] = records
+        pass  # the directive keeps each record as it reads it

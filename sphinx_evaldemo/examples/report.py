@@ -14,7 +14,7 @@ from .model import MODES, ExampleResult, ModeRun
 from .records import ExampleRecord
 
 if TYPE_CHECKING:
-    from .runner import Runner
+    from .execution import Execution as Runner
 
 
 class evaldemo_report(nodes.General, nodes.Element):  # noqa: N801  # docutils naming

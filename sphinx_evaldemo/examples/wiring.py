@@ -1,24 +1,32 @@
-"""The examples feature in Sphinx: nodes, directives, events, each handed to the Runner."""
+"""The examples feature in Sphinx: nodes, directives, and events, each handed to the core.
+
+One :class:`~.core.Execution` per build, made when the configuration is read and
+dropped when the build ends; the handlers pass Sphinx's state to it and its answers
+(warnings, results) back to Sphinx.
+"""
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import gc
+import functools
+import os
 from pathlib import Path
-from typing import TYPE_CHECKING
-from weakref import WeakKeyDictionary, WeakSet
+from typing import TYPE_CHECKING, Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from docutils import nodes as docutils_nodes
 from sphinx import addnodes
+from sphinx.errors import SphinxError
 from sphinx.util import logging
 from sphinx.util.display import status_iterator
 
-from ..config import EvalDemoConfig
-from . import claims, headstart, report, reproduce
+from .. import config
+from . import claims, freezing, report, reproduce, snapshot
 from . import nodes as node_kinds
-from .cache import fingerprint, open_cache
+from .cache import default_namespace, fingerprint, open_cache
+from .core import Outcome, StopBuild, reads_ahead
 from .directive import EvalDemoDirective
+from .execution import Execution
 from .nodes import (
     depart_example_html,
     depart_fold_html,
@@ -44,7 +52,6 @@ from .nodes import (
 from .options import raised_as_expected
 from .records import ExampleCollector, ExampleRecord, examples, record_of
 from .render import failure_nodes, output_nodes, problem_nodes
-from .runner import Outcome, Runner
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -58,47 +65,77 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_RUNNERS: WeakKeyDictionary[Sphinx, Runner] = WeakKeyDictionary()
-#: builds whose objects :func:`freeze_start_up` froze
-_FROZEN: WeakSet[Sphinx] = WeakSet()
+#: each build's execution, from the configuration's reading to the build's end
+_RUNNERS: WeakKeyDictionary[Sphinx, Execution] = WeakKeyDictionary()
+#: Sphinx's saved environment; a build that finds none reads every page
+_ENV_PICKLE = "environment.pickle"
+
+F = TypeVar("F", bound="Callable[..., Any]")
 
 
-def runner(app: Sphinx) -> Runner:
-    """The build's Runner (made when the configuration is read)."""
+class SchedulerUnreachable(SphinxError):
+    """With ``evaldemo_dask_unreachable = "error"``: the build stops, saying why."""
+
+    category = "evaldemo: Dask scheduler unreachable"
+
+
+def _stops(handler: F) -> F:
+    """The core's :class:`StopBuild` as the error Sphinx shows."""
+
+    @functools.wraps(handler)
+    def handle(*args: Any) -> Any:
+        try:
+            return handler(*args)
+        except StopBuild as stop:
+            raise SchedulerUnreachable(str(stop)) from None
+
+    return handle  # type: ignore[return-value]  # the same signature
+
+
+def runner(app: Sphinx) -> Execution:
+    """The build's execution (made when the configuration is read)."""
     return _RUNNERS[app]
 
 
 def on_config(app: Sphinx, conf: Config) -> None:
-    settings, problems = EvalDemoConfig.from_sphinx(conf)
-    for problem in problems:
-        logger.warning(problem, type="evaldemo", subtype="config")
-    cache = open_cache(settings, app.confdir, app.doctreedir, conf.project,
-                       headstart.snapshot_of(app, settings))
-    run = Runner(settings, cache, str(app.srcdir), executor=headstart.take(app, settings))
+    """The earliest event with the final settings: open the cache, and start what will
+    surely be needed (a remote cache's snapshot, or the executor of a clean build)."""
+    settings = config.settings(conf)
+    found = None
+    if reads_ahead(settings, str(app.srcdir)):
+        namespace = settings.cache_namespace or default_namespace(str(conf.project))
+        found = snapshot.start(os.fspath(settings.cache_dir or ""), namespace,
+                               settings.cache_storage_options)
+    cache = open_cache(settings, app.confdir, app.doctreedir, conf.project, found)
+    run = Execution(
+        settings, cache, str(app.srcdir), jobs=app.parallel,
+        warn=lambda message, kind: logger.warning("%s", message, type="evaldemo", subtype=kind),
+    )
     if cache.check():
         _cache_trouble(run)
     _RUNNERS[app] = run
-    atexit.register(run.close, abort=True)  # Ctrl-C skips build-finished
     conf.numfig_format.setdefault("evaldemo", "Example %s")
+    run.configured(clean=not (Path(app.doctreedir) / _ENV_PICKLE).exists())
 
 
-def _cache_trouble(run: Runner) -> None:
+def _cache_trouble(run: Execution) -> None:
     """A cache that failed during the build (a refused write) is one warning, once."""
     if run.cache.problem and not run.cache_warned:
         run.cache_warned = True
         logger.warning("%s", run.cache.problem, type="evaldemo", subtype="cache")
 
 
+@_stops
 def on_before_read(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
-    runner(app).before_reading(
-        docnames, examples(env), lambda docname: str(env.doc2path(docname)), app.parallel
-    )
+    runner(app).before_reading(docnames, examples(env), lambda docname: str(env.doc2path(docname)))
 
 
+@_stops
 def on_record(app: Sphinx, record: ExampleRecord) -> None:
     runner(app).recorded(record)
 
 
+@_stops
 def on_env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
     def progress(outcomes: Iterator[Outcome], total: int) -> Iterable[Outcome]:
         return status_iterator(
@@ -107,11 +144,8 @@ def on_env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
         )
 
     run = runner(app)
-    if run.writes_while_running(parallel_write=getattr(app.builder, "parallel_ok", True)):
-        problems = run.start_pages(examples(env))  # each page waits for its own examples
-    else:
-        problems = run.run_pages(examples(env), progress)
-    _warn(problems)
+    _warn(run.read(examples(env), parallel_write=getattr(app.builder, "parallel_ok", True),
+                   progress=progress))
     run.preload(examples(env))
     _cache_trouble(run)
     return []
@@ -122,18 +156,20 @@ def _warn(problems: Iterable[tuple[str, int, str, str]]) -> None:
         logger.warning("%s", message, location=(docname, line), type="evaldemo", subtype=kind)
 
 
+@_stops
 def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     run = runner(app)
     reports = list(doctree.findall(report.evaldemo_report))
     # examples still running: this page waits for its own (the report, for all of them)
-    _warn(run.settle(None if reports else filter(None, map(record_of, doctree.findall(evaldemo_example)))))
+    shown = [record_of(app.env, node) for node in doctree.findall(evaldemo_example)]
+    _warn(run.settle(None if reports else filter(None, shown)))
     for placeholder in reports:
         placeholder.replace_self([
             docutils_nodes.paragraph("", run.where_text(), classes=["evaldemo-where"]),
             *report.build(run, examples(app.env), _page_uri(app, docname)),
         ])
     for node in doctree.findall(evaldemo_example):
-        record = record_of(node)
+        record = record_of(app.env, node)
         if record is None or not record.runnable or node.get("rendered") or not run.executes:
             continue
         node["rendered"] = True
@@ -190,26 +226,8 @@ def _page_uri(app: Sphinx, fromdoc: str) -> Callable[[str], str | None]:
     return uri
 
 
-def freeze_start_up(app: Sphinx, env: BuildEnvironment, docnames: list[str]) -> None:
-    """Before any page is read, freeze what exists (modules, the configuration, the saved
-    environment) for Python's collector, until the build ends.
-
-    None of it is garbage, yet every full collection while the pages are read and
-    written walks all of it again, and the pages of examples allocate enough to set off
-    many of those. Frozen objects are left out of collections (and forked ``-j`` workers
-    do not copy them for the collector); :func:`on_finished` unfreezes them. Freezing
-    later, once the pages are read, would also freeze the read pages' doctrees that
-    Sphinx keeps until it writes them, and keep them (and what writing adds to them)
-    alive until the build ends.
-    """
-    gc.freeze()
-    _FROZEN.add(app)
-
-
 def on_finished(app: Sphinx, exception: BaseException | None) -> None:
-    if app in _FROZEN:
-        _FROZEN.discard(app)
-        gc.unfreeze()
+    freezing.thaw(app)
     run = _RUNNERS.get(app)
     if run is None:
         return
@@ -221,13 +239,8 @@ def on_finished(app: Sphinx, exception: BaseException | None) -> None:
 
 
 def setup(app: Sphinx) -> None:
-    """Register the ``evaldemo`` directive, its nodes and its events."""
-    # At exit, the interpreter's last collections would walk every object the build
-    # made (0.2-0.4 s); Python does not promise to finalize what is alive at exit, and
-    # nothing here or in Sphinx relies on it. Once per process; it runs after the
-    # Runner's own exit hook (registered later), before the earlier ones.
-    atexit.unregister(gc.freeze)
-    atexit.register(gc.freeze)
+    """Register the ``evaldemo`` directive, its nodes and its events (it starts nothing)."""
+    freezing.freeze_at_exit()
     app.add_enumerable_node(
         evaldemo_example, "evaldemo", example_title,
         html=(visit_example_html, depart_example_html),
@@ -246,9 +259,9 @@ def setup(app: Sphinx) -> None:
     app.add_event("evaldemo-record")
     app.connect("evaldemo-record", on_record)
     app.add_env_collector(ExampleCollector)
-    app.connect("config-inited", on_config)
+    app.connect("config-inited", on_config, priority=200)  # soon after the settings are checked
     app.connect("env-before-read-docs", on_before_read)
-    app.connect("env-before-read-docs", freeze_start_up, priority=999)
+    app.connect("env-before-read-docs", freezing.on_before_read, priority=999)
     app.connect("env-updated", on_env_updated)
     app.connect("doctree-resolved", on_resolved)
     app.connect("build-finished", on_finished)

@@ -7,6 +7,7 @@ from sphinx.testing.util import SphinxTestApp
 
 from sphinx_evaldemo.config import EvalDemoConfig
 from sphinx_evaldemo.examples import wiring
+from tests.conftest import Build
 from tests.helpers import warnings
 
 
@@ -21,3 +22,21 @@ def test_bad_config_values_warn_and_fall_back(app: SphinxTestApp) -> None:
     ]:
         assert any(m.startswith(f"evaldemo_{name} = {value} is not valid: expected") for m in messages)
     assert wiring.runner(app).settings == EvalDemoConfig()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "rereads"),
+    [
+        ("evaldemo_workers", 2, False),  # how examples run, not what they produce
+        ("evaldemo_dask_unreachable", "error", False),
+        ("evaldemo_timeout", 30, True),  # part of each request: the results may change
+    ],
+)
+def test_a_changed_value_rereads_the_pages_only_if_it_changes_them(
+    sphinx_build: Build, name: str, value: object, rereads: bool
+) -> None:
+    copy = f"rebuild-{name}"
+    sphinx_build("basic", copy=copy)
+    again = sphinx_build("basic", copy=copy, confoverrides={name: value})
+    assert wiring.runner(again).reading == ({"index"} if rereads else set())
+    assert wiring.runner(again).ran == int(rereads)  # the timeout is part of the result's key

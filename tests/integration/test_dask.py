@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 from sphinx.testing.util import SphinxTestApp
 
-from sphinx_evaldemo.examples.executors.dask import SchedulerUnreachable
 from sphinx_evaldemo.examples.records import examples
+from sphinx_evaldemo.examples.wiring import SchedulerUnreachable
 from tests.conftest import ROOTS, Build
 from tests.helpers import LEFT_BEHIND, flat, line_of, warnings
 

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from sphinx_evaldemo.config import EvalDemoConfig
 from sphinx_evaldemo.examples.cache import Cache, fingerprint
+from sphinx_evaldemo.examples.core import Holdings, Situation, obtain, plan, retried
 from sphinx_evaldemo.examples.executors.local import LocalExecutor
 from sphinx_evaldemo.examples.model import ExampleRequest, ExampleResult, Segment, dumps
 from sphinx_evaldemo.examples.records import ExampleRecord
-from sphinx_evaldemo.examples.runner import Runner
 
 
 def alive(pid: int) -> bool:
@@ -154,12 +153,13 @@ print("wrote")
 def test_a_broken_protocol_is_the_harness_and_never_cached(pool: LocalExecutor, tmp_path: Path) -> None:
     request = ExampleRequest(code=BREAKS_PROTOCOL)
     key = request.key(fingerprint())
-    runner = Runner(EvalDemoConfig(), Cache(tmp_path / "cache"), str(tmp_path), lambda s, d: pool)
-    (outcome,) = runner.obtain([ExampleRecord("page", 1, 2, request, key)])
+    cache = Cache(tmp_path / "cache")
+    planned = plan([ExampleRecord("page", 1, 2, request, key)], Holdings(), Situation())
+    (outcome,) = obtain(planned, cache, pool)
     assert outcome.result.failure is not None
     assert outcome.result.failure.kind == "worker"
     assert "not a result" in outcome.result.failure.message
-    assert not runner.cache.has(key)
+    assert not cache.has(key)
     assert pool.run(ExampleRequest(code="print('next')")).segments == (Segment("", "next\n"),)
 
 
@@ -182,12 +182,13 @@ def test_a_malformed_result_from_the_child_is_the_harness_and_never_cached(
     """What a child sends is checked against the schema where it enters the build."""
     request = ExampleRequest(code=MALFORMED_RESULT % dumps(ExampleResult()))
     key = request.key(fingerprint())
-    runner = Runner(EvalDemoConfig(), Cache(tmp_path / "cache"), str(tmp_path), lambda s, d: pool)
-    (outcome,) = runner.obtain([ExampleRecord("page", 1, 2, request, key)])
+    cache = Cache(tmp_path / "cache")
+    planned = plan([ExampleRecord("page", 1, 2, request, key)], Holdings(), Situation())
+    (outcome,) = obtain(planned, cache, pool)
     assert outcome.result.failure is not None
     assert outcome.result.failure.kind == "worker"
     assert "ExampleResult.seconds: 'soon' is not a float" in outcome.result.failure.message
-    assert not runner.cache.has(key)
+    assert not cache.has(key)
     assert pool.run(ExampleRequest(code="print('next')")).segments == (Segment("", "next\n"),)
 
 
@@ -203,7 +204,7 @@ def test_a_killed_warm_parent_is_replaced_and_its_examples_run_again(cwd: Path) 
         (parent,) = executor.pids
         code = "import os, pathlib, time\npathlib.Path('slow.pid').write_text(str(os.getpid()))\ntime.sleep(1.5)\nprint('done')\n"
         (cwd / "slow.pid").unlink(missing_ok=True)
-        future = executor.submit(ExampleRequest(code=code))
+        future = retried(executor.submit, ExampleRequest(code=code))  # the build's retry
         deadline = time.monotonic() + 30
         while not (cwd / "slow.pid").exists() and time.monotonic() < deadline:
             time.sleep(0.01)

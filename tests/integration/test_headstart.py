@@ -1,4 +1,6 @@
-"""The head start: a clean build with an empty cache starts its warm parent from ``setup``.
+"""The head start: a clean build with an empty cache starts its warm parent when the
+configuration is read (the earliest event with the final settings; ``setup()`` starts
+nothing).
 
 Real Sphinx projects, written here, and the real worker processes, looked up in /proc.
 ``SphinxTestApp(...)`` runs Sphinx's start-up (the extensions' ``setup``, the config)
@@ -114,16 +116,19 @@ def test_no_head_start_unless_the_examples_will_surely_run(tmp_path: Path, case:
         app.cleanup()
 
 
-def test_a_setting_changed_by_conf_setup_closes_the_early_worker(tmp_path: Path) -> None:
-    """``conf.py``'s own ``setup()`` runs after the extension's: the settings read early
-    differ, so the early worker is stopped and the build starts its own."""
+def test_the_head_start_uses_the_settings_conf_setup_changed(tmp_path: Path) -> None:
+    """``conf.py``'s own ``setup()`` runs after the extension's; the head start waits for
+    the configuration to be read, so it starts with the final settings, and the build
+    uses the worker it started."""
     conf = "def setup(app):\n    app.config.evaldemo_workers = 1\n"
     before = _workers()
     app = _start(_project(tmp_path / "src", conf=conf))
-    assert _workers() - before == set(), "the worker started with the old settings is still there"
+    assert len(_workers() - before) == 1, "no warm parent was started when the configuration was read"
+    assert wiring.runner(app).settings.workers == 1
     text = _build(app)
     assert "The train and eval outputs" in text
-    assert wiring.runner(app).ran == 1
+    run = wiring.runner(app)
+    assert (run.ran, run.workers_started) == (1, 1)
     assert _workers() - before == set()
 
 

@@ -11,12 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sphinx_evaldemo.config import EvalDemoConfig
 from sphinx_evaldemo.examples.cache import Cache, fingerprint
+from sphinx_evaldemo.examples.core import Holdings, Outcome, Situation, obtain, plan
 from sphinx_evaldemo.examples.executors.local import LocalExecutor as Pool
 from sphinx_evaldemo.examples.model import ExampleRequest, ExampleResult, Segment
 from sphinx_evaldemo.examples.records import ExampleRecord
-from sphinx_evaldemo.examples.runner import Runner
 from sphinx_evaldemo.examples.worker.run import run_example
 
 DROPOUT_NET = """\
@@ -147,13 +146,15 @@ class Recording:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.started = 0
-        self.eager = True
         self.submitted: list[ExampleRequest] = []
 
-    def prestart(self, expected: int, parallel: int = 1) -> None:
+    def prestart(self, expected: int, *, connect: bool) -> None:
         pass
 
-    def submit(self, request: ExampleRequest) -> Future[ExampleResult]:
+    def connect(self) -> str | None:
+        return None
+
+    def submit(self, request: ExampleRequest, key: str = "") -> Future[ExampleResult]:
         self.submitted.append(request)
         return self.pool.submit(request)
 
@@ -176,11 +177,11 @@ def test_obtain_runs_identical_examples_once_and_caches_failures(pool: Pool, tmp
     ]
     executor = Recording(pool)
 
-    def runner(execute: str) -> Runner:
-        settings = EvalDemoConfig(execute=execute)  # type: ignore[arg-type]
-        return Runner(settings, cache, str(tmp_path), lambda s, d: executor)
+    def runner(execute: str) -> Iterator[Outcome]:
+        held = Holdings({key for r in jobs if r.key and cache.has(key := r.key)}, cache.empty())
+        return obtain(plan(jobs, held, Situation(execute=execute)), cache, executor)  # type: ignore[arg-type]
 
-    first = list(runner("auto").obtain(jobs))
+    first = list(runner("auto"))
     assert sorted(executor.submitted, key=lambda r: r.code) == sorted([good, bad], key=lambda r: r.code)
     assert sorted((o.record.docname, o.record.lineno, o.ran) for o in first) == [
         ("a", 1, True), ("a", 10, True), ("b", 7, True),
@@ -188,16 +189,16 @@ def test_obtain_runs_identical_examples_once_and_caches_failures(pool: Pool, tmp
     assert len(list((tmp_path / "cache").rglob("*.json"))) == 2
 
     executor.submitted.clear()
-    again = list(runner("auto").obtain(jobs))
+    again = list(runner("auto"))
     assert executor.submitted == []
     assert [o.ran for o in again] == [False, False, False]
     failed = next(o.result for o in again if o.record.lineno == 10)
     assert failed.failure is not None and failed.failure.exc_type == "ValueError"
 
-    forced = list(runner("force").obtain(jobs))
+    forced = list(runner("force"))
     assert len(executor.submitted) == 2
     assert all(o.ran for o in forced)
 
     executor.submitted.clear()
-    assert list(runner("never").obtain(jobs)) == []
+    assert list(runner("never")) == []
     assert executor.submitted == []

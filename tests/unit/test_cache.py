@@ -22,8 +22,8 @@ from sphinx_evaldemo.examples.cache import (
     default_namespace,
     fingerprint,
 )
+from sphinx_evaldemo.examples.core import longest_first
 from sphinx_evaldemo.examples.model import ExampleResult, Failure, ModeRun, Segment, dumps, loads
-from sphinx_evaldemo.examples.runner import longest_first
 from sphinx_evaldemo.examples.snapshot import Found, InProcess, Snapshot, found_in, read_namespace
 from sphinx_evaldemo.examples.stores import FsspecStore
 
@@ -206,8 +206,8 @@ def test_durations_are_merged_between_builds(tmp_path: Path) -> None:
 def test_longest_first_orders_by_recorded_time_then_page_order() -> None:
     from sphinx_evaldemo.examples.records import ExampleRecord
 
-    records = [ExampleRecord("p", line) for line in (1, 2, 3, 4)]
-    ordered = longest_first(records, {"p:2": 0.1, "p:4": 3.0})
+    records = [ExampleRecord("p", line, key=f"key-{line}") for line in (1, 2, 3, 4)]
+    ordered = longest_first(records, {"key-2": 0.1, "key-4": 3.0})  # by the result's key
     assert [r.lineno for r in ordered] == [4, 2, 1, 3]
 
 

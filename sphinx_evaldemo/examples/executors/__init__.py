@@ -1,4 +1,9 @@
-"""Where examples run: the interface every executor implements, and how one is chosen."""
+"""Where examples run: the interface every executor implements.
+
+An executor runs what it is given and reports. :func:`open_executors` opens the ones the
+settings name; when they start, what runs where, and what to do when a cluster is out of
+reach are decided in :mod:`..core`.
+"""
 
 from __future__ import annotations
 
@@ -19,16 +24,17 @@ class Executor(Protocol):
 
     #: Processes (or tasks' processes) started so far, for the closing line.
     started: int
-    #: True: run each example as soon as a page records it (a serial build then overlaps
-    #: the runs with reading). False: wait until every page is read, so the runs can be
-    #: handed out longest first.
-    eager: bool
 
-    def prestart(self, expected: int, parallel: int = 1) -> None:
-        """Get ready for about ``expected`` runs (an import of torch can start now)."""
+    def prestart(self, expected: int, *, connect: bool) -> None:
+        """Get ready for about ``expected`` runs (an import of torch can start now);
+        with ``connect`` False, start no thread (Sphinx forks its readers next)."""
 
-    def submit(self, request: ExampleRequest) -> Future[ExampleResult]:
-        """Queue one run."""
+    def connect(self) -> str | None:
+        """Reach what runs the examples, waiting if need be: ``None``, or why it cannot."""
+
+    def submit(self, request: ExampleRequest, key: str = "") -> Future[ExampleResult]:
+        """Queue one run. ``key``: the result's key, as the build computed it (a name for
+        the run, where the executor shows one; no executor computes it)."""
 
     def close(self, *, abort: bool = False) -> None:
         """Stop everything started; with ``abort``, end running examples now."""
@@ -37,12 +43,20 @@ class Executor(Protocol):
         """Where the examples ran, in words (the closing line and the report say it)."""
 
 
-def open_executor(settings: EvalDemoConfig, srcdir: str) -> Executor:
-    """The executor the settings ask for (Dask's module is imported only when asked for)."""
-    if settings.executor == "dask":
-        from .dask import DaskExecutor
+def open_executors(settings: EvalDemoConfig, srcdir: str) -> list[Executor]:
+    """The executors the settings ask for, the one runs go to first.
 
-        return DaskExecutor(settings, srcdir)
+    A local Dask cluster's workers are threads of this process: they share one local
+    executor, opened (and closed) here beside the cluster's. Dask's module is imported
+    only when asked for.
+    """
     from .local import LocalExecutor, default_size
 
-    return LocalExecutor(settings.workers or default_size(), srcdir)
+    size = settings.workers or default_size()
+    if settings.executor == "local":
+        return [LocalExecutor(size, srcdir)]
+    from .dask import DaskExecutor
+
+    address = settings.scheduler()
+    inner = LocalExecutor(size, srcdir) if address == "local" else None
+    return [DaskExecutor(address, srcdir, inner), *([inner] if inner is not None else [])]

@@ -13,6 +13,9 @@ the build's process: they share one :class:`LocalExecutor`, registered for the s
 folder before the cluster starts and started (like the local executor's) before reading,
 so one torch import serves them all, as it would serve the processes of one machine.
 
+Reaching the scheduler is reported (:meth:`DaskExecutor.connect`); what then happens, a
+warning and this machine or a stop, is the build's decision (:mod:`..core`).
+
 Waits are bounded: connecting (``CONNECT_TIMEOUT``), and the whole cluster, which must
 finish some example within ``STALL_AFTER`` seconds plus the longest example's timeout
 while any is outstanding. A worker that dies mid-example has its task retried by the
@@ -30,25 +33,11 @@ import time
 import uuid
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sphinx.errors import SphinxError
-from sphinx.util import logging
-
-from ..cache import fingerprint
 from ..model import ExampleRequest, ExampleResult, Failure, decode, dumps, encode, loads
-from .local import STARTUP_TIMEOUT, LocalExecutor, default_size
-
-if TYPE_CHECKING:
-    from ...config import EvalDemoConfig
-
-logger = logging.getLogger(__name__)
-
-
-class SchedulerUnreachable(SphinxError):
-    """With ``evaldemo_dask_unreachable = "error"``: the build stops, saying why."""
-
-    category = "evaldemo: Dask scheduler unreachable"
+from ..worker.processes import STARTUP_TIMEOUT
+from .local import LocalExecutor
 
 #: Seconds to reach the scheduler before it counts as unreachable.
 CONNECT_TIMEOUT = 10.0
@@ -92,17 +81,18 @@ def run_on_worker(request_json: str, cwd: str) -> str:
 
 
 class DaskExecutor:
-    """Submits examples to a Dask scheduler (or a LocalCluster it starts for the build)."""
+    """Submits examples to a Dask scheduler (or a LocalCluster it starts for the build).
 
-    def __init__(self, settings: EvalDemoConfig, srcdir: str) -> None:
-        self.settings = settings
+    ``inner``: with ``address`` ``"local"``, the executor the cluster's workers (threads of
+    this process) share; its owner starts and closes it.
+    """
+
+    def __init__(self, address: str, srcdir: str, inner: LocalExecutor | None = None) -> None:
         self.srcdir = srcdir
-        self.address = settings.scheduler()
+        self.address = address
         self.started = 0
-        self.eager = False  # a cluster is fed after reading, longest first
         self._client: Any = None
         self._cluster: Any = None
-        self._local: LocalExecutor | None = None  # the fallback when the scheduler is away
         self._workers = 0
         self._lock = threading.Lock()
         #: task key -> (the future handed out, the request's timeout)
@@ -112,35 +102,27 @@ class DaskExecutor:
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
         self._connecting: threading.Thread | None = None
-        self._failed: SchedulerUnreachable | None = None
+        self._failed: str | None = None  # why the scheduler cannot be reached
         self._warming: list[Any] = []  # warm-up tasks, kept so Dask does not cancel them
         self._gpu: bool | None = None  # whether a worker advertises GPU=1 (asked once)
-        #: The local cluster's workers are threads of this process: they share one
-        #: executor, started (and closed) here like the local executor's.
-        self._inner: LocalExecutor | None = None
-        if self.address == "local":
-            self._inner = LocalExecutor(settings.workers or default_size(), srcdir)
+        self._inner = inner
 
     # -- connecting -------------------------------------------------------------------
 
-    def _ensure(self) -> None:
+    def connect(self) -> str | None:
+        """Reach the scheduler (or wait for the reaching begun by :meth:`prestart`)."""
         if self._connecting is not None:
             self._connecting.join()
             self._connecting = None
-        if self._failed is not None:
-            raise self._failed
         with self._lock:
-            if self._client is None and self._local is None:
+            if self._client is None and self._failed is None:
                 self._connect()
+        return self._failed
 
     def _connect_and_warm(self) -> None:
         """Connect, then have every worker import torch (a serial build's reading goes on)."""
-        try:
-            with self._lock:
-                self._connect()
-        except SchedulerUnreachable as error:
-            self._failed = error
-            return
+        with self._lock:
+            self._connect()
         if self._client is None or self._inner is not None:  # the inner one is started
             return
         warm = dumps(ExampleRequest(code="pass"))
@@ -155,8 +137,8 @@ class DaskExecutor:
         try:
             import distributed
         except ImportError:
-            self._unreachable("the 'distributed' package is not installed: "
-                              "pip install 'sphinx-evaldemo[dask]'")
+            self._failed = ("the 'distributed' package is not installed: "
+                            "pip install 'sphinx-evaldemo[dask]'")
             return
         try:
             if self._inner is not None:
@@ -179,26 +161,12 @@ class DaskExecutor:
                     self.address, timeout=CONNECT_TIMEOUT, set_as_default=False
                 )
         except Exception as error:  # noqa: BLE001  # OSError, TimeoutError, a bad address...
-            self._unreachable(f"{type(error).__name__}: {error}")
+            self._failed = f"{type(error).__name__}: {error}"
+            self._release_inner()
             return
         self._workers = len(self._worker_info())
         self._watchdog = threading.Thread(target=self._watch, name="evaldemo-dask", daemon=True)
         self._watchdog.start()
-
-    def _unreachable(self, reason: str) -> None:
-        what = f"cannot reach the Dask scheduler at {self.address} ({reason})"
-        if self.settings.dask_unreachable == "error":
-            raise SchedulerUnreachable(
-                f"{what}; start it, correct evaldemo_dask_scheduler (or "
-                "EVALDEMO_DASK_SCHEDULER), or set evaldemo_dask_unreachable = 'local'"
-            )
-        logger.warning(
-            "%s; running the examples on this machine instead (set evaldemo_dask_unreachable "
-            "= 'error' to stop the build in this case)", what, type="evaldemo", subtype="dask",
-        )
-        self._local = self._release_inner()  # a started one is kept
-        if self._local is None:
-            self._local = LocalExecutor(self.settings.workers or default_size(), self.srcdir)
 
     def _worker_info(self) -> dict[str, Any]:
         try:
@@ -215,26 +183,23 @@ class DaskExecutor:
 
     # -- the Executor interface ---------------------------------------------------------
 
-    def prestart(self, expected: int, parallel: int = 1) -> None:
-        """In a serial build, connect and warm the workers while Sphinx reads.
-
-        Under ``-j`` the readers fork next, and a client's threads must not exist then:
-        the connection waits for the first example, after reading. The local cluster's
-        own warm parent starts now in any build, as the local executor's does.
-        """
-        if self._inner is not None:
-            self._inner.prestart(expected, parallel=parallel)
-        if parallel <= 1 and expected and self._connecting is None and self._client is None:
+    def prestart(self, expected: int, *, connect: bool) -> None:
+        """With ``connect``, reach the scheduler and warm the workers in a thread, while
+        Sphinx reads; otherwise (a client's threads must not exist when Sphinx forks) the
+        connection waits for :meth:`connect`."""
+        if connect and expected and self._connecting is None and self._client is None:
             self._connecting = threading.Thread(
                 target=self._connect_and_warm, name="evaldemo-dask-connect", daemon=True
             )
             self._connecting.start()
 
-    def submit(self, request: ExampleRequest) -> Future[ExampleResult]:
-        self._ensure()
-        if self._local is not None:
-            return self._local.submit(request)
+    def submit(self, request: ExampleRequest, key: str = "") -> Future[ExampleResult]:
+        """Send one example as a task (after :meth:`connect` has reached the scheduler)."""
         out: Future[ExampleResult] = Future()
+        if self.connect() is not None:
+            out.set_result(ExampleResult(failure=Failure(
+                "cluster", f"the Dask scheduler at {self.address} cannot be reached ({self._failed})")))
+            return out
         resources = {"GPU": 1} if request.device == "cuda" else None
         if resources and not self._has_gpu():
             out.set_result(ExampleResult(failure=Failure(
@@ -242,17 +207,16 @@ class DaskExecutor:
                 "advertises one (start one with --resources GPU=1)",
             )))
             return out
-        digest = request.key(fingerprint())
-        key = f"evaldemo-{digest[:16]}-{uuid.uuid4().hex[:8]}"
+        name = f"evaldemo-{key[:16] or 'example'}-{uuid.uuid4().hex[:8]}"  # unique: a rerun is a new task
         with self._lock:
             if not self._pending:
                 self._last_progress = time.monotonic()
-            self._pending[key] = (out, request.timeout)
-        task = self._tasks[key] = self._client.submit(
+            self._pending[name] = (out, request.timeout)
+        task = self._tasks[name] = self._client.submit(
             run_on_worker, dumps(request), self.srcdir,
-            key=key, resources=resources, pure=False,
+            key=name, resources=resources, pure=False,
         )
-        task.add_done_callback(lambda done: self._finished(key, done))
+        task.add_done_callback(lambda done: self._finished(name, done))
         return out
 
     def _finished(self, key: str, task: Any) -> None:
@@ -301,10 +265,6 @@ class DaskExecutor:
         self._stop.set()
         if self._watchdog is not None:
             self._watchdog.join()
-        if self._local is not None:
-            self._local.close(abort=abort)
-            self.started += self._local.started
-            self._local = None
         with self._lock:
             stuck, self._pending, self._tasks = list(self._pending.values()), {}, {}
         for out, _ in stuck:
@@ -322,22 +282,16 @@ class DaskExecutor:
         with contextlib.suppress(Exception):
             if cluster is not None:
                 cluster.close(timeout=CONNECT_TIMEOUT)
-        inner = self._release_inner()
-        if inner is not None:
-            inner.close(abort=abort)
-            self.started += inner.started
+        self._release_inner()
 
-    def _release_inner(self) -> LocalExecutor | None:
-        """The local cluster's shared executor, no longer offered to its workers."""
+    def _release_inner(self) -> None:
+        """The local cluster's shared executor is no longer offered to its workers."""
         inner, self._inner = self._inner, None
         with _EXECUTORS_LOCK:
             if inner is not None and _EXECUTORS.get(self.srcdir) is inner:
                 del _EXECUTORS[self.srcdir]
-        return inner
 
     def where(self) -> str:
-        if self._local is not None:
-            return "this machine (the Dask scheduler was unreachable)"
         count = max(self._workers, len(self._worker_info()) if self._client is not None else 0)
         self._workers = count
         plural = "" if count == 1 else "s"

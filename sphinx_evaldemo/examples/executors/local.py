@@ -3,9 +3,9 @@
 The build starts one warm parent (:mod:`sphinx_evaldemo.examples.worker`), which imports
 torch once and forks a child per example (or, where fork is unsafe, starts one fresh);
 this module talks to it through two pipes and one reading thread. A parent that dies is
-replaced, and the examples it was running are run again once on its replacement: the
-death of the harness is never blamed on an example. Usable from any process, not only
-from Sphinx; :meth:`LocalExecutor.close` leaves nothing running.
+replaced by the next request; the examples it was running end as failures of the harness
+(``worker``), which the build runs once more (:mod:`..core`). Usable from any process,
+not only from Sphinx; :meth:`LocalExecutor.close` leaves nothing running.
 """
 
 from __future__ import annotations
@@ -31,11 +31,8 @@ from typing import Any
 
 from ..model import ExampleRequest, ExampleResult, Failure, decode, encode
 from ..worker.capture import visible  # what the parent wrote is shown, escaped as any output
+from ..worker.processes import STARTUP_TIMEOUT  # a warm parent imports torch like a child
 
-#: How long a new warm parent may take to import torch before it is given up on.
-STARTUP_TIMEOUT = 180.0
-#: Runs a request may get: one more when the warm parent died under it.
-ATTEMPTS = 2
 #: Seconds a closing warm parent gets to kill its children and exit.
 CLOSE_GRACE = 3.0
 #: How often the reading thread looks for examples whose answer is overdue.
@@ -74,7 +71,6 @@ def start_method() -> str:
 class _Pending:
     request: ExampleRequest
     future: Future[ExampleResult]
-    attempt: int = 1
     pid: int | None = None  # the child's pid, which is also its process group's id
     started: float | None = None  # when the warm parent said the child had the request
     sent: float = 0.0  # when it was handed to a warm parent
@@ -441,7 +437,6 @@ class LocalExecutor:
         self.cwd = cwd
         self.start = start or start_method()
         self.started = 0
-        self.eager = True  # one machine: start at once, overlapping Sphinx's reading
         self._lock = threading.Lock()
         self._ids = itertools.count()
         self._parent: _ParentProcess | None = None
@@ -459,14 +454,15 @@ class LocalExecutor:
             self.started += 1
         return self._parent
 
-    def prestart(self, expected: int, parallel: int = 1) -> None:
-        """Start the warm parent now (no thread), so its torch import gets a head start."""
+    def prestart(self, expected: int, *, connect: bool = True) -> None:
+        """Start the warm parent now (it starts no thread here), so its torch import gets
+        a head start."""
         if expected > 0:
             with self._lock:
                 if not self._closed:
                     self._current()
 
-    def submit(self, request: ExampleRequest) -> Future[ExampleResult]:
+    def submit(self, request: ExampleRequest, key: str = "") -> Future[ExampleResult]:
         future: Future[ExampleResult] = Future()
         self._send(_Pending(request, future))
         return future
@@ -474,6 +470,9 @@ class LocalExecutor:
     def run(self, request: ExampleRequest) -> ExampleResult:
         """Run one example and wait for it."""
         return self.submit(request).result()
+
+    def connect(self) -> str | None:
+        return None  # this machine is always there; a parent that cannot start says so per run
 
     def _send(self, pending: _Pending) -> None:
         while True:
@@ -490,19 +489,14 @@ class LocalExecutor:
                 return
 
     def _parent_ended(self, parent: _ParentProcess, pending: list[_Pending]) -> None:
-        """Called from the ended parent's thread: run its examples again, or say why not."""
+        """Called from the ended parent's thread: its examples end, saying why."""
         if not parent.ready and not parent.closing:
             with self._lock:
                 self._broken = parent.reason
                 self._broken_details = parent.stderr_tail()
+        message = "the build stopped before this example finished" if parent.closing else parent.reason
         for item in pending:
-            if parent.closing or self._broken or item.attempt >= ATTEMPTS:
-                message = "the build stopped before this example finished" if parent.closing else parent.reason
-                item.future.set_result(_harness(message, self._broken_details))
-            else:
-                item.attempt += 1
-                item.pid = None
-                self._send(item)
+            item.future.set_result(_harness(message, self._broken_details))
 
     def close(self, *, abort: bool = False) -> None:
         """Stop the warm parent: it kills every example's process group, then itself.
