@@ -237,7 +237,7 @@ def test_the_child_side_is_found_from_the_imports() -> None:
 
 CHILD_SIDE = ["examples/detect.py", "examples/trace.py", "examples/compare.py", "examples/worker/run.py",
               "examples/worker/start.py", "examples/model.py"]
-BUILD_SIDE = ["examples/render.py", "examples/directive.py", "examples/runner.py", "examples/cache.py",
+BUILD_SIDE = ["examples/render.py", "examples/directive.py", "examples/core.py", "examples/cache.py",
               "examples/nodes.py", "extension.py"]
 
 
