@@ -66,6 +66,26 @@ class evaldemo_chart(nodes.container):  # noqa: N801
     """
 
 
+class evaldemo_download(nodes.paragraph):  # noqa: N801
+    """The line that links to the example as a script: the same node in every doctree,
+    written only where the builder can link downloads (HTML), left out elsewhere."""
+
+
+def visit_download_html(self: Any, node: evaldemo_download) -> None:
+    if not getattr(self.builder, "download_support", False):  # epub: nothing to link to
+        raise nodes.SkipNode
+    self.visit_paragraph(node)
+
+
+def depart_download_html(self: Any, node: evaldemo_download) -> None:
+    self.depart_paragraph(node)
+
+
+def skip(self: Any, node: nodes.Node) -> None:
+    """A visitor for what a builder leaves out."""
+    raise nodes.SkipNode
+
+
 def visit_output_html(self: Any, node: evaldemo_output) -> None:
     """Written directly, escaped: Pygments adds nothing to plain text but time."""
     text = node.astext()

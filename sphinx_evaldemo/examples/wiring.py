@@ -189,12 +189,11 @@ def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
             if isinstance(child, docutils_nodes.Element):
                 child["classes"].append("no-search")
         node += produced
-        if (getattr(app.builder, "download_support", False) and not record.hide_output
-                and reproduce.offered(record.request, result)):
+        if not record.hide_output and reproduce.offered(record.request, result):
             node += _script_link(app, record, result)
 
 
-def _script_link(app: Sphinx, record: ExampleRecord, result: ExampleResult) -> nodes.paragraph:
+def _script_link(app: Sphinx, record: ExampleRecord, result: ExampleResult) -> node_kinds.evaldemo_download:
     """Write the example's script into ``_downloads/evaldemo/`` and link to it.
 
     The link is a Sphinx download reference by file name, so the HTML writer makes its
@@ -206,14 +205,14 @@ def _script_link(app: Sphinx, record: ExampleRecord, result: ExampleResult) -> n
                             where=where, versions=reproduce.versions(fingerprint()))
     name = reproduce.file_name(text)
     path = Path(app.outdir) / "_downloads" / "evaldemo" / name
-    if not path.exists():  # named by its text: an existing file holds it already
+    # the node is in every doctree; the file only where the builder links to it
+    if getattr(app.builder, "download_support", False) and not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     link = addnodes.download_reference("", "", filename=f"evaldemo/{name}", classes=["evaldemo-download"])
     link += docutils_nodes.Text("Download this example as a script")
-    line = docutils_nodes.paragraph("", "", classes=["evaldemo-download-line", "no-search"])
+    line = node_kinds.evaldemo_download("", "", classes=["evaldemo-download-line", "no-search"])
     line += link
-    line += docutils_nodes.Text(": run, it prints what the build computed.")
     return line
 
 
@@ -254,6 +253,10 @@ def setup(app: Sphinx) -> None:
     app.add_node(evaldemo_chart, html=(visit_chart_html, None))
     app.add_node(report.evaldemo_report)
     app.add_node(node_kinds.evaldemo_module, html=(node_kinds.visit_module_html, None))
+    left_out = (node_kinds.skip, None)
+    app.add_node(node_kinds.evaldemo_download,
+                 html=(node_kinds.visit_download_html, node_kinds.depart_download_html),
+                 latex=left_out, text=left_out, man=left_out, texinfo=left_out)
     app.add_directive("evaldemo", EvalDemoDirective)
     app.add_directive("evaldemo-report", report.ReportDirective)
     app.add_event("evaldemo-record")

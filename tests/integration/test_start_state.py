@@ -170,8 +170,8 @@ def test_no_other_warnings(app: SphinxTestApp) -> None:
 
 
 def test_detection_reads_torchscript_and_mixins(page: dict[str, str]) -> None:
-    assert "Mode-dependent modules: \"net._modules['1']\" (Dropout, p=0.5)" in flat(page["scripted"])
-    assert 'Mode-dependent modules: "net" (Halving)' in flat(page["mixin"])
+    assert "Mode-dependent layers: \"net._modules['1']\" (Dropout, p=0.5)" in flat(page["scripted"])
+    assert 'Mode-dependent layers: "net" (Halving)' in flat(page["mixin"])
     code, expression = examples()["mixin"]
     assert _panel(page["mixin"], "eval") == [repr(fresh(code, expression, "eval"))]
 
