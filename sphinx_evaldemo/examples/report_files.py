@@ -49,6 +49,8 @@ def row(runner: Runner, record: ExampleRecord, file: str) -> dict[str, Any]:
         if run is not None:
             modes[mode] = {"seconds": run.seconds, "peak_memory": run.peak_memory or None}
     device = result.extra.get("device") if result is not None else None
+    if result is not None and device is None and record.request and record.request.device == "cpu":
+        device = "cpu"  # the worker names the device only where the page asked for another
     return {
         "page": file,
         "docname": record.docname,
