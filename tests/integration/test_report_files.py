@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -51,7 +53,8 @@ def first(sphinx_build: Build) -> SphinxTestApp:
 
 @pytest.fixture(scope="module")
 def second(sphinx_build: Build, first: SphinxTestApp) -> SphinxTestApp:
-    """The same project again, rebuilt from scratch: every result from the cache."""
+    """The same project again, rebuilt from scratch: every result from the cache (its
+    output folder is the first build's: tests of the first build come before)."""
     return sphinx_build("report-files", "html", freshenv=True)
 
 
@@ -177,10 +180,10 @@ def test_a_build_stopped_by_a_warning_still_writes_its_report(tmp_path: Path) ->
     assert found["totals"]["examples"] == 5
 
 
-def test_the_author_command_prints_the_same_rows(first: SphinxTestApp) -> None:
-    outcome = run_page(Path(first.srcdir) / "index.md")
+def test_the_author_command_prints_the_same_rows(second: SphinxTestApp) -> None:
+    outcome = run_page(Path(second.srcdir) / "index.md")
     properties = SCHEMA["$defs"]["example"]["properties"]
-    built = by_line(read_json(first))
+    built = by_line(read_json(second))
     one_row = jsonschema.Draft202012Validator(
         {"$schema": SCHEMA["$schema"], "$defs": SCHEMA["$defs"], "$ref": "#/$defs/example"})
     for row in outcome.rows:
@@ -191,3 +194,15 @@ def test_the_author_command_prints_the_same_rows(first: SphinxTestApp) -> None:
             assert row[field] == same[field], field
         assert [c["held"] for c in row["claims"]] == [c["held"] for c in same["claims"]]
     assert outcome.failed
+
+
+def test_the_ci_summary_reads_the_report(second: SphinxTestApp) -> None:
+    script = Path(__file__).parents[2] / ".ci" / "report-summary"
+    ran = subprocess.run([sys.executable, str(script), str(second.outdir / "evaldemo-report.json")],
+                         capture_output=True, text=True, check=False)
+    assert ran.returncode == 1, ran.stderr  # two examples failed
+    lines = ran.stdout.splitlines()
+    assert lines[0].endswith(
+        "html build): 5 examples, 0 ran, 5 from the cache, 2 failed, 0 skipped, 1 of 3 claims contradicted")
+    assert [line.split(": ")[0].strip() for line in lines[1:]] == [
+        f"index.md:{line_of(INDEX, 'raise RuntimeError')}", f"index.md:{CONTRADICTED}"]
