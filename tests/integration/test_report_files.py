@@ -206,3 +206,13 @@ def test_the_ci_summary_reads_the_report(second: SphinxTestApp) -> None:
         "html build): 5 examples, 0 ran, 5 from the cache, 2 failed, 0 skipped, 1 of 3 claims contradicted")
     assert [line.split(": ")[0].strip() for line in lines[1:]] == [
         f"index.md:{line_of(INDEX, 'raise RuntimeError')}", f"index.md:{CONTRADICTED}"]
+
+
+def test_every_field_is_documented() -> None:
+    page = (Path(__file__).parents[2] / "docs" / "report-files.md").read_text(encoding="utf-8")
+    terms = {line for line in page.splitlines() if line and not line.startswith((" ", ":", "#", "`"))}
+    documented = {term for term in terms if term.isidentifier()}
+    top = set(SCHEMA["properties"])
+    rows = set(SCHEMA["$defs"]["example"]["properties"])
+    assert top | rows <= documented, (top | rows) - documented
+    assert all(f"`{total}`" in page for total in SCHEMA["properties"]["totals"]["properties"])
