@@ -6,6 +6,7 @@ example and a page with a ``:name:``."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -216,3 +217,6 @@ def test_every_field_is_documented() -> None:
     rows = set(SCHEMA["$defs"]["example"]["properties"])
     assert top | rows <= documented, (top | rows) - documented
     assert all(f"`{total}`" in page for total in SCHEMA["properties"]["totals"]["properties"])
+    # the page's example of a report is one
+    (example,) = re.findall(r"```json\n(.*?)```", page, re.DOTALL)
+    validate(json.loads(example))
