@@ -220,3 +220,20 @@ def test_every_field_is_documented() -> None:
     # the page's example of a report is one
     (example,) = re.findall(r"```json\n(.*?)```", page, re.DOTALL)
     validate(json.loads(example))
+
+
+def test_pages_not_read_again_are_in_the_report(sphinx_build: Build, second: SphinxTestApp) -> None:
+    """Every example of the project, not only those of the pages this build read; with
+    ``-j 2`` too (the records come from the forked readers)."""
+    cold = sphinx_build("report-files", "text", copy="report-files-again", parallel=2)
+    assert (read_json(cold)["totals"]["ran"], read_json(cold)["totals"]["examples"]) == (5, 5)
+    named = Path(second.srcdir).parent / "report-files-again" / "guide" / "named.md"
+    named.write_text(named.read_text(encoding="utf-8") + "\nA new paragraph.\n", encoding="utf-8")
+    app = sphinx_build("report-files", "text", copy="report-files-again", parallel=2)
+    status = re.sub(r"\x1b\[[0-9;]*m", "", app.status.getvalue())
+    assert "0 added, 1 changed, 0 removed" in status  # guide/named alone was read again
+    found = read_json(app)
+    assert [(row["docname"], row["source"], row["outcome"]) for row in found["examples"]] == [
+        ("guide/named", "cache", "passed"), ("index", "cache", "passed"), ("index", "cache", "failed"),
+        ("index", "cache", "failed"), ("index", "cache", "passed"),
+    ]
