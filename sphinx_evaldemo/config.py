@@ -23,6 +23,8 @@ ExecutorName = Literal["local", "dask"]
 EXECUTORS: tuple[ExecutorName, ...] = ("local", "dask")
 FeedsMode = Literal["auto", True, False]
 FEEDS_MODES: tuple[FeedsMode, ...] = ("auto", True, False)
+#: What ``evaldemo_report_files`` may list.
+REPORT_FILES = ("json", "junit")
 #: The environment variable that names a Dask scheduler when conf.py does not.
 SCHEDULER_ENV = "EVALDEMO_DASK_SCHEDULER"
 
@@ -145,6 +147,17 @@ class EvalDemoConfig:
         'What a compared example shows: ``"compact"``, the teaching figure (the sentence '
         'that says why the modes differ, the panels, what is surprising); ``"full"``, every '
         "fact of the run with the chart. ``:details:`` sets it for one example.",
+    )
+
+    report_files: tuple[str, ...] | list[str] = _setting(
+        ("json",),
+        lambda v: isinstance(v, tuple | list) and all(kind in REPORT_FILES for kind in v),
+        "a tuple of " + " and ".join(map(repr, REPORT_FILES)) + " (or an empty one)",
+        "Machine-readable reports written into the output folder at the end of a build, "
+        'for CI: ``"json"`` writes ``evaldemo-report.json`` (every example, its status, '
+        'times, claims; its fields are on the page "Report files for CI"), ``"junit"`` '
+        "writes ``evaldemo-junit.xml`` (one test case per example). ``()`` writes none.",
+        rebuild="",
     )
 
     feeds: FeedsMode = _setting(

@@ -39,8 +39,8 @@ def setup_extension(app: Sphinx) -> dict[str, Any]:
     return {
         "version": __version__,
         # 6: an example's node names its record on env (plain data), and requests hold
-        # their device
-        "env_version": 6,
+        # their device; 7: a record holds its :name:
+        "env_version": 7,
         "parallel_read_safe": True,
         "parallel_write_safe": True,
     }

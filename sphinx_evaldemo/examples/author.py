@@ -28,10 +28,7 @@ from docutils.io import StringOutput
 from docutils.parsers.rst import Directive
 from docutils.utils import new_document
 
-from . import claims, report
-from .diagnose import diagnose
-from .execution import Execution as Runner
-from .model import MODES
+from . import report_files
 from .nodes import evaldemo_example
 from .records import ExampleRecord, examples, record_of
 from .scan import DIRECTIVE
@@ -73,7 +70,8 @@ class Outcome:
 
     @property
     def failed(self) -> bool:
-        return any(row["failed"] for row in self.rows)
+        """Anything but every example run as expected (an example with no result too)."""
+        return any(row["outcome"] != "passed" for row in self.rows)
 
 
 def find_conf(page: Path) -> Path:
@@ -199,6 +197,7 @@ def _build(
             "evaldemo_executor": "local",
             "evaldemo_cache_dir": str(Path(scratch, "cache")),
             "evaldemo_cache_namespace": None,
+            "evaldemo_report_files": (),  # the rows are printed; the scratch folder goes
             "suppress_warnings": ["toc", "ref", "misc.highlighting_failure"],
         }
         texts: dict[int, tuple[str, str]] = {}
@@ -245,40 +244,11 @@ def _build(
         for record in records:
             name, text = texts.get(record.lineno, ("", ""))
             outcome.shown.append(Shown(record, name, text))
-            outcome.rows.append(_row(record, name, relative, run))
+            outcome.rows.append(report_files.row(run, record, relative))
     outcome.seconds = time.perf_counter() - started
     if keep is not None and not outcome.shown:
         raise UsageError(f"{page}: line {keep} opens no example (a directive in a code sample?)")
     return outcome
-
-
-def _row(record: ExampleRecord, name: str, page: str, run: Runner) -> dict[str, Any]:
-    """One example as the report shows it, for ``--json``."""
-    result = run.result(record) if record.runnable else None
-    status = report.status(record, result) if record.runnable else f"not run: {record.problem}"
-    problems = [] if result is None else diagnose(record, result)
-    verdicts = claims.check(record.expect, result) if result is not None and result.ok else []
-    modes = {}
-    for mode in MODES:
-        found = next((r for r in result.runs if r.mode == mode), None) if result else None
-        if found is not None:
-            modes[mode] = {"seconds": found.seconds, "peak_memory": found.peak_memory}
-    return {
-        "page": page,
-        "line": record.lineno,
-        "caption": record.caption,
-        "name": name,
-        "status": status,
-        "source": run.source(record) or "",
-        "device": record.request.device if record.request else "",
-        "failed": status.startswith(("failed", "not run")) or result is None,
-        "seconds": result.seconds if result else 0.0,
-        "modes": modes,
-        "claims": [{"claim": v.claim, "held": v.held, "fact": v.fact} for v in verdicts],
-        "problems": [
-            {"line": line, "message": message, "kind": kind} for message, line, kind in problems
-        ] + ([{"line": record.lineno, "message": record.problem, "kind": "option"}] if record.problem else []),
-    }
 
 
 def write_text(outcome: Outcome, out: TextIO) -> None:
@@ -299,7 +269,7 @@ def write_text(outcome: Outcome, out: TextIO) -> None:
 
 
 def write_json(outcome: Outcome, out: TextIO) -> None:
-    json.dump({"page": str(outcome.page), "examples": outcome.rows,
+    json.dump({"version": report_files.VERSION, "page": str(outcome.page), "examples": outcome.rows,
                "failed": sum(row["failed"] for row in outcome.rows),
                "seconds": outcome.seconds}, out, indent=2)
     out.write("\n")

@@ -84,6 +84,7 @@ class EvalDemoDirective(SphinxDirective):
             expect=opts.expect,
             hide_output=opts.hide_output,
             caption=caption_text,
+            name=opts.name or "",
         )
         node["evaldemo"] = keep(self.env, record)
         node["details"] = opts.details  # what the page shows (render.py); None: evaldemo_details

@@ -48,6 +48,7 @@ class ExampleRecord:
     hide_output: bool = False
     caption: str = ""
     problem: str | None = None
+    name: str = ""  # the ``:name:`` as written ("" without one)
 
     @property
     def runnable(self) -> bool:

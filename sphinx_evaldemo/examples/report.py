@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -81,16 +81,18 @@ class Row:
         return self.status.startswith(("failed", "not run"))
 
 
-def collect(runner: Runner, recorded: dict[str, list[ExampleRecord]]) -> list[Row]:
+def entry(runner: Runner, record: ExampleRecord) -> Row:
+    """One example's row: its result, where the result came from, its status."""
+    if not record.runnable:
+        return Row(record, None, "", "not run: " + (record.problem or ""))
+    result = runner.result(record)
+    source = "run" if runner.source(record) == "run" else ("cache" if result else "")
+    return Row(record, result, source, status(record, result))
+
+
+def collect(runner: Runner, recorded: Mapping[str, list[ExampleRecord]]) -> list[Row]:
     """One row per example of the project, slowest first (page order among equals)."""
-    found = []
-    for record in (r for records in recorded.values() for r in records):
-        if not record.runnable:
-            found.append(Row(record, None, "", "not run: " + (record.problem or "")))
-            continue
-        result = runner.result(record)
-        source = "run" if runner.source(record) == "run" else ("cache" if result else "")
-        found.append(Row(record, result, source, status(record, result)))
+    found = [entry(runner, r) for records in recorded.values() for r in records]
     return sorted(found, key=lambda row: (-row.seconds, row.record.docname, row.record.lineno))
 
 

@@ -21,7 +21,7 @@ from sphinx.util import logging
 from sphinx.util.display import status_iterator
 
 from .. import config
-from . import claims, freezing, report, reproduce, snapshot
+from . import claims, freezing, report, report_files, reproduce, snapshot
 from . import nodes as node_kinds
 from .cache import default_namespace, fingerprint, open_cache
 from .core import Outcome, StopBuild, reads_ahead
@@ -230,11 +230,26 @@ def on_finished(app: Sphinx, exception: BaseException | None) -> None:
     run = _RUNNERS.get(app)
     if run is None:
         return
+    if exception is None:  # the runs no written page waited for: the report holds them
+        _warn(run.settle())
+    _write_reports(app, run, complete=exception is None)
     _warn(run.finish(examples(app.env), set(app.env.found_docs), failed=exception is not None))
     _cache_trouble(run)
     line = run.closing_line()
     if line:
         logger.info(line)
+
+
+def _write_reports(app: Sphinx, run: Execution, *, complete: bool) -> None:
+    """``evaldemo_report_files`` into the output folder, also after a failed build (what
+    CI most wants to read then); ``complete`` says whether the build got to its end."""
+    if not run.settings.report_files:
+        return
+    found = report_files.rows(run, examples(app.env),
+                               lambda name: Path(app.env.doc2path(name, False)).as_posix())
+    for problem in report_files.write(app.outdir, run.settings.report_files, found, complete=complete,
+                                      project=str(app.config.project), builder=app.builder.name):
+        logger.warning("%s", problem, type="evaldemo", subtype="report")
 
 
 def setup(app: Sphinx) -> None:

@@ -52,6 +52,9 @@ def test_defaults() -> None:
         ("dask_scheduler", "tcp://10.0.0.5:8786"),
         ("dask_scheduler", "local"),
         ("dask_unreachable", "error"),
+        ("report_files", ("json", "junit")),
+        ("report_files", ["junit"]),
+        ("report_files", ()),
     ],
 )
 def test_good_values_are_kept(name: str, value: Any) -> None:
@@ -100,6 +103,9 @@ BAD = [
     ("dask_scheduler", ""),
     ("dask_scheduler", 8786),
     ("dask_unreachable", "ignore"),
+    ("report_files", "json"),  # a string is not a tuple of one
+    ("report_files", ("json", "xml")),
+    ("report_files", None),
 ]
 
 
