@@ -40,7 +40,8 @@ def setup_extension(app: Sphinx) -> dict[str, Any]:
         "version": __version__,
         # 6: an example's node names its record on env (plain data), and requests hold
         # their device
-        "env_version": 6,
+        # 7: a record says where it stands when that is not its page's file (a docstring)
+        "env_version": 7,
         "parallel_read_safe": True,
         "parallel_write_safe": True,
     }
