@@ -23,6 +23,10 @@ class TinyNet(nn.Module):
         self.drop = nn.Dropout(0.5)
 
     def forward(self, x):
+        """The layers in order.
+
+        A problem of Sphinx's own, to compare locations with: :notarole:`x`.
+        """
         return self.drop(self.fc(x))
 
     def broken(self) -> None:
