@@ -4,6 +4,7 @@ docstring's problems (``src/tinynet.py:docstring of tinynet.TinyNet.broken:7``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,8 @@ def test_a_broken_docstring_example_is_located_as_sphinx_locates_docstrings(buil
     found = warnings(built.warning.getvalue())
     ours = [w for w in found if w.type == "evaldemo.exception"]
     # docutils reports an unknown role as an ERROR, which ``warnings`` leaves out
-    theirs = [line for line in built.warning.getvalue().splitlines() if "notarole" in line]
+    stream = re.sub(r"\x1b\[[0-9;]*m", "", built.warning.getvalue())
+    theirs = [line for line in stream.splitlines() if "notarole" in line]
     assert len(ours) == 1 and len(theirs) == 1, found
     module = Path(built.srcdir) / "src" / "tinynet.py"
     # Sphinx's own docstring problem and ours name the file the same way
