@@ -128,7 +128,9 @@ def plan(
     for record in records if looks_up and knows else ():
         if not record.runnable:
             continue
-        if not force and record.key in held.keys:
+        if record.key in submitted:
+            runs.append(record)  # handed out while Sphinx read (stored as soon as it ended)
+        elif not force and record.key in held.keys:
             stored.append(record)
         else:
             (runs if may_run else missing).append(record)
