@@ -360,7 +360,7 @@ def added_paths(path: list[str]) -> list[str]:
     for entry in path:
         if not isinstance(entry, str) or not entry:
             continue
-        absolute = os.path.abspath(entry)
+        absolute = os.path.normpath(Path(entry).absolute())
         real = os.path.realpath(absolute)
         if any(real == p or real.startswith(p + os.sep) for p in own) or absolute in found:
             continue
