@@ -341,6 +341,8 @@ class Execution:
         Every example of the project counts, so a build that read no page (nothing
         changed) says that all of them came from the cache.
         """
+        if not self.executes:
+            return None  # code only: no example is run or looked up
         keys = [r.key for records in recorded.values() for r in records if r.runnable and r.key]
         ran = sum(self.sources.get(k) == "run" for k in keys)
         cached = sum(1 for k in keys if self.sources.get(k) != "run"
