@@ -338,15 +338,15 @@ class Execution:
     def closing_line(self, recorded: Mapping[str, list[ExampleRecord]]) -> str | None:
         """One line on the build: what ran, what the cache gave, what failed, and the time.
 
-        Every example of the project counts, so a build that read no page (nothing
-        changed) says that all of them came from the cache.
+        It counts the examples of the pages this build read; a build that read none
+        (nothing changed) says what its pages show: every stored result, from the cache.
         """
         if not self.executes:
             return None  # code only: no example is run or looked up
-        keys = [r.key for records in recorded.values() for r in records if r.runnable and r.key]
-        ran = sum(self.sources.get(k) == "run" for k in keys)
-        cached = sum(1 for k in keys if self.sources.get(k) != "run"
-                     and (self.sources.get(k) == "cache" or self.cache.has(k)))
+        ran, cached = self.ran, self.cached
+        if not self.reading:
+            keys = [r.key for records in recorded.values() for r in records if r.runnable and r.key]
+            cached = sum(self.cache.has(k) for k in keys)
         if not (ran or cached):
             return None
         parts = [_count(ran, "example ran", "examples ran"),
