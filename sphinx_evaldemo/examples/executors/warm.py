@@ -109,12 +109,13 @@ class _ParentProcess:
     """One warm parent process, and the two threads that feed it and read its answers."""
 
     def __init__(self, cwd: str, size: int, start: str,
-                 on_end: Callable[[_ParentProcess, list[_Pending]], None], starter: _Starter) -> None:
+                 on_end: Callable[[_ParentProcess, list[_Pending]], None], starter: _Starter,
+                 paths: list[str]) -> None:
         env = dict(os.environ)
         # conf.py's own entries (``sys.path.insert(0, "../src")`` for autodoc) reach the
         # examples too; they are not part of any result's key
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [
-            _PACKAGE_ROOT, *added_paths(sys.path), env.get("PYTHONPATH")]))
+            _PACKAGE_ROOT, *paths, env.get("PYTHONPATH")]))
         env.setdefault("OMP_NUM_THREADS", "1")
         env["PYTHONHASHSEED"] = "0"
         env["PYTHONUNBUFFERED"] = "1"
