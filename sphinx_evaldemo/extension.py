@@ -39,8 +39,9 @@ def setup_extension(app: Sphinx) -> dict[str, Any]:
     return {
         "version": __version__,
         # 6: an example's node names its record on env (plain data), and requests hold
-        # their device; 7: a record holds its :name:
-        "env_version": 7,
+        # their device; 8: a record holds its :name:, and says where it stands when that is
+        # not its page's file (a docstring)
+        "env_version": 8,
         "parallel_read_safe": True,
         "parallel_write_safe": True,
     }

@@ -11,9 +11,11 @@ else in the package reads ``evaldemo_execute`` or whether a ``-j`` fork is in ef
 
 from __future__ import annotations
 
+import functools
 import os
+import time
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
-from concurrent.futures import Future, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -27,10 +29,15 @@ from .scan import examples_in
 Source = Literal["run", "cache", "none"]  # "none": execute="cache" had no result
 #: ``local``: this machine; ``cluster``: Dask; ``stop``: the build stops (no cluster).
 Where = Literal["local", "cluster", "stop"]
-#: One warning: ``(docname, line, message, subtype)``.
-Problem = tuple[str, int, str, str]
+#: One warning: ``(docname, line, message, subtype, where)``; ``where`` is ``""`` on the
+#: page's own file, else the place as Sphinx names it (``src/m.py:docstring of m.Net:13``).
+Problem = tuple[str, int, str, str, str]
 #: Runs a request gets: one more when the harness failed under it (a warm parent died).
 ATTEMPTS = 2
+#: A run the build waits on is named again once it has been out this long (seconds)...
+STILL_FIRST = 5.0
+#: ... and then at most this often, so that a long example is not a silent build.
+STILL_EVERY = 10.0
 
 
 # -- the decisions -----------------------------------------------------------------------
@@ -121,7 +128,9 @@ def plan(
     for record in records if looks_up and knows else ():
         if not record.runnable:
             continue
-        if not force and record.key in held.keys:
+        if record.key in submitted:
+            runs.append(record)  # handed out while Sphinx read (stored as soon as it ended)
+        elif not force and record.key in held.keys:
             stored.append(record)
         else:
             (runs if may_run else missing).append(record)
@@ -154,6 +163,41 @@ def plan(
             feed and not s.parallel_write and any(r.key in submitted for r in runs)
         ),
         where=where, fallback=s.reachable is False and where == "local" and s.executor != "local",
+    )
+
+
+def not_run_advice(settings: EvalDemoConfig) -> str:
+    """What to do about a page shown without its example's result."""
+    if settings.execute == "cache":
+        return "evaldemo_execute is 'cache': build once with 'auto' to store it"
+    return "build again: pages lacking a result are read again and only what is missing runs"
+
+
+def outdated(
+    recorded: Mapping[str, Sequence[ExampleRecord]], held: Container[str],
+    settings: EvalDemoConfig, fingerprint: str | None = None,
+) -> list[str]:
+    """The pages to read again: an example of theirs has no stored result, or its key was
+    made for other code and versions than these (``fingerprint``).
+
+    An interrupted build (Ctrl-C, a killed CI job) saved the environment of pages whose
+    runs never ended; reading those pages again runs what is missing, and nothing else.
+    With ``cache`` or ``never`` nothing would run, so no page is read again for a missing
+    result. A page whose keys are stale (torch, or the code that computes results, moved)
+    is read again unless nothing is shown (``never``): it would show the old result.
+    """
+    def stale(record: ExampleRecord) -> bool:
+        return (fingerprint is not None and record.request is not None
+                and record.request.key(fingerprint) != record.key)
+
+    def missing(record: ExampleRecord) -> bool:
+        return settings.execute in ("auto", "force") and record.key not in held
+
+    if settings.execute == "never":
+        return []
+    return sorted(
+        docname for docname, records in recorded.items()
+        if any(r.runnable and (missing(r) or stale(r)) for r in records)
     )
 
 
@@ -200,13 +244,27 @@ class Runs:
     #: seconds each key's run took in this build (for the next build's order)
     durations: dict[str, float] = field(default_factory=dict)
     closing: bool = False
+    #: told ``(records, seconds)`` while the build waits on a run that has been out long
+    still: Callable[[Sequence[ExampleRecord], float], None] = lambda records, seconds: None
+    clock: Callable[[], float] = time.monotonic
+    #: when each key was handed out, and when the build last named it as still running
+    handed: dict[str, float] = field(default_factory=dict)
+    named: dict[str, float] = field(default_factory=dict)
 
     def submit(self, record: ExampleRecord) -> None:
         """Hand ``record`` out unless a run of its key is already out."""
         assert record.key is not None and record.request is not None
         if record.key not in self.running:
+            self.handed[record.key] = self.clock()
+            # stored the moment it ends (before anyone waiting sees it), not when Sphinx
+            # gets round to the page that shows it: what finished survives an interrupt
             self.running[record.key] = retried(
-                self.submit_to, record.request, record.key, lambda: self.closing)
+                self.submit_to, record.request, record.key, lambda: self.closing,
+                ended=functools.partial(self._store, record.key))
+
+    def _store(self, key: str, result: ExampleResult) -> None:
+        if not harness_failure(result):
+            self.cache.put(key, result)  # failures of the example are stored too
 
     def dispatch(self, planned: Plan) -> Iterator[Outcome]:
         """Outcomes known now (stored results, misses); the runs go out."""
@@ -230,42 +288,71 @@ class Runs:
 
     def finished(self, key: str) -> Iterator[Outcome]:
         """The run of ``key`` (waited for): stored, and an outcome per record that has it."""
-        result = self.running.pop(key).result()
-        if not harness_failure(result):
-            self.cache.put(key, result)  # failures of the example are stored too
+        self._wait_for([key])
+        result = self.running.pop(key).result()  # stored by now (``_store``)
         self.durations[key] = result.seconds
         for record in self.waiting.pop(key, ()):
             yield Outcome(record, result, "run")
 
     def collect(self) -> Iterator[Outcome]:
         """Every waited-for run, as it finishes."""
-        futures = {self.running[key]: key for key in self.waiting}
-        for future in as_completed(futures):
-            yield from self.finished(futures[future])
+        pending = set(self.waiting)
+        while pending:
+            for key in self._wait_for(sorted(pending)):
+                pending.discard(key)
+                yield from self.finished(key)
+
+    def _wait_for(self, keys: Sequence[str]) -> list[str]:
+        """Wait until one of ``keys`` has ended (those that have); meanwhile the run out
+        longest among them is named, first after ``STILL_FIRST`` seconds, then every
+        ``STILL_EVERY``."""
+        futures = {self.running[key]: key for key in keys}
+        oldest = min(keys, key=lambda k: self.handed.get(k, 0.0))
+        while True:
+            timeout = max(0.05, self._due(oldest) - self.clock())
+            done, _ = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
+            if done:
+                return [futures[f] for f in done]
+            now = self.clock()
+            if now >= self._due(oldest):
+                self.named[oldest] = now
+                self.still(self.waiting.get(oldest, ()), now - self.handed.get(oldest, now))
+
+    def _due(self, key: str) -> float:
+        handed = self.handed.setdefault(key, self.clock())
+        last = self.named.get(key)
+        return handed + STILL_FIRST if last is None else last + STILL_EVERY
 
     def clear(self) -> None:
         self.running.clear()
         self.waiting.clear()
+        self.handed.clear()
+        self.named.clear()
 
 
 def retried(
     submit: Callable[[ExampleRequest, str], Future[ExampleResult]], request: ExampleRequest,
     key: str = "", closing: Callable[[], bool] = lambda: False,
+    ended: Callable[[ExampleResult], None] = lambda result: None,
 ) -> Future[ExampleResult]:
     """``submit(request, key)``, run once more when the harness failed under it (a warm parent
-    that died is replaced by the next request), unless the build is closing."""
+    that died is replaced by the next request), unless the build is closing; ``ended`` is
+    given the final result before the future has it."""
     out: Future[ExampleResult] = Future()
 
     def attempt(number: int) -> None:
-        def ended(done: Future[ExampleResult]) -> None:
+        def over(done: Future[ExampleResult]) -> None:
             result = done.result()
             failure = result.failure
             if failure is not None and failure.kind == "worker" and number < ATTEMPTS and not closing():
                 attempt(number + 1)
             else:
-                out.set_result(result)
+                try:
+                    ended(result)
+                finally:
+                    out.set_result(result)
 
-        submit(request, key).add_done_callback(ended)
+        submit(request, key).add_done_callback(over)
 
     attempt(1)
     return out

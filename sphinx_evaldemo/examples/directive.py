@@ -85,6 +85,7 @@ class EvalDemoDirective(SphinxDirective):
             hide_output=opts.hide_output,
             caption=caption_text,
             name=opts.name or "",
+            **self._elsewhere(),
         )
         node["evaldemo"] = keep(self.env, record)
         node["details"] = opts.details  # what the page shows (render.py); None: evaldemo_details
@@ -99,6 +100,14 @@ class EvalDemoDirective(SphinxDirective):
             node["caption"] = caption_text or opts.name
         node["ids"].append(record.anchor)  # where the report's rows link to (after a :name:)
         return [node]
+
+    def _elsewhere(self) -> dict[str, Any]:
+        """Where the directive stands, when that is not its page's own file (a docstring
+        autodoc brought in): the source as docutils names it, and the lines' shift."""
+        source, line = self.state_machine.get_source_and_line(self.lineno)
+        if not source or line is None or source == str(self.env.doc2path(self.env.docname)):
+            return {}
+        return {"source": str(source), "shift": int(line) - self.lineno}
 
     def _read_options(self) -> dict[str, str | None]:
         """Take the option lines off the content (see :func:`options.read_block`); the

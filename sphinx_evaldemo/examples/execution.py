@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from dataclasses import replace
 
 from ..config import EvalDemoConfig
-from .cache import Cache
+from .cache import Cache, fingerprint
 from .core import (
     Holdings,
     Outcome,
@@ -25,6 +25,7 @@ from .core import (
     Stage,
     StopBuild,
     looks_up,
+    outdated,
     plan,
     situation,
 )
@@ -46,6 +47,7 @@ class Execution:
     def __init__(
         self, settings: EvalDemoConfig, cache: Cache, srcdir: str, *, jobs: int = 1,
         warn: Callable[[str, str], None] = lambda message, subtype: None,
+        still: Callable[[Sequence[ExampleRecord], float], None] = lambda records, seconds: None,
     ) -> None:
         self.settings = settings
         self.cache = cache
@@ -59,7 +61,7 @@ class Execution:
         self._executor: Executor | None = None
         self._opened: list[Executor] = []
         self._closer: weakref.finalize[..., Execution] | None = None
-        self.runs = Runs(cache, self._submit)
+        self.runs = Runs(cache, self._submit, still=still)
         #: pages read in this build (whose examples run at env-updated)
         self.reading: set[str] = set()
         self.results: dict[str, ExampleResult] = {}
@@ -155,9 +157,13 @@ class Execution:
             return self._take_all(self.runs.dispatch(planned))
         started = time.perf_counter()
         try:
-            outcomes = _chain(self.runs.dispatch(planned), self.runs.collect)
-            total = len(planned.runs) + len(planned.cached) + len(planned.missing)
-            return self._take_all(progress(outcomes, total))
+            # what the cache holds is taken first, and never called "running"
+            problems = self._take_all(self.runs.dispatch(planned))
+            total = len(self.runs.waiting)
+            if not total:
+                return problems
+            return sorted(problems + self._take_all(progress(self.runs.collect(), total)),
+                          key=lambda p: (p[0], p[1]))
         except BaseException:
             self.close(abort=True)
             raise
@@ -184,6 +190,10 @@ class Execution:
             self._ran_for(self._started)
             self._started = None
         return problems
+
+    def outdated(self, recorded: Mapping[str, list[ExampleRecord]]) -> list[str]:
+        """The pages an earlier, interrupted build left without a result for an example."""
+        return outdated(recorded, _Held(self.cache), self.settings, fingerprint())
 
     def preload(self, recorded: Mapping[str, list[ExampleRecord]]) -> None:
         """Read every stored result the pages show from a remote store, in one batch, so
@@ -303,7 +313,9 @@ class Execution:
             self.cached += outcome.source == "cache"
             found = diagnose(outcome.record, outcome.result)
             self.failed += bool(found)
-            problems += [(outcome.record.docname, line, message, kind) for message, line, kind in found]
+            record = outcome.record
+            problems += [(record.docname, line, message, kind, record.elsewhere(line))
+                         for message, line, kind in found]
         return sorted(problems, key=lambda p: (p[0], p[1]))  # page order
 
     # -- the end -----------------------------------------------------------------------
@@ -323,21 +335,37 @@ class Execution:
             self.cache.bundle(used)
         return problems
 
-    def closing_line(self) -> str | None:
-        if not (self.ran or self.cached):
+    def closing_line(self, recorded: Mapping[str, list[ExampleRecord]]) -> str | None:
+        """One line on the build: what ran, what the cache gave, what failed, and the time.
+
+        It counts the examples of the pages this build read; a build that read none
+        (nothing changed) says what its pages show: every stored result, from the cache.
+        """
+        if not self.executes:
+            return None  # code only: no example is run or looked up
+        ran, cached = self.ran, self.cached
+        if not self.reading:
+            keys = [r.key for records in recorded.values() for r in records if r.runnable and r.key]
+            cached = sum(self.cache.has(k) for k in keys)
+        if not (ran or cached):
             return None
-        workers = self.workers_started
-        return (
-            f"evaldemo: {self.ran} examples ran, {self.cached} came from the cache, "
-            f"{self.failed} failed, {workers} worker{'' if workers == 1 else 's'} started "
-            f"({self.seconds:.1f} s){f' on {self.where}' if self.ran else ''}"
-        )
+        parts = [_count(ran, "example ran", "examples ran"),
+                 f"{cached} came from the cache", f"{self.failed} failed"]
+        if ran and self.workers_started:
+            parts.append(_count(self.workers_started, "worker process started",
+                                "worker processes started"))
+        where = f" on {self.where}" if ran else ""
+        return f"evaldemo: {', '.join(parts)} ({self.seconds:.1f} s){where}"
 
     def where_text(self) -> str:
         """Where this build's examples ran, for the execution report."""
         if not self.ran:
             return "No example ran in this build: every result came from the cache."
         return f"The examples that ran in this build ran on {self.where}."
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
 
 
 class _Held:

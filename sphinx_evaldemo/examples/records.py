@@ -49,6 +49,18 @@ class ExampleRecord:
     caption: str = ""
     problem: str | None = None
     name: str = ""  # the ``:name:`` as written ("" without one)
+    #: where the directive stands when that is not its page's own file (a docstring that
+    #: autodoc brought in: ``/abs/src/m.py:docstring of m.Net``), and what to add to a
+    #: line of the page's numbering to get that source's line
+    source: str = ""
+    shift: int = 0
+
+    def elsewhere(self, line: int | None = None) -> str:
+        """``line`` (the directive's, by default) as Sphinx locates a docstring problem, or
+        ``""`` when the example stands in its page's own file."""
+        if not self.source:
+            return ""
+        return f"{self.source}:{(self.lineno if line is None else line) + self.shift}"
 
     @property
     def runnable(self) -> bool:

@@ -24,7 +24,7 @@ from .. import config
 from . import claims, freezing, report, report_files, reproduce, snapshot
 from . import nodes as node_kinds
 from .cache import default_namespace, fingerprint, open_cache
-from .core import Outcome, StopBuild, reads_ahead
+from .core import Outcome, Problem, StopBuild, not_run_advice, reads_ahead
 from .directive import EvalDemoDirective
 from .execution import Execution
 from .nodes import (
@@ -54,7 +54,7 @@ from .records import ExampleCollector, ExampleRecord, examples, record_of
 from .render import failure_nodes, output_nodes, problem_nodes
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from docutils import nodes
     from sphinx.application import Sphinx
@@ -71,8 +71,7 @@ _RUNNERS: WeakKeyDictionary[Sphinx, Execution] = WeakKeyDictionary()
 _ENV_PICKLE = "environment.pickle"
 
 F = TypeVar("F", bound="Callable[..., Any]")
-
-
+#: What to do about a page written without its example's result ("never" shows code only).
 class SchedulerUnreachable(SphinxError):
     """With ``evaldemo_dask_unreachable = "error"``: the build stops, saying why."""
 
@@ -110,12 +109,26 @@ def on_config(app: Sphinx, conf: Config) -> None:
     run = Execution(
         settings, cache, str(app.srcdir), jobs=app.parallel,
         warn=lambda message, kind: logger.warning("%s", message, type="evaldemo", subtype=kind),
+        still=functools.partial(_still, app),
     )
     if cache.check():
         _cache_trouble(run)
     _RUNNERS[app] = run
     conf.numfig_format.setdefault("evaldemo", "Example %s")
     run.configured(clean=not (Path(app.doctreedir) / _ENV_PICKLE).exists())
+
+
+def _still(app: Sphinx, records: Sequence[ExampleRecord], seconds: float) -> None:
+    """A run the build has waited on for a while, named again (``index.md:12 (15 s)``)."""
+    where = ", ".join(f"{app.env.doc2path(r.docname, False)}:{r.lineno}" for r in records)
+    logger.info("evaldemo: still running %s (%.0f s)", where or "an example", seconds)
+
+
+def on_outdated(app: Sphinx, env: BuildEnvironment, added: set[str], changed: set[str],
+                removed: set[str]) -> list[str]:
+    """Pages whose examples have no stored result (an interrupted build) are read again."""
+    known = examples(env)
+    return runner(app).outdated({d: r for d, r in known.items() if d not in removed})
 
 
 def _cache_trouble(run: Execution) -> None:
@@ -151,9 +164,10 @@ def on_env_updated(app: Sphinx, env: BuildEnvironment) -> list[str]:
     return []
 
 
-def _warn(problems: Iterable[tuple[str, int, str, str]]) -> None:
-    for docname, line, message, kind in problems:
-        logger.warning("%s", message, location=(docname, line), type="evaldemo", subtype=kind)
+def _warn(problems: Iterable[Problem]) -> None:
+    for docname, line, message, kind, where in problems:
+        logger.warning("%s", message, location=where or (docname, line), type="evaldemo",
+                       subtype=kind)
 
 
 @_stops
@@ -175,7 +189,11 @@ def on_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
         node["rendered"] = True
         result = run.result(record)
         if result is None:
-            node += problem_nodes("no result is stored for this example; rebuild with -E to run it")
+            message = ("no result is stored for this example (it was not run); "
+                       + not_run_advice(run.settings))
+            logger.warning("%s", message, location=record.elsewhere() or (record.docname, record.lineno), type="evaldemo",
+                           subtype="not-run")
+            node += problem_nodes(message)
             continue
         produced: list[nodes.Node] = []
         if not record.hide_output:
@@ -235,7 +253,7 @@ def on_finished(app: Sphinx, exception: BaseException | None) -> None:
     _write_reports(app, run, complete=exception is None)
     _warn(run.finish(examples(app.env), set(app.env.found_docs), failed=exception is not None))
     _cache_trouble(run)
-    line = run.closing_line()
+    line = run.closing_line(examples(app.env))
     if line:
         logger.info(line)
 
@@ -280,6 +298,7 @@ def setup(app: Sphinx) -> None:
     app.connect("config-inited", on_config, priority=200)  # soon after the settings are checked
     app.connect("env-before-read-docs", on_before_read)
     app.connect("env-before-read-docs", freezing.on_before_read, priority=999)
+    app.connect("env-get-outdated", on_outdated)
     app.connect("env-updated", on_env_updated)
     app.connect("doctree-resolved", on_resolved)
     app.connect("build-finished", on_finished)

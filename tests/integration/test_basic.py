@@ -73,4 +73,4 @@ def test_build_is_clean_and_reports_the_run(basic_text: SphinxTestApp) -> None:
     assert warnings(basic_text.warning.getvalue()) == []
     assert basic_text.statuscode == 0
     status = basic_text.status.getvalue()
-    assert "evaldemo: 1 examples ran, 0 came from the cache, 0 failed" in status
+    assert "evaldemo: 1 example ran, 0 came from the cache, 0 failed" in status

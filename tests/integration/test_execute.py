@@ -35,7 +35,7 @@ class Built:
 
     @property
     def summary(self) -> str:
-        found = re.search(r"evaldemo: \d+ examples ran, \d+ came from the cache, \d+ failed", self.status)
+        found = re.search(r"evaldemo: \d+ examples? ran, \d+ came from the cache, \d+ failed", self.status)
         return found.group(0) if found else ""
 
     @property
@@ -77,7 +77,7 @@ def steps(build: Any) -> dict[str, Built]:
 
 def test_first_build_runs_the_example(steps: dict[str, Built]) -> None:
     first = steps["first"]
-    assert first.summary == "evaldemo: 1 examples ran, 0 came from the cache, 0 failed"
+    assert first.summary == "evaldemo: 1 example ran, 0 came from the cache, 0 failed"
     assert first.workers == 1
     assert titles(first.page) == ["model.train()", "model.eval()"]
 
@@ -93,7 +93,7 @@ def test_stored_result_is_reused_without_a_worker(steps: dict[str, Built], step:
 
 def test_force_runs_again_and_gives_the_same_outputs(steps: dict[str, Built]) -> None:
     forced = steps["force"]
-    assert forced.summary == "evaldemo: 1 examples ran, 0 came from the cache, 0 failed"
+    assert forced.summary == "evaldemo: 1 example ran, 0 came from the cache, 0 failed"
     assert forced.workers == 1
     first = steps["first"].page
     assert outputs(forced.page, "model.train()") == outputs(first, "model.train()")

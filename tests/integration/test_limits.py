@@ -54,7 +54,7 @@ def _good_eval() -> str:
 def test_build_finishes_and_counts(app: SphinxTestApp) -> None:
     assert app.statuscode == 0
     # the kill costs only that example's process: the warm parent forks the next one
-    assert "evaldemo: 5 examples ran, 0 came from the cache, 3 failed, 1 worker started" in (
+    assert "evaldemo: 5 examples ran, 0 came from the cache, 3 failed, 1 worker process started" in (
         app.status.getvalue()
     )
 

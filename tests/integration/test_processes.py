@@ -84,7 +84,7 @@ def command_line_build(tmp_path_factory: pytest.TempPathFactory) -> subprocess.C
 
 def test_command_line_build_runs_the_examples(command_line_build: subprocess.CompletedProcess[str]) -> None:
     assert command_line_build.returncode == 0, command_line_build.stderr
-    assert "evaldemo: 1 examples ran, 0 came from the cache, 0 failed, 1 worker started" in (
+    assert "evaldemo: 1 example ran, 0 came from the cache, 0 failed, 1 worker process started" in (
         command_line_build.stdout
     )
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import tempfile
 import threading
 import time
@@ -38,6 +39,7 @@ from typing import Any
 from ..model import ExampleRequest, ExampleResult, Failure, decode, dumps, encode, loads
 from ..worker.processes import STARTUP_TIMEOUT
 from .local import LocalExecutor
+from .warm import added_paths
 
 #: Seconds to reach the scheduler before it counts as unreachable.
 CONNECT_TIMEOUT = 10.0
@@ -58,11 +60,13 @@ _EXECUTORS: dict[str, LocalExecutor] = {}
 _EXECUTORS_LOCK = threading.Lock()
 
 
-def run_on_worker(request_json: str, cwd: str) -> str:
+def run_on_worker(request_json: str, cwd: str, paths: tuple[str, ...] = ()) -> str:
     """The task (runs in a Dask worker): one example in a process of its own, as JSON.
 
     ``cwd`` is the build's source folder; a worker on a machine without it (no shared
-    file system) runs the example in a temporary folder.
+    file system) runs the example in a temporary folder. ``paths``: the folders conf.py
+    put on the build's ``sys.path``, first on the example's path (where the worker's
+    machine has them).
     """
     from distributed import get_worker
 
@@ -70,8 +74,8 @@ def run_on_worker(request_json: str, cwd: str) -> str:
     folder = cwd if Path(cwd).is_dir() else tempfile.gettempdir()
     with _EXECUTORS_LOCK:
         executor = _EXECUTORS.get(folder)
-        if executor is None:
-            executor = _EXECUTORS[folder] = LocalExecutor(worker.state.nthreads, folder)
+        if executor is None:  # one per folder: a build's tasks all bring the same paths
+            executor = _EXECUTORS[folder] = LocalExecutor(worker.state.nthreads, folder, paths=list(paths))
         before = executor.started
     result = executor.submit(loads(ExampleRequest, request_json)).result()
     return json.dumps({"result": encode(result), "started": executor.started - before})
@@ -90,6 +94,7 @@ class DaskExecutor:
     def __init__(self, address: str, srcdir: str, inner: LocalExecutor | None = None) -> None:
         self.srcdir = srcdir
         self.address = address
+        self._paths = tuple(added_paths(sys.path))  # conf.py's, for the tasks to bring
         self.started = 0
         self._client: Any = None
         self._cluster: Any = None
@@ -129,7 +134,7 @@ class DaskExecutor:
         for address in self._worker_info():
             with contextlib.suppress(Exception):  # only a head start; the examples decide
                 self._warming.append(self._client.submit(
-                    run_on_worker, warm, self.srcdir, workers=[address], pure=False,
+                    run_on_worker, warm, self.srcdir, self._paths, workers=[address], pure=False,
                     key=f"evaldemo-warm-{uuid.uuid4().hex[:8]}",
                 ))
 
@@ -213,7 +218,7 @@ class DaskExecutor:
                 self._last_progress = time.monotonic()
             self._pending[name] = (out, request.timeout)
         task = self._tasks[name] = self._client.submit(
-            run_on_worker, dumps(request), self.srcdir,
+            run_on_worker, dumps(request), self.srcdir, self._paths,
             key=name, resources=resources, pure=False,
         )
         task.add_done_callback(lambda done: self._finished(name, done))

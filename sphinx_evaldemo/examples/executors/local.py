@@ -25,6 +25,7 @@ from .warm import (
     _ParentProcess,
     _Pending,
     _Starter,
+    added_paths,
 )
 
 
@@ -44,9 +45,13 @@ __all__ = ["STOPPED_MARGIN", "WATCH_INTERVAL", "LocalExecutor", "_add_tunables",
 class LocalExecutor:
     """One warm parent on this machine, running up to ``size`` examples at once."""
 
-    def __init__(self, size: int, cwd: str, start: str | None = None) -> None:
+    def __init__(self, size: int, cwd: str, start: str | None = None,
+                 paths: list[str] | None = None) -> None:
         self.size = max(1, size)
         self.cwd = cwd
+        #: folders put first on the examples' path: conf.py's (by default), or the build's
+        #: as a Dask task brought them
+        self.paths = added_paths(sys.path) if paths is None else paths
         self.start = start or start_method()
         self.started = 0
         self._lock = threading.Lock()
@@ -61,7 +66,8 @@ class LocalExecutor:
     def _current(self) -> _ParentProcess:
         """The live warm parent, started now if there is none (the lock is held)."""
         if self._parent is None or self._parent.ended:
-            self._parent = _ParentProcess(self.cwd, self.size, self.start, self._parent_ended, self._starter)
+            self._parent = _ParentProcess(self.cwd, self.size, self.start, self._parent_ended, self._starter,
+                                          self.paths)
             self._parents.append(self._parent)
             self.started += 1
         return self._parent

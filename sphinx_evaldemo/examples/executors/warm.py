@@ -109,9 +109,13 @@ class _ParentProcess:
     """One warm parent process, and the two threads that feed it and read its answers."""
 
     def __init__(self, cwd: str, size: int, start: str,
-                 on_end: Callable[[_ParentProcess, list[_Pending]], None], starter: _Starter) -> None:
+                 on_end: Callable[[_ParentProcess, list[_Pending]], None], starter: _Starter,
+                 paths: list[str]) -> None:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
+        # conf.py's own entries (``sys.path.insert(0, "../src")`` for autodoc) reach the
+        # examples too; they are not part of any result's key
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [
+            _PACKAGE_ROOT, *paths, env.get("PYTHONPATH")]))
         env.setdefault("OMP_NUM_THREADS", "1")
         env["PYTHONHASHSEED"] = "0"
         env["PYTHONUNBUFFERED"] = "1"
@@ -344,6 +348,25 @@ class _ParentProcess:
             if self.process.stdout is not None:
                 self.process.stdout.close()
         self._stderr.close()
+
+
+def added_paths(path: list[str]) -> list[str]:
+    """The entries of ``path`` (the build's ``sys.path``, as ``conf.py`` left it) that a
+    fresh interpreter lacks: neither under the interpreter's own folders (the standard
+    library, site-packages, the ``sphinx-build`` script's folder) nor empty. Absolute,
+    since the worker starts in another folder."""
+    own = {os.path.realpath(p) for p in (sys.prefix, sys.exec_prefix, sys.base_prefix,
+                                          sys.base_exec_prefix)}
+    found: list[str] = []
+    for entry in path:
+        if not isinstance(entry, str) or not entry:
+            continue
+        absolute = os.path.normpath(Path(entry).absolute())
+        real = os.path.realpath(absolute)
+        if any(real == p or real.startswith(p + os.sep) for p in own) or absolute in found:
+            continue
+        found.append(absolute)
+    return found
 
 
 def _add_tunables(env: dict[str, str]) -> str:

@@ -8,6 +8,7 @@ import linecache
 import re
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
 from ..model import Failure
@@ -15,6 +16,8 @@ from .capture import Capture
 
 #: The file name an example's code is compiled under; tracebacks show it.
 FILENAME = "<example>"
+#: This package's folder: frames in it are the harness's, not the example's.
+_PACKAGE = Path(__file__).resolve().parents[2]
 
 
 class ExampleFailed(Exception):
@@ -53,7 +56,11 @@ def failure_from(
     """A failure with the traceback from the example's own frames onward."""
     tb_exc = traceback.TracebackException.from_exception(exc)
     frames = list(tb_exc.stack)
-    first = next((i for i, f in enumerate(frames) if f.filename == FILENAME), len(frames))
+    # from the example's own frames on; where it has none (a pass the harness made, the
+    # model's forward failing), from the first frame past the harness: the model's call
+    first = next((i for i, f in enumerate(frames) if f.filename == FILENAME), None)
+    if first is None:
+        first = next((i for i, f in enumerate(frames) if not _harness(f.filename)), len(frames))
     tb_exc.stack = traceback.StackSummary.from_list(frames[first:])
     lines = [f.lineno for f in frames if f.filename == FILENAME]
     if isinstance(exc, SyntaxError) and exc.filename == FILENAME:
@@ -74,6 +81,11 @@ def failure_from(
         exc_mro=tuple(klass.__name__ for klass in type(exc).__mro__),
         lineno=lines[-1] if lines else None,
     )
+
+
+def _harness(filename: str) -> bool:
+    """Whether ``filename`` is this package's own code (which a traceback leaves out)."""
+    return Path(filename).resolve().is_relative_to(_PACKAGE)
 
 
 def run_code(code: str, namespace: dict[str, Any]) -> None:
