@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-CLOSING = re.compile(r"evaldemo: (\d+) examples ran, (\d+) came from the cache, (\d+) failed.*\(([\d.]+) s\)")
+CLOSING = re.compile(r"evaldemo: (\d+) examples? ran, (\d+) came from the cache, (\d+) failed.*\(([\d.]+) s\)")
 CONF = 'project = "scaleout"\nextensions = ["sphinx_evaldemo"]\nevaldemo_timeout = 120\n'
 
 

@@ -140,7 +140,7 @@ class Runner:
             )
             build.workers = int(closing["workers"]) if closing["workers"] else None
             build.closing_seconds = float(closing["seconds"])
-        elif "examples ran" in done.stdout:
+        elif re.search(r"evaldemo: \d+ examples? ran", done.stdout):
             raise RuntimeError(f"{what}: the closing line changed; update CLOSING:\n{done.stdout}")
         elif "sphinx_evaldemo" in (src / "conf.py").read_text():
             build.ran = build.cached = build.failed = 0  # nothing read, nothing to say

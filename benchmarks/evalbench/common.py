@@ -53,7 +53,10 @@ sys.exit(code)
 """
 
 CLOSING = re.compile(
-    r"evaldemo: (?P<ran>\d+) examples ran, (?P<cached>\d+) came from the cache, "
-    r"(?P<failed>\d+) failed(?:, (?P<workers>\d+) workers? started)? \((?P<seconds>[\d.]+) s\)"
+    # both forms: "1 example ran, ..., 2 worker processes started" and the older
+    # "1 examples ran, ..., 2 workers started" (a --rev before issue 23)
+    r"evaldemo: (?P<ran>\d+) examples? ran, (?P<cached>\d+) came from the cache, "
+    r"(?P<failed>\d+) failed(?:, (?P<workers>\d+) worker(?:s| process| processes) started)? "
+    r"\((?P<seconds>[\d.]+) s\)"
 )
 
