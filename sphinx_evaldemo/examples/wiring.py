@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from weakref import WeakKeyDictionary
@@ -109,7 +110,9 @@ def on_config(app: Sphinx, conf: Config) -> None:
     run = Execution(
         settings, cache, str(app.srcdir), jobs=app.parallel,
         warn=lambda message, kind: logger.warning("%s", message, type="evaldemo", subtype=kind),
-        still=functools.partial(_still, app),
+        # weakly: the build's state is kept per app (a weak key), so a strong reference
+        # back to the app from it would keep every build alive
+        still=functools.partial(_still, weakref.ref(app)),
     )
     if cache.check():
         _cache_trouble(run)
@@ -118,9 +121,10 @@ def on_config(app: Sphinx, conf: Config) -> None:
     run.configured(clean=not (Path(app.doctreedir) / _ENV_PICKLE).exists())
 
 
-def _still(app: Sphinx, records: Sequence[ExampleRecord], seconds: float) -> None:
+def _still(app_ref: weakref.ref[Sphinx], records: Sequence[ExampleRecord], seconds: float) -> None:
     """A run the build has waited on for a while, named again (``index.md:12 (15 s)``)."""
-    where = ", ".join(f"{app.env.doc2path(r.docname, False)}:{r.lineno}" for r in records)
+    app = app_ref()
+    where = ", ".join(f"{app.env.doc2path(r.docname, False)}:{r.lineno}" for r in records) if app else ""
     logger.info("evaldemo: still running %s (%.0f s)", where or "an example", seconds)
 
 

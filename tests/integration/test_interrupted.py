@@ -35,7 +35,7 @@ def _env() -> dict[str, str]:
 
 
 def _command(*extra: str) -> list[str]:
-    return [sys.executable, "-m", "sphinx", "-b", "text", *extra, ".", "_build"]
+    return [sys.executable, "-m", "sphinx", "--no-color", "-b", "text", *extra, ".", "_build"]
 
 
 def stored(root: Path) -> int:
