@@ -150,17 +150,23 @@ print("wrote")
 """
 
 
-def test_a_broken_protocol_is_the_harness_and_never_cached(pool: LocalExecutor, tmp_path: Path) -> None:
-    request = ExampleRequest(code=BREAKS_PROTOCOL)
+def _harness_failure_never_cached(code: str, pool: LocalExecutor, tmp_path: Path) -> str:
+    """Run ``code`` through the core: a harness failure, not cached, the pool still
+    working afterwards; its message."""
+    request = ExampleRequest(code=code)
     key = request.key(fingerprint())
     cache = Cache(tmp_path / "cache")
     planned = plan([ExampleRecord("page", 1, 2, request, key)], Holdings(), Situation())
     (outcome,) = obtain(planned, cache, pool)
     assert outcome.result.failure is not None
     assert outcome.result.failure.kind == "worker"
-    assert "not a result" in outcome.result.failure.message
     assert not cache.has(key)
     assert pool.run(ExampleRequest(code="print('next')")).segments == (Segment("", "next\n"),)
+    return outcome.result.failure.message
+
+
+def test_a_broken_protocol_is_the_harness_and_never_cached(pool: LocalExecutor, tmp_path: Path) -> None:
+    assert "not a result" in _harness_failure_never_cached(BREAKS_PROTOCOL, pool, tmp_path)
 
 
 #: Well-formed JSON on the result pipe, in place of the result: not what a result holds.
@@ -180,16 +186,8 @@ def test_a_malformed_result_from_the_child_is_the_harness_and_never_cached(
     pool: LocalExecutor, tmp_path: Path,
 ) -> None:
     """What a child sends is checked against the schema where it enters the build."""
-    request = ExampleRequest(code=MALFORMED_RESULT % dumps(ExampleResult()))
-    key = request.key(fingerprint())
-    cache = Cache(tmp_path / "cache")
-    planned = plan([ExampleRecord("page", 1, 2, request, key)], Holdings(), Situation())
-    (outcome,) = obtain(planned, cache, pool)
-    assert outcome.result.failure is not None
-    assert outcome.result.failure.kind == "worker"
-    assert "ExampleResult.seconds: 'soon' is not a float" in outcome.result.failure.message
-    assert not cache.has(key)
-    assert pool.run(ExampleRequest(code="print('next')")).segments == (Segment("", "next\n"),)
+    message = _harness_failure_never_cached(MALFORMED_RESULT % dumps(ExampleResult()), pool, tmp_path)
+    assert "ExampleResult.seconds: 'soon' is not a float" in message
 
 
 def test_patching_json_breaks_nothing(pool: LocalExecutor) -> None:
